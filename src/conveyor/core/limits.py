@@ -1,0 +1,81 @@
+"""SQS limits as named constants, and the validators for names and message contents."""
+
+from __future__ import annotations
+
+import re
+
+from conveyor import errors
+
+MAX_BATCH_ENTRIES = 10
+MAX_RECEIVE_MESSAGES = 10
+MAX_WAIT_TIME_S = 20
+MAX_VISIBILITY_TIMEOUT_S = 43_200
+MAX_DELAY_S = 900
+MAX_MESSAGE_SIZE_BYTES = 1_048_576
+MAX_QUEUE_NAME_LENGTH = 80
+MAX_BATCH_ENTRY_ID_LENGTH = 80
+MAX_ATTRIBUTE_NAME_LENGTH = 256
+MAX_MESSAGE_ATTRIBUTES = 10
+MAX_TAGS = 50
+MAX_LIST_QUEUES_RESULTS = 1000
+MAX_MOVE_RATE_PER_S = 500
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# Characters SQS allows in a body and in string attribute values (XML 1.0's Char production).
+_INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def validate_queue_name(name: str) -> None:
+    """Raise unless ``name`` is a valid standard queue name."""
+    if name.endswith(".fifo"):
+        raise errors.UnsupportedOperation(
+            f"FIFO queues are not supported yet: {name!r}. Use a standard queue name (without '.fifo')."
+        )
+    if not _QUEUE_NAME.match(name):
+        raise errors.InvalidParameterValue(
+            f"Invalid queue name {name!r}: use 1 to 80 characters, letters, digits, hyphens (-) and underscores (_)."
+        )
+
+
+def validate_batch_entry_id(entry_id: str) -> None:
+    if not _BATCH_ID.match(entry_id):
+        raise errors.InvalidBatchEntryId(
+            f"A batch entry id can only contain alphanumeric characters, hyphens and underscores, "
+            f"1 to 80 characters: {entry_id[:100]!r}."
+        )
+
+
+def validate_text(value: str, what: str) -> None:
+    """Raise ``InvalidMessageContents`` when ``value`` holds a character SQS refuses."""
+    bad = _INVALID_CHARS.search(value)
+    if bad is not None:
+        raise errors.InvalidMessageContents(
+            f"Invalid characters found in {what}: U+{ord(bad.group()):04X} at position {bad.start()}. "
+            "Allowed: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF."
+        )
+
+
+def validate_attribute_name(name: str) -> None:
+    lowered = name.lower()
+    if (
+        not _ATTR_NAME.match(name)
+        or name.startswith(".")
+        or name.endswith(".")
+        or ".." in name
+        or lowered.startswith("aws.")
+        or lowered.startswith("amazon.")
+    ):
+        raise errors.InvalidParameterValue(
+            f"Message attribute name {name[:300]!r} is invalid: use up to 256 letters, digits, '_', '-' and '.', "
+            "not starting or ending with '.', no '..', and no 'AWS.' or 'Amazon.' prefix."
+        )
+
+
+def check_int_range(value: int, low: int, high: int, parameter: str) -> int:
+    if not low <= value <= high:
+        raise errors.InvalidParameterValue(
+            f"Value {value} for parameter {parameter} is invalid. Reason: must be between {low} and {high}."
+        )
+    return value

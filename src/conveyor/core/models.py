@@ -1,0 +1,104 @@
+"""Values that flow between the API, the stores and the clients. All frozen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class MessageAttributeValue:
+    """One message attribute: ``data_type`` is ``String``, ``Number`` or ``Binary``, optionally ``.custom``."""
+
+    data_type: str
+    string_value: str | None = None
+    binary_value: bytes | None = None
+
+    @property
+    def base_type(self) -> str:
+        return self.data_type.split(".", 1)[0]
+
+
+AttributeMap = dict[str, MessageAttributeValue]
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A validated message ready to be stored. ``delay_s`` of ``None`` means the queue's default."""
+
+    message_id: str
+    body: str
+    md5_of_body: str
+    attributes: AttributeMap = field(default_factory=dict)
+    md5_of_attributes: str | None = None
+    system_attributes: AttributeMap = field(default_factory=dict)
+    md5_of_system_attributes: str | None = None
+    delay_s: int | None = None
+    sender_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as a store holds it, as of the moment it was read."""
+
+    message_id: str
+    body: str
+    md5_of_body: str
+    attributes: AttributeMap
+    md5_of_attributes: str | None
+    system_attributes: AttributeMap
+    md5_of_system_attributes: str | None
+    sender_id: str
+    sent_at_ms: int
+    receive_count: int
+    first_received_at_ms: int | None
+    #: ARN of the queue this message came from when a redrive policy moved it here.
+    dead_letter_source_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    message: StoredMessage
+    receipt_handle: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's identity and settable attributes (always complete: defaults filled in)."""
+
+    name: str
+    attributes: dict[str, str]
+    tags: dict[str, str]
+    created_at_s: int
+    modified_at_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    visible: int
+    in_flight: int
+    delayed: int
+
+
+MoveTaskStatus = Literal["RUNNING", "COMPLETED", "CANCELLING", "CANCELLED", "FAILED"]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTask:
+    """A message move task (DLQ redrive). ``destination`` of ``None``: back to each message's source."""
+
+    task_handle: str
+    source: str
+    destination: str | None
+    max_per_second: int | None
+    status: MoveTaskStatus
+    moved: int
+    to_move: int
+    started_at_ms: int
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VisibilityChange:
+    receipt_handle: str
+    visibility_timeout_s: int

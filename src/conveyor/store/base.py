@@ -1,0 +1,331 @@
+"""The ``Store`` protocol and ``BaseStore``, the part every store shares.
+
+A store holds queues and messages durably (or, for ``memory``, for the life of the process) and
+applies SQS's rules for visibility, delays, retention and redrive. The API server, the daemon's
+``LocalQueue`` and the console talk to a store only through ``Store``.
+
+``BaseStore`` keeps the queue metadata in memory (a store has exactly one owning process), parks
+long polls on ``Waiters``, and leaves the message operations to its subclass through the
+``_``-prefixed hooks. Each hook is atomic: it happens completely or not at all.
+
+Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from conveyor import errors
+from conveyor.clock import Clock, FakeClock
+from conveyor.core import attributes as queue_attributes
+from conveyor.core import receipts
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.models import (
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueInfo,
+    ReceivedMessage,
+    VisibilityChange,
+)
+from conveyor.store.waiters import Waiters
+
+#: SQS allows one PurgeQueue per queue every 60 seconds.
+PURGE_INTERVAL_S = 60
+
+EntryResult = errors.ConveyorError | None
+
+
+class Store(Protocol):
+    """Durable queue state with SQS semantics. Every method may raise ``QueueDoesNotExist``."""
+
+    clock: Clock
+
+    async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
+        """Create ``name`` with validated ``attributes``; ``QueueNameExists`` if it exists already."""
+        ...
+
+    async def delete_queue(self, name: str) -> None: ...
+
+    async def get_queue(self, name: str) -> QueueInfo: ...
+
+    async def list_queues(self, prefix: str = "") -> list[str]:
+        """Names starting with ``prefix``, sorted."""
+        ...
+
+    async def set_queue_attributes(self, name: str, changes: dict[str, str]) -> QueueInfo: ...
+
+    async def tag_queue(self, name: str, tags: dict[str, str]) -> None: ...
+
+    async def untag_queue(self, name: str, keys: Sequence[str]) -> None: ...
+
+    async def purge_queue(self, name: str) -> None:
+        """Delete every message; ``PurgeQueueInProgress`` within 60 s of the last purge."""
+        ...
+
+    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
+        """Store all ``messages`` in one commit; returns only once they are durable."""
+        ...
+
+    async def receive_messages(
+        self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
+    ) -> list[ReceivedMessage]:
+        """Up to ``max_messages`` visible messages, each hidden for the visibility timeout.
+
+        Waits up to ``wait_time_s`` for the first message and returns as soon as one is there.
+        Messages past retention are dropped; messages that used up their receives move to the DLQ.
+        """
+        ...
+
+    async def delete_messages(self, name: str, receipt_handles: Sequence[str]) -> list[EntryResult]:
+        """Delete by receipt handle; per entry ``None`` or the error. A stale handle deletes nothing."""
+        ...
+
+    async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]: ...
+
+    async def queue_counts(self, name: str) -> QueueCounts: ...
+
+    async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
+        """Move up to ``limit`` messages; ``destination`` ``None``: back to each one's source queue."""
+        ...
+
+    async def save_move_task(self, task: MoveTask) -> None: ...
+
+    async def list_move_tasks(self) -> list[MoveTask]:
+        """All move tasks, newest first."""
+        ...
+
+    async def sweep_expired(self) -> int:
+        """Delete messages past their queue's retention period; returns how many."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class ReceiveOutcome:
+    """What a subclass's ``_receive_now`` did: the messages, and how many it moved to each DLQ."""
+
+    messages: list[ReceivedMessage]
+    moved_to: dict[str, int] = field(default_factory=dict)
+
+
+class BaseStore:
+    """Shared queue metadata, long polling and receipt decoding; subclasses hold the messages."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._waiters = Waiters()
+        self._queues: dict[str, QueueInfo] = {}
+        self._settings: dict[str, QueueSettings] = {}
+        self._last_purge_s: dict[str, float] = {}
+        self._move_tasks: dict[str, MoveTask] = {}
+        if isinstance(clock, FakeClock):
+            clock.on_advance(self._waiters.notify_all)
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    def _load_queue(self, info: QueueInfo) -> None:
+        self._queues[info.name] = info
+        self._settings[info.name] = QueueSettings.of(info.attributes)
+
+    def _info(self, name: str) -> QueueInfo:
+        info = self._queues.get(name)
+        if info is None:
+            raise errors.QueueDoesNotExist(f"The specified queue {name!r} does not exist.")
+        return info
+
+    def settings(self, name: str) -> QueueSettings:
+        self._info(name)
+        return self._settings[name]
+
+    async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
+        if name in self._queues:
+            raise errors.QueueNameExists(f"A queue named {name!r} already exists.")
+        now_s = int(self.clock.now())
+        info = QueueInfo(name, queue_attributes.merge(queue_attributes.defaults(), attributes), dict(tags), now_s, now_s)
+        await self._write_queue(info, created=True)
+        self._load_queue(info)
+        return info
+
+    async def delete_queue(self, name: str) -> None:
+        self._info(name)
+        await self._drop_queue(name)
+        del self._queues[name]
+        del self._settings[name]
+        self._waiters.notify(name)
+
+    async def get_queue(self, name: str) -> QueueInfo:
+        return self._info(name)
+
+    async def list_queues(self, prefix: str = "") -> list[str]:
+        return sorted(name for name in self._queues if name.startswith(prefix))
+
+    async def set_queue_attributes(self, name: str, changes: dict[str, str]) -> QueueInfo:
+        info = self._info(name)
+        merged = queue_attributes.merge(info.attributes, changes)
+        return await self._replace_queue(replace(info, attributes=merged, modified_at_s=int(self.clock.now())))
+
+    async def tag_queue(self, name: str, tags: dict[str, str]) -> None:
+        info = self._info(name)
+        await self._replace_queue(replace(info, tags=info.tags | tags))
+
+    async def untag_queue(self, name: str, keys: Sequence[str]) -> None:
+        info = self._info(name)
+        await self._replace_queue(replace(info, tags={k: v for k, v in info.tags.items() if k not in keys}))
+
+    async def _replace_queue(self, info: QueueInfo) -> QueueInfo:
+        await self._write_queue(info, created=False)
+        self._load_queue(info)
+        return info
+
+    async def purge_queue(self, name: str) -> None:
+        self._info(name)
+        now_s = self.clock.now()
+        last = self._last_purge_s.get(name)
+        if last is not None and now_s - last < PURGE_INTERVAL_S:
+            raise errors.PurgeQueueInProgress(
+                f"Only one PurgeQueue operation on {name} is allowed every {PURGE_INTERVAL_S} seconds; "
+                f"try again in {int(PURGE_INTERVAL_S - (now_s - last)) + 1} s."
+            )
+        self._last_purge_s[name] = now_s
+        await self._purge(name)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
+        settings = self.settings(name)
+        await self._insert(name, messages, self.clock.now_ms(), settings.delay_s)
+        visible_now = sum(1 for m in messages if (settings.delay_s if m.delay_s is None else m.delay_s) == 0)
+        if visible_now:
+            self._waiters.notify(name, visible_now)
+
+    async def receive_messages(
+        self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
+    ) -> list[ReceivedMessage]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_time_s
+        while True:
+            settings = self.settings(name)
+            visibility_s = settings.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
+            parked = self._waiters.park(name) if wait_time_s > 0 else None
+            try:
+                outcome = await self._receive_now(name, max_messages, visibility_s, self.clock.now_ms(), settings)
+                for dlq, count in outcome.moved_to.items():
+                    self._waiters.notify(dlq, count)
+                remaining_s = deadline - loop.time()
+                if outcome.messages or parked is None or remaining_s <= 0:
+                    return outcome.messages
+                next_ms = await self._next_visible_at_ms(name, self.clock.now_ms())
+                if next_ms is not None:
+                    remaining_s = min(remaining_s, max(0.0, (next_ms - self.clock.now_ms()) / 1000) + 0.001)
+                await asyncio.wait((parked,), timeout=remaining_s)
+            except asyncio.CancelledError:
+                if parked is not None and parked.done():
+                    self._waiters.notify(name, 1)  # hand the wake-up on to another receive
+                raise
+            finally:
+                if parked is not None:
+                    self._waiters.unpark(name, parked)
+
+    def _receipts(self, name: str, handles: Sequence[str]) -> list[receipts.Receipt | errors.ConveyorError]:
+        out: list[receipts.Receipt | errors.ConveyorError] = []
+        for handle in handles:
+            try:
+                out.append(receipts.decode(handle, name))
+            except errors.ConveyorError as error:
+                out.append(error)
+        return out
+
+    async def delete_messages(self, name: str, receipt_handles: Sequence[str]) -> list[EntryResult]:
+        self._info(name)
+        decoded = self._receipts(name, receipt_handles)
+        valid = [r for r in decoded if isinstance(r, receipts.Receipt)]
+        results = iter(await self._delete(name, valid) if valid else [])
+        return [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
+
+    async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]:
+        self._info(name)
+        decoded = self._receipts(name, [c.receipt_handle for c in changes])
+        valid = [(r, c.visibility_timeout_s) for r, c in zip(decoded, changes) if isinstance(r, receipts.Receipt)]
+        results = iter(await self._change_visibility(name, valid, self.clock.now_ms()) if valid else [])
+        out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
+        released = sum(1 for c, r in zip(changes, out) if r is None and c.visibility_timeout_s == 0)
+        if released:
+            self._waiters.notify(name, released)
+        return out
+
+    async def queue_counts(self, name: str) -> QueueCounts:
+        self._info(name)
+        return await self._counts(name, self.clock.now_ms())
+
+    async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
+        self._info(source)
+        if destination is not None:
+            self._info(destination)
+        moved = await self._move(source, destination, limit, self.clock.now_ms())
+        for queue, count in moved.items():
+            self._waiters.notify(queue, count)
+        return sum(moved.values())
+
+    async def save_move_task(self, task: MoveTask) -> None:
+        await self._write_move_task(task)
+        self._move_tasks[task.task_handle] = task
+
+    async def list_move_tasks(self) -> list[MoveTask]:
+        return sorted(self._move_tasks.values(), key=lambda t: t.started_at_ms, reverse=True)
+
+    async def sweep_expired(self) -> int:
+        return await self._sweep(self.clock.now_ms(), {n: s.retention_s for n, s in self._settings.items()})
+
+    async def close(self) -> None:
+        self._waiters.notify_all()
+
+    # -- hooks for subclasses -------------------------------------------------------------------
+
+    async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
+        raise NotImplementedError
+
+    async def _drop_queue(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def _purge(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+        raise NotImplementedError
+
+    async def _receive_now(
+        self, name: str, max_messages: int, visibility_s: int, now_ms: int, settings: QueueSettings
+    ) -> ReceiveOutcome:
+        """Receive without waiting. Drops expired messages, moves spent ones to the DLQ if it exists."""
+        raise NotImplementedError
+
+    async def _next_visible_at_ms(self, name: str, now_ms: int) -> int | None:
+        """The earliest ``visible_at`` after ``now_ms`` in ``name``, if any message is hidden."""
+        raise NotImplementedError
+
+    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+        raise NotImplementedError
+
+    async def _change_visibility(
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+    ) -> list[EntryResult]:
+        """Set visibility of in-flight messages. A message that is not in flight: ``MessageNotInflight``;
+        a stale or unknown handle: ``ReceiptHandleIsInvalid``."""
+        raise NotImplementedError
+
+    async def _counts(self, name: str, now_ms: int) -> QueueCounts:
+        raise NotImplementedError
+
+    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+        raise NotImplementedError
+
+    async def _write_move_task(self, task: MoveTask) -> None:
+        raise NotImplementedError
+
+    async def _sweep(self, now_ms: int, retention_s: dict[str, int]) -> int:
+        raise NotImplementedError

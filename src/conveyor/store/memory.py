@@ -1,0 +1,192 @@
+"""The reference store: plain dictionaries, nothing survives the process.
+
+It defines the behaviour every other store must match (tests/contract runs one suite over all of
+them). Clarity wins over speed here: receives scan the queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from conveyor import errors
+from conveyor.clock import Clock, SystemClock
+from conveyor.core import receipts, redrive
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
+from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
+
+
+@dataclass(slots=True)
+class _Record:
+    key: int
+    message: NewMessage
+    sent_at_ms: int
+    visible_at_ms: int
+    receive_count: int = 0
+    first_received_at_ms: int | None = None
+    token: str | None = None
+    #: Set while the message sits in a dead-letter queue: where it came from.
+    source_queue: str | None = None
+    source_arn: str | None = None
+
+    def stored(self) -> StoredMessage:
+        m = self.message
+        return StoredMessage(
+            message_id=m.message_id,
+            body=m.body,
+            md5_of_body=m.md5_of_body,
+            attributes=m.attributes,
+            md5_of_attributes=m.md5_of_attributes,
+            system_attributes=m.system_attributes,
+            md5_of_system_attributes=m.md5_of_system_attributes,
+            sender_id=m.sender_id,
+            sent_at_ms=self.sent_at_ms,
+            receive_count=self.receive_count,
+            first_received_at_ms=self.first_received_at_ms,
+            dead_letter_source_arn=self.source_arn,
+        )
+
+
+def not_available(handle_key: int) -> errors.ConveyorError:
+    return errors.InvalidParameterValue(
+        f"Value for parameter ReceiptHandle is invalid (message {handle_key}). "
+        "Reason: Message does not exist or is not available for visibility timeout change."
+    )
+
+
+def not_inflight() -> errors.ConveyorError:
+    return errors.MessageNotInflight("The message referred to isn't in flight: it is visible already.")
+
+
+class MemoryStore(BaseStore):
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock or SystemClock())
+        self._messages: dict[str, dict[int, _Record]] = {}
+        self._keys = itertools.count(1)
+
+    async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
+        if created:
+            self._messages[info.name] = {}
+
+    async def _drop_queue(self, name: str) -> None:
+        del self._messages[name]
+
+    async def _purge(self, name: str) -> None:
+        self._messages[name].clear()
+
+    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+        queue = self._messages[name]
+        for message in messages:
+            delay_s = default_delay_s if message.delay_s is None else message.delay_s
+            key = next(self._keys)
+            queue[key] = _Record(key, message, now_ms, now_ms + delay_s * 1000)
+
+    async def _receive_now(
+        self, name: str, max_messages: int, visibility_s: int, now_ms: int, settings: QueueSettings
+    ) -> ReceiveOutcome:
+        queue = self._messages[name]
+        outcome = ReceiveOutcome([])
+        expiry_ms = now_ms - settings.retention_s * 1000
+        candidates = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+        dlq = self._dead_letter_queue(settings)
+        for record in candidates:
+            if record.sent_at_ms <= expiry_ms:
+                del queue[record.key]
+                continue
+            if dlq is not None and redrive.should_move(record.receive_count, settings.redrive):
+                del queue[record.key]
+                source_arn = redrive.sibling_arn(dlq[1], name)
+                self._messages[dlq[0]][record.key] = _Record(
+                    record.key, record.message, record.sent_at_ms, now_ms, source_queue=name, source_arn=source_arn
+                )
+                outcome.moved_to[dlq[0]] = outcome.moved_to.get(dlq[0], 0) + 1
+                continue
+            record.receive_count += 1
+            record.first_received_at_ms = record.first_received_at_ms or now_ms
+            record.token = receipts.new_token()
+            record.visible_at_ms = now_ms + visibility_s * 1000
+            handle = receipts.encode(name, record.key, record.token)
+            outcome.messages.append(ReceivedMessage(record.stored(), handle))
+            if len(outcome.messages) == max_messages:
+                break
+        return outcome
+
+    def _dead_letter_queue(self, settings: QueueSettings) -> tuple[str, str] | None:
+        """(name, arn) of the queue's DLQ when it has a redrive policy and the DLQ exists."""
+        if settings.redrive is None:
+            return None
+        arn = settings.redrive.dead_letter_target_arn
+        name = redrive.queue_name_from_arn(arn)
+        return (name, arn) if name in self._messages else None
+
+    async def _next_visible_at_ms(self, name: str, now_ms: int) -> int | None:
+        later = [r.visible_at_ms for r in self._messages[name].values() if r.visible_at_ms > now_ms]
+        return min(later, default=None)
+
+    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+        queue = self._messages[name]
+        for receipt in receipts_:
+            record = queue.get(receipt.key)
+            if record is not None and record.token == receipt.token:
+                del queue[receipt.key]
+        return [None] * len(receipts_)
+
+    async def _change_visibility(
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+    ) -> list[EntryResult]:
+        queue = self._messages[name]
+        results: list[EntryResult] = []
+        for receipt, visibility_s in changes:
+            record = queue.get(receipt.key)
+            if record is None or record.token != receipt.token:
+                results.append(not_available(receipt.key))
+            elif record.visible_at_ms <= now_ms:
+                results.append(not_inflight())
+            else:
+                record.visible_at_ms = now_ms + visibility_s * 1000
+                results.append(None)
+        return results
+
+    async def _counts(self, name: str, now_ms: int) -> QueueCounts:
+        visible = in_flight = delayed = 0
+        for record in self._messages[name].values():
+            if record.visible_at_ms <= now_ms:
+                visible += 1
+            elif record.token is not None:
+                in_flight += 1
+            else:
+                delayed += 1
+        return QueueCounts(visible, in_flight, delayed)
+
+    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+        queue = self._messages[source]
+        moved: dict[str, int] = {}
+        candidates = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+        for record in candidates:
+            if sum(moved.values()) >= limit:
+                break
+            target = destination or record.source_queue
+            if target is None or target not in self._messages:
+                continue
+            del queue[record.key]
+            self._messages[target][record.key] = _Record(record.key, record.message, record.sent_at_ms, now_ms)
+            moved[target] = moved.get(target, 0) + 1
+        return moved
+
+    async def _write_move_task(self, task: MoveTask) -> None:
+        pass
+
+    async def _sweep(self, now_ms: int, retention_s: dict[str, int]) -> int:
+        dropped = 0
+        for name, queue in self._messages.items():
+            expiry_ms = now_ms - retention_s[name] * 1000
+            for key in [k for k, r in queue.items() if r.sent_at_ms <= expiry_ms]:
+                del queue[key]
+                dropped += 1
+        return dropped
+
+
+def _order(record: _Record) -> tuple[int, int]:
+    return (record.visible_at_ms, record.key)
