@@ -44,6 +44,10 @@ class Store(Protocol):
 
     clock: Clock
 
+    async def start(self) -> None:
+        """Open files, load state; call once before any other method."""
+        ...
+
     async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
         """Create ``name`` with validated ``attributes``; ``QueueNameExists`` if it exists already."""
         ...
@@ -125,6 +129,9 @@ class BaseStore:
         self._move_tasks: dict[str, MoveTask] = {}
         if isinstance(clock, FakeClock):
             clock.on_advance(self._waiters.notify_all)
+
+    async def start(self) -> None:
+        pass
 
     # -- queues ---------------------------------------------------------------------------------
 
