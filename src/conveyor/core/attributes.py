@@ -29,11 +29,13 @@ READ_ONLY = (
     "LastModifiedTimestamp",
     "QueueArn",
 )
+#: Shown only once set, as SQS does.
+KMS_ONLY = frozenset({"KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId"})
 GETTABLE = SETTABLE | frozenset(READ_ONLY)
 
 
 def defaults() -> dict[str, str]:
-    values = {name: str(default) for name, (default, _, _) in INT_ATTRIBUTES.items()}
+    values = {name: str(default) for name, (default, _, _) in INT_ATTRIBUTES.items() if name not in KMS_ONLY}
     values["SqsManagedSseEnabled"] = "true"
     return values
 
@@ -50,7 +52,8 @@ def validate(given: dict[str, str]) -> dict[str, str]:
             if name == "FifoQueue" and str(value).lower() == "false":
                 continue
             raise errors.UnsupportedOperation(
-                f"Attribute {name} is for FIFO queues, which are not supported yet. Remove it to create a standard queue."
+                f"Attribute {name} is for FIFO queues, which are not supported yet. "
+                "Remove it to create a standard queue."
             )
         if name not in SETTABLE:
             raise errors.InvalidAttributeName(

@@ -38,7 +38,9 @@ def decode(handle: str, queue: str) -> Receipt:
         name, key, token = parts
         receipt = Receipt(name, int(key), token)
     except (ValueError, binascii.Error, UnicodeError):
-        raise errors.ReceiptHandleIsInvalid(f"The input receipt handle {handle[:200]!r} is not a valid receipt handle.")
+        raise errors.ReceiptHandleIsInvalid(
+            f"The input receipt handle {handle[:200]!r} is not a valid receipt handle."
+        ) from None
     if receipt.queue != queue:
         raise errors.ReceiptHandleIsInvalid(
             f"The input receipt handle {handle[:200]!r} is not a valid receipt handle for queue {queue!r}."

@@ -48,7 +48,7 @@ def parse_redrive_policy(text: str) -> RedrivePolicy:
     count = raw.get("maxReceiveCount")
     if not isinstance(arn, str) or not arn.startswith("arn:"):
         raise errors.InvalidAttributeValue(
-            'Value for parameter RedrivePolicy is invalid. Reason: deadLetterTargetArn must be a queue ARN, '
+            "Value for parameter RedrivePolicy is invalid. Reason: deadLetterTargetArn must be a queue ARN, "
             'e.g. {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:my-dlq", "maxReceiveCount": 5}.'
         )
     try:
@@ -58,7 +58,8 @@ def parse_redrive_policy(text: str) -> RedrivePolicy:
     low, high = MAX_RECEIVE_COUNT_RANGE
     if isinstance(count, bool) or not low <= number <= high:
         raise errors.InvalidAttributeValue(
-            f"Value for parameter RedrivePolicy is invalid. Reason: maxReceiveCount must be an integer from {low} to {high}."
+            "Value for parameter RedrivePolicy is invalid. "
+            f"Reason: maxReceiveCount must be an integer from {low} to {high}."
         )
     return RedrivePolicy(arn, number)
 
@@ -80,7 +81,9 @@ def parse_redrive_allow_policy(text: str) -> RedriveAllowPolicy:
         )
     arns = raw.get("sourceQueueArns", [])
     if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
-        raise errors.InvalidAttributeValue("Value for parameter RedriveAllowPolicy is invalid. Reason: sourceQueueArns must be a list of ARNs.")
+        raise errors.InvalidAttributeValue(
+            "Value for parameter RedriveAllowPolicy is invalid. Reason: sourceQueueArns must be a list of ARNs."
+        )
     if permission == "byQueue" and not 1 <= len(arns) <= MAX_SOURCE_QUEUE_ARNS:
         raise errors.InvalidAttributeValue(
             "Value for parameter RedriveAllowPolicy is invalid. Reason: byQueue needs 1 to 10 sourceQueueArns."
@@ -118,7 +121,8 @@ def queue_name_from_arn(arn: str) -> str:
     parts = arn.split(":")
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs" or not parts[5]:
         raise errors.InvalidParameterValue(
-            f"Value {arn[:200]!r} is not a valid SQS queue ARN: expected arn:aws:sqs:<region>:<account-id>:<queue-name>."
+            f"Value {arn[:200]!r} is not a valid SQS queue ARN: "
+            "expected arn:aws:sqs:<region>:<account-id>:<queue-name>."
         )
     return parts[5]
 

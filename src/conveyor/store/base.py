@@ -153,7 +153,9 @@ class BaseStore:
         if name in self._queues:
             raise errors.QueueNameExists(f"A queue named {name!r} already exists.")
         now_s = int(self.clock.now())
-        info = QueueInfo(name, queue_attributes.merge(queue_attributes.defaults(), attributes), dict(tags), now_s, now_s)
+        info = QueueInfo(
+            name, queue_attributes.merge(queue_attributes.defaults(), attributes), dict(tags), now_s, now_s
+        )
         await self._write_queue(info, created=True)
         self._load_queue(info)
         return info
@@ -257,10 +259,14 @@ class BaseStore:
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]:
         self._info(name)
         decoded = self._receipts(name, [c.receipt_handle for c in changes])
-        valid = [(r, c.visibility_timeout_s) for r, c in zip(decoded, changes) if isinstance(r, receipts.Receipt)]
+        valid = [
+            (r, c.visibility_timeout_s)
+            for r, c in zip(decoded, changes, strict=True)
+            if isinstance(r, receipts.Receipt)
+        ]
         results = iter(await self._change_visibility(name, valid, self.clock.now_ms()) if valid else [])
         out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
-        released = sum(1 for c, r in zip(changes, out) if r is None and c.visibility_timeout_s == 0)
+        released = sum(1 for c, r in zip(changes, out, strict=True) if r is None and c.visibility_timeout_s == 0)
         if released:
             self._waiters.notify(name, released)
         return out

@@ -1,0 +1,302 @@
+"""Message actions: send, receive, delete and change visibility, single and batched."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from conveyor import errors
+from conveyor.api.params import (
+    Context,
+    Params,
+    Result,
+    batch_entries,
+    batch_failure,
+    get_blob,
+    get_int,
+    get_map,
+    get_str_list,
+    queue_name,
+    req_str,
+)
+from conveyor.core import checksums, limits
+from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, ReceivedMessage, VisibilityChange
+
+_DATA_TYPE = re.compile(r"^(String|Number|Binary)(\.[^\s]{1,255})?$")
+SYSTEM_ATTRIBUTES_FOR_SENDS = ("AWSTraceHeader",)
+RECEIVABLE_SYSTEM_ATTRIBUTES = (
+    "All",
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
+    "SqsManagedSseEnabled",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "SequenceNumber",
+)
+
+
+def parse_attributes(raw: dict[str, Any], what: str) -> tuple[AttributeMap, int]:
+    """Validate message attributes; return them and their size in bytes (name + type + value)."""
+    if len(raw) > limits.MAX_MESSAGE_ATTRIBUTES:
+        raise errors.InvalidParameterValue(
+            f"Number of {what} ({len(raw)}) exceeds the allowed maximum of {limits.MAX_MESSAGE_ATTRIBUTES}."
+        )
+    out: AttributeMap = {}
+    size = 0
+    for name, value in raw.items():
+        limits.validate_attribute_name(name)
+        if not isinstance(value, dict):
+            raise errors.InvalidParameterValue(f"The {what} {name!r} must be a structure with DataType and a value.")
+        data_type = value.get("DataType")
+        if not isinstance(data_type, str) or not data_type:
+            raise errors.InvalidParameterValue(f"The {what} {name!r} must contain a non-empty attribute type.")
+        if not _DATA_TYPE.match(data_type):
+            raise errors.InvalidParameterValue(
+                f"The type of {what} {name!r} is invalid: {data_type[:100]!r}. Use String, Number or Binary, "
+                "optionally followed by a custom label such as String.json."
+            )
+        if data_type.startswith("Binary"):
+            blob = value.get("BinaryValue")
+            binary = get_blob(blob, f"{what} {name} BinaryValue") if blob is not None else b""
+            if not binary:
+                raise errors.InvalidParameterValue(f"The {what} {name!r} must contain a non-empty binary value.")
+            attr = MessageAttributeValue(data_type, binary_value=binary)
+            size += len(binary)
+        else:
+            text = value.get("StringValue")
+            if not isinstance(text, str) or not text:
+                raise errors.InvalidParameterValue(
+                    f"The {what} {name!r} must contain a non-empty message attribute value for {data_type}."
+                )
+            limits.validate_text(text, f"{what} {name}")
+            if data_type.startswith("Number"):
+                _check_number(name, text)
+            attr = MessageAttributeValue(data_type, string_value=text)
+            size += len(text.encode())
+        size += len(name.encode()) + len(data_type.encode())
+        out[name] = attr
+    return out, size
+
+
+def _check_number(name: str, text: str) -> None:
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or (number != 0 and not -128 <= number.adjusted() <= 126):
+        raise errors.InvalidParameterValue(
+            f"Can't convert {text[:60]!r} to a number for message attribute {name!r}: a Number holds up to 38 "
+            "significant digits between -10^128 and 10^126."
+        )
+
+
+def build_message(ctx: Context, entry: Params, max_size: int) -> NewMessage:
+    body = req_str(entry, "MessageBody")
+    if not body:
+        raise errors.MissingParameter("The request must contain the parameter MessageBody (it cannot be empty).")
+    limits.validate_text(body, "the message body")
+    delay_s = get_int(entry, "DelaySeconds", 0, limits.MAX_DELAY_S)
+    attributes, attributes_size = parse_attributes(get_map(entry, "MessageAttributes"), "message attribute")
+    system, _ = parse_attributes(get_map(entry, "MessageSystemAttributes"), "message system attribute")
+    for key, value in system.items():
+        if key not in SYSTEM_ATTRIBUTES_FOR_SENDS or value.data_type != "String":
+            raise errors.InvalidParameterValue(
+                f"Message system attribute {key!r} is not supported: only AWSTraceHeader (String) can be sent."
+            )
+    size = len(body.encode()) + attributes_size
+    if size > max_size:
+        raise errors.InvalidParameterValue(
+            f"One or more parameters are invalid. Reason: Message must be shorter than {max_size} bytes "
+            f"(this one is {size} bytes, body and attributes together)."
+        )
+    return NewMessage(
+        message_id=str(uuid.uuid4()),
+        body=body,
+        md5_of_body=checksums.md5_of_body(body),
+        attributes=attributes,
+        md5_of_attributes=checksums.md5_of_attributes(attributes),
+        system_attributes=system,
+        md5_of_system_attributes=checksums.md5_of_attributes(system),
+        delay_s=delay_s,
+        sender_id=ctx.sender_id,
+    )
+
+
+def send_result(message: NewMessage) -> Result:
+    result: Result = {"MD5OfMessageBody": message.md5_of_body, "MessageId": message.message_id}
+    if message.md5_of_attributes:
+        result["MD5OfMessageAttributes"] = message.md5_of_attributes
+    if message.md5_of_system_attributes:
+        result["MD5OfMessageSystemAttributes"] = message.md5_of_system_attributes
+    return result
+
+
+async def send_message(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    message = build_message(ctx, params, int(info.attributes["MaximumMessageSize"]))
+    await ctx.store.send_messages(name, [message])
+    return send_result(message)
+
+
+async def send_message_batch(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    max_size = int(info.attributes["MaximumMessageSize"])
+    entries = batch_entries(params)
+    good: list[tuple[str, NewMessage]] = []
+    failed: list[Result] = []
+    total = 0
+    for entry in entries:
+        try:
+            message = build_message(ctx, entry, max_size)
+        except errors.ConveyorError as error:
+            failed.append(batch_failure(entry["Id"], error))
+            continue
+        total += len(message.body.encode())
+        good.append((entry["Id"], message))
+    if total > max_size:
+        raise errors.BatchRequestTooLong(
+            f"Batch requests cannot be longer than {max_size} bytes; this one is {total} bytes of message bodies."
+        )
+    if good:
+        await ctx.store.send_messages(name, [m for _, m in good])
+    return {"Successful": [{"Id": i} | send_result(m) for i, m in good], "Failed": failed}
+
+
+def _wanted_system_attributes(params: Params) -> set[str]:
+    names = set(get_str_list(params, "AttributeNames")) | set(get_str_list(params, "MessageSystemAttributeNames"))
+    for name in names:
+        if name not in RECEIVABLE_SYSTEM_ATTRIBUTES:
+            raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
+    return names
+
+
+def _attribute_filter(params: Params) -> tuple[bool, set[str], tuple[str, ...]]:
+    """(all?, exact names, prefixes) from ``MessageAttributeNames``: ``All``, ``.*``, ``prefix.*`` or names."""
+    names = get_str_list(params, "MessageAttributeNames")
+    every = any(n in ("All", ".*") for n in names)
+    prefixes = tuple(n[:-1] for n in names if n.endswith(".*") and n != ".*")
+    return every, {n for n in names if not n.endswith(".*")}, prefixes
+
+
+def render_message(
+    received: ReceivedMessage, system: set[str], wanted: tuple[bool, set[str], tuple[str, ...]]
+) -> Result:
+    m = received.message
+    out: Result = {
+        "MessageId": m.message_id,
+        "ReceiptHandle": received.receipt_handle,
+        "MD5OfBody": m.md5_of_body,
+        "Body": m.body,
+    }
+    available = {
+        "SenderId": m.sender_id,
+        "SentTimestamp": str(m.sent_at_ms),
+        "ApproximateReceiveCount": str(m.receive_count),
+        "ApproximateFirstReceiveTimestamp": str(m.first_received_at_ms or m.sent_at_ms),
+    }
+    if m.dead_letter_source_arn:
+        available["DeadLetterQueueSourceArn"] = m.dead_letter_source_arn
+    trace = m.system_attributes.get("AWSTraceHeader")
+    if trace is not None and trace.string_value is not None:
+        available["AWSTraceHeader"] = trace.string_value
+    picked = available if "All" in system else {k: v for k, v in available.items() if k in system}
+    if picked:
+        out["Attributes"] = picked
+    every, exact, prefixes = wanted
+    attrs = {k: v for k, v in m.attributes.items() if every or k in exact or k.startswith(prefixes)}
+    if attrs:
+        out["MD5OfMessageAttributes"] = checksums.md5_of_attributes(attrs)
+        out["MessageAttributes"] = {k: _render_attribute(v) for k, v in attrs.items()}
+    return out
+
+
+def _render_attribute(value: MessageAttributeValue) -> Result:
+    if value.binary_value is not None:
+        return {"BinaryValue": base64.b64encode(value.binary_value).decode(), "DataType": value.data_type}
+    return {"StringValue": value.string_value, "DataType": value.data_type}
+
+
+async def receive_message(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    max_messages = get_int(params, "MaxNumberOfMessages", 1, limits.MAX_RECEIVE_MESSAGES) or 1
+    visibility_s = get_int(params, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
+    wait_s = get_int(params, "WaitTimeSeconds", 0, limits.MAX_WAIT_TIME_S)
+    if wait_s is None:
+        wait_s = int(info.attributes["ReceiveMessageWaitTimeSeconds"])
+    system = _wanted_system_attributes(params)
+    wanted = _attribute_filter(params)
+    received = await ctx.store.receive_messages(name, max_messages, visibility_s, wait_s)
+    return {"Messages": [render_message(r, system, wanted) for r in received]} if received else {}
+
+
+async def delete_message(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    handle = req_str(params, "ReceiptHandle")
+    [result] = await ctx.store.delete_messages(name, [handle])
+    if result is not None:
+        raise result
+    return {}
+
+
+async def delete_message_batch(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    entries = batch_entries(params)
+    failed: list[Result] = []
+    valid: list[tuple[str, str]] = []
+    for entry in entries:
+        try:
+            valid.append((entry["Id"], req_str(entry, "ReceiptHandle")))
+        except errors.ConveyorError as error:
+            failed.append(batch_failure(entry["Id"], error))
+    results = await ctx.store.delete_messages(name, [h for _, h in valid])
+    return _batch_result(valid, results, failed)
+
+
+def _batch_result(
+    valid: list[tuple[str, Any]], results: list[errors.ConveyorError | None], failed: list[Result]
+) -> Result:
+    successful: list[Result] = []
+    for (entry_id, _), error in zip(valid, results, strict=True):
+        if error is None:
+            successful.append({"Id": entry_id})
+        else:
+            failed.append(batch_failure(entry_id, error))
+    return {"Successful": successful, "Failed": failed}
+
+
+async def change_message_visibility(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    handle = req_str(params, "ReceiptHandle")
+    visibility_s = get_int(params, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
+    if visibility_s is None:
+        raise errors.MissingParameter("The request must contain the parameter VisibilityTimeout.")
+    [result] = await ctx.store.change_visibility(name, [VisibilityChange(handle, visibility_s)])
+    if result is not None:
+        raise result
+    return {}
+
+
+async def change_message_visibility_batch(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    entries = batch_entries(params)
+    failed: list[Result] = []
+    valid: list[tuple[str, VisibilityChange]] = []
+    for entry in entries:
+        try:
+            visibility_s = get_int(entry, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
+            change = VisibilityChange(req_str(entry, "ReceiptHandle"), visibility_s or 0)
+            valid.append((entry["Id"], change))
+        except errors.ConveyorError as error:
+            failed.append(batch_failure(entry["Id"], error))
+    results = await ctx.store.change_visibility(name, [c for _, c in valid])
+    return _batch_result(valid, results, failed)

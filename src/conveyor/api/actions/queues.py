@@ -1,0 +1,184 @@
+"""Queue actions: create, delete, find, list, attributes, purge, tags and permissions."""
+
+from __future__ import annotations
+
+import base64
+
+from conveyor import errors
+from conveyor.api.params import (
+    Context,
+    Params,
+    Result,
+    get_int,
+    get_str,
+    get_str_list,
+    get_str_map,
+    queue_name,
+    req_str,
+)
+from conveyor.core import attributes as queue_attributes
+from conveyor.core import limits, redrive
+from conveyor.core.models import QueueInfo
+
+
+async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str]) -> None:
+    """A RedrivePolicy must name an existing queue that allows ``source`` as a source."""
+    text = changes.get("RedrivePolicy")
+    if not text:
+        return
+    policy = redrive.parse_redrive_policy(text)
+    target = redrive.queue_name_from_arn(policy.dead_letter_target_arn)
+    if target == source:
+        raise errors.InvalidParameterValue(
+            "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its own dead-letter queue."
+        )
+    try:
+        dlq = await ctx.store.get_queue(target)
+    except errors.ConveyorError:
+        raise errors.InvalidParameterValue(
+            f"Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target {policy.dead_letter_target_arn} "
+            "does not exist. Create the dead-letter queue first."
+        ) from None
+    allow = dlq.attributes.get("RedriveAllowPolicy")
+    if allow and not redrive.parse_redrive_allow_policy(allow).allows(ctx.queue_arn(source)):
+        raise errors.InvalidParameterValue(
+            f"Value for parameter RedrivePolicy is invalid. Reason: the RedriveAllowPolicy of {target} does not allow "
+            f"{ctx.queue_arn(source)} as a source queue."
+        )
+
+
+async def create_queue(ctx: Context, params: Params) -> Result:
+    name = req_str(params, "QueueName")
+    limits.validate_queue_name(name)
+    given = queue_attributes.validate(get_str_map(params, "Attributes"))
+    tags = get_str_map(params, "tags")
+    await check_redrive_target(ctx, name, given)
+    try:
+        await ctx.store.create_queue(name, given, tags)
+    except errors.QueueNameExists:
+        existing = await ctx.store.get_queue(name)
+        for key, value in given.items():
+            if existing.attributes.get(key, "") != value:
+                raise errors.QueueNameExists(
+                    f"A queue named {name!r} already exists with a different value for attribute {key} "
+                    f"({existing.attributes.get(key)!r}, requested {value!r})."
+                ) from None
+    return {"QueueUrl": ctx.queue_url(name)}
+
+
+async def delete_queue(ctx: Context, params: Params) -> Result:
+    await ctx.store.delete_queue(queue_name(params, ctx))
+    return {}
+
+
+async def get_queue_url(ctx: Context, params: Params) -> Result:
+    name = req_str(params, "QueueName")
+    await ctx.store.get_queue(name)
+    return {"QueueUrl": ctx.queue_url(name)}
+
+
+def paginate(names: list[str], params: Params) -> tuple[list[str], str | None]:
+    """Apply ``MaxResults`` and ``NextToken`` (an opaque token holding the last name returned)."""
+    max_results = get_int(params, "MaxResults", 1, limits.MAX_LIST_QUEUES_RESULTS)
+    token = get_str(params, "NextToken")
+    if token:
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode()
+        except ValueError:
+            raise errors.InvalidParameterValue(f"Value {token[:100]!r} for parameter NextToken is invalid.") from None
+        names = [n for n in names if n > after]
+    limit = max_results or limits.MAX_LIST_QUEUES_RESULTS
+    page = names[:limit]
+    more = max_results is not None and len(names) > limit
+    return page, base64.urlsafe_b64encode(page[-1].encode()).decode() if more else None
+
+
+async def list_queues(ctx: Context, params: Params) -> Result:
+    prefix = get_str(params, "QueueNamePrefix") or ""
+    page, token = paginate(await ctx.store.list_queues(prefix), params)
+    result: Result = {"QueueUrls": [ctx.queue_url(n) for n in page]} if page else {}
+    if token:
+        result["NextToken"] = token
+    return result
+
+
+async def get_queue_attributes(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    wanted = get_str_list(params, "AttributeNames")
+    for attr in wanted:
+        if attr != "All" and attr not in queue_attributes.GETTABLE:
+            raise errors.InvalidAttributeName(f"Unknown Attribute {attr}.")
+    if not wanted:
+        return {}
+    everything = await all_attributes(ctx, info)
+    picked = everything if "All" in wanted else {k: v for k, v in everything.items() if k in wanted}
+    return {"Attributes": picked} if picked else {}
+
+
+async def all_attributes(ctx: Context, info: QueueInfo) -> dict[str, str]:
+    counts = await ctx.store.queue_counts(info.name)
+    return info.attributes | {
+        "ApproximateNumberOfMessages": str(counts.visible),
+        "ApproximateNumberOfMessagesNotVisible": str(counts.in_flight),
+        "ApproximateNumberOfMessagesDelayed": str(counts.delayed),
+        "CreatedTimestamp": str(info.created_at_s),
+        "LastModifiedTimestamp": str(info.modified_at_s),
+        "QueueArn": ctx.queue_arn(info.name),
+    }
+
+
+async def set_queue_attributes(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    await ctx.store.get_queue(name)
+    changes = queue_attributes.validate(get_str_map(params, "Attributes"))
+    await check_redrive_target(ctx, name, changes)
+    if changes:
+        await ctx.store.set_queue_attributes(name, changes)
+    return {}
+
+
+async def purge_queue(ctx: Context, params: Params) -> Result:
+    await ctx.store.purge_queue(queue_name(params, ctx))
+    return {}
+
+
+async def tag_queue(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    tags = get_str_map(params, "Tags")
+    if not tags:
+        raise errors.MissingParameter("The request must contain the parameter Tags.")
+    info = await ctx.store.get_queue(name)
+    if len(info.tags | tags) > limits.MAX_TAGS:
+        raise errors.InvalidParameterValue(f"Too many tags: a queue can have at most {limits.MAX_TAGS}.")
+    await ctx.store.tag_queue(name, tags)
+    return {}
+
+
+async def untag_queue(ctx: Context, params: Params) -> Result:
+    name = queue_name(params, ctx)
+    keys = get_str_list(params, "TagKeys")
+    if not keys:
+        raise errors.MissingParameter("The request must contain the parameter TagKeys.")
+    await ctx.store.untag_queue(name, keys)
+    return {}
+
+
+async def list_queue_tags(ctx: Context, params: Params) -> Result:
+    info = await ctx.store.get_queue(queue_name(params, ctx))
+    return {"Tags": info.tags} if info.tags else {}
+
+
+async def add_permission(ctx: Context, params: Params) -> Result:
+    """Accepted and checked, not enforced: conveyor does not evaluate IAM policies."""
+    await ctx.store.get_queue(queue_name(params, ctx))
+    req_str(params, "Label")
+    if not get_str_list(params, "AWSAccountIds") or not get_str_list(params, "Actions"):
+        raise errors.MissingParameter("The request must contain the parameters AWSAccountIds and Actions.")
+    return {}
+
+
+async def remove_permission(ctx: Context, params: Params) -> Result:
+    await ctx.store.get_queue(queue_name(params, ctx))
+    req_str(params, "Label")
+    return {}

@@ -1,0 +1,178 @@
+"""The SQS-compatible HTTP API: one aiohttp handler, both wire protocols, one table of actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from conveyor import errors
+from conveyor.api import errors as api_errors
+from conveyor.api import protocol_json, protocol_query
+from conveyor.api.actions import messages, queues, redrive
+from conveyor.api.movetasks import MoveTaskRunner
+from conveyor.api.params import Context, Params
+from conveyor.config import ServerConfig
+from conveyor.log import get_logger
+from conveyor.store.base import Store
+
+log = get_logger(__name__)
+
+ActionHandler = Callable[[Context, Params], Awaitable[dict[str, Any]]]
+
+ACTIONS: dict[str, ActionHandler] = {
+    "CreateQueue": queues.create_queue,
+    "DeleteQueue": queues.delete_queue,
+    "GetQueueUrl": queues.get_queue_url,
+    "ListQueues": queues.list_queues,
+    "GetQueueAttributes": queues.get_queue_attributes,
+    "SetQueueAttributes": queues.set_queue_attributes,
+    "PurgeQueue": queues.purge_queue,
+    "TagQueue": queues.tag_queue,
+    "UntagQueue": queues.untag_queue,
+    "ListQueueTags": queues.list_queue_tags,
+    "AddPermission": queues.add_permission,
+    "RemovePermission": queues.remove_permission,
+    "SendMessage": messages.send_message,
+    "SendMessageBatch": messages.send_message_batch,
+    "ReceiveMessage": messages.receive_message,
+    "DeleteMessage": messages.delete_message,
+    "DeleteMessageBatch": messages.delete_message_batch,
+    "ChangeMessageVisibility": messages.change_message_visibility,
+    "ChangeMessageVisibilityBatch": messages.change_message_visibility_batch,
+    "ListDeadLetterSourceQueues": redrive.list_dead_letter_source_queues,
+    "StartMessageMoveTask": redrive.start_message_move_task,
+    "ListMessageMoveTasks": redrive.list_message_move_tasks,
+    "CancelMessageMoveTask": redrive.cancel_message_move_task,
+}
+
+#: Largest request body accepted: a 1 MiB batch grows when JSON escapes it.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+#: How often messages past retention are swept away.
+SWEEP_INTERVAL_S = 60.0
+_ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
+
+
+class SqsApi:
+    """Serves the SQS API over ``store``."""
+
+    def __init__(self, store: Store, config: ServerConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def context(self, request: web.Request) -> Context:
+        match = _ACCESS_KEY.search(request.headers.get("Authorization", ""))
+        segments = [s for s in request.path.split("/") if s]
+        return Context(
+            store=self.store,
+            region=self.config.region,
+            account_id=self.config.account_id,
+            base_url=f"{request.scheme}://{request.host}",
+            sender_id=match.group(1) if match else self.config.account_id,
+            path_queue=segments[-1] if len(segments) == 2 else None,
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        target = request.headers.get("X-Amz-Target")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            error = errors.InvalidParameterValue(f"The request is larger than {MAX_REQUEST_BYTES} bytes.")
+            return self._error(error, target is not None, request_id)
+        if target is not None:
+            return await self._json(request, target, body, request_id)
+        return await self._query(request, body, request_id)
+
+    async def _json(self, request: web.Request, target: str, body: bytes, request_id: str) -> web.Response:
+        try:
+            action = protocol_json.action_of(target)
+            handler = ACTIONS.get(action)
+            if handler is None:
+                raise errors.UnknownOperation(f"Unknown operation {action[:100]!r}: not an SQS action.")
+            result = await handler(self.context(request), protocol_json.decode(body))
+        except errors.ConveyorError as error:
+            return self._error(error, True, request_id)
+        except Exception:
+            log.exception("internal error in %s", target)
+            return self._error(errors.ConveyorError("Internal error; see the server log."), True, request_id)
+        return web.Response(
+            body=protocol_json.encode(result),
+            content_type=api_errors.JSON_CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    async def _query(self, request: web.Request, body: bytes, request_id: str) -> web.Response:
+        action = "Unknown"
+        try:
+            form = _form(request, body)
+            action = form.get("Action", "")
+            handler = ACTIONS.get(action)
+            if handler is None:
+                if not action:
+                    raise errors.InvalidAction("The request names no action: send Action=<SQS action> or X-Amz-Target.")
+                raise errors.InvalidAction(f"The action {action[:100]!r} is not valid for this endpoint.")
+            result = await handler(self.context(request), protocol_query.decode(action, form))
+        except errors.ConveyorError as error:
+            return self._error(error, False, request_id)
+        except Exception:
+            log.exception("internal error in %s", action)
+            return self._error(errors.ConveyorError("Internal error; see the server log."), False, request_id)
+        return web.Response(body=protocol_query.encode(action, result, request_id), content_type="text/xml")
+
+    def _error(self, error: errors.ConveyorError, json: bool, request_id: str) -> web.Response:
+        if json:
+            status, headers, body = api_errors.json_error(error)
+        else:
+            status, headers, body = api_errors.query_error(error, request_id)
+        headers["x-amzn-RequestId"] = request_id
+        return web.Response(status=status, body=body, headers=headers)
+
+
+def _form(request: web.Request, body: bytes) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    try:
+        pairs = parse_qsl(request.query_string, keep_blank_values=True, strict_parsing=False)
+        pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise errors.MalformedRequest(f"The request body is not a valid form-encoded query string: {error}.") from None
+    return dict(pairs)
+
+
+async def _background(store: Store, stop: asyncio.Event) -> None:
+    """Housekeeping: move tasks, and sweeping messages past retention."""
+    runner = asyncio.create_task(MoveTaskRunner(store).run(stop))
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SWEEP_INTERVAL_S)
+        try:
+            dropped = await store.sweep_expired()
+        except errors.ConveyorError as error:
+            log.warning("retention sweep failed: %s", error.message)
+            continue
+        if dropped:
+            log.info("deleted %d messages past their retention period", dropped)
+    await runner
+
+
+def create_app(store: Store, config: ServerConfig) -> web.Application:
+    """The aiohttp application; starts and stops its background work with the app."""
+    api = SqsApi(store, config)
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+    stop = asyncio.Event()
+
+    async def background(app: web.Application) -> Any:
+        task = asyncio.create_task(_background(store, stop))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(background)
+    return app

@@ -1,0 +1,65 @@
+"""Runs message move tasks: ``run()`` around ``tick(now)``, moving at each task's rate."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from conveyor import errors
+from conveyor.log import get_logger
+from conveyor.store.base import Store
+
+log = get_logger(__name__)
+
+#: Rate used when a task does not set MaxNumberOfMessagesPerSecond (SQS's maximum).
+DEFAULT_RATE_PER_S = 500
+TICK_S = 0.1
+
+
+class MoveTaskRunner:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._last_tick_ms: dict[str, int] = {}
+
+    async def tick(self, now_ms: int) -> int:
+        """Advance every running task by what its rate allows since its last tick; return messages moved."""
+        total = 0
+        for task in await self.store.list_move_tasks():
+            if task.status != "RUNNING":
+                self._last_tick_ms.pop(task.task_handle, None)
+                continue
+            last_ms = self._last_tick_ms.get(task.task_handle, task.started_at_ms)
+            rate = task.max_per_second or DEFAULT_RATE_PER_S
+            budget = min(task.to_move - task.moved, max(1, int(rate * (now_ms - last_ms) / 1000)))
+            try:
+                moved = await self.store.move_messages(task.source, task.destination, budget) if budget > 0 else 0
+            except errors.ConveyorError as error:
+                await self.store.save_move_task(replace(task, status="FAILED", failure_reason=error.message))
+                log.warning("message move task from %s failed: %s", task.source, error.message)
+                continue
+            self._last_tick_ms[task.task_handle] = now_ms
+            total += moved
+            done = task.moved + moved >= task.to_move
+            if not done and moved == 0:
+                counts = await self.store.queue_counts(task.source)
+                if counts.visible:
+                    reason = "The remaining messages have no source queue to return to (deleted?). Give DestinationArn."
+                    await self.store.save_move_task(replace(task, status="FAILED", failure_reason=reason))
+                    continue
+                done = counts.in_flight == 0
+            if moved or done:
+                await self.store.save_move_task(
+                    replace(task, moved=task.moved + moved, status="COMPLETED" if done else "RUNNING")
+                )
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick(self.store.clock.now_ms())
+            except errors.ConveyorError as error:
+                log.warning("message move tasks could not advance: %s", error.message)
+            try:
+                await asyncio.wait_for(stop.wait(), TICK_S)
+            except TimeoutError:
+                pass

@@ -1,0 +1,78 @@
+"""``conveyor server``: the SQS API over a store, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+
+from aiohttp import web
+
+from conveyor.api.app import create_app
+from conveyor.config import ServerConfig
+from conveyor.errors import ConfigError
+from conveyor.log import get_logger
+from conveyor.store.factory import open_store
+
+log = get_logger(__name__)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or a ConfigError that says what to do."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot listen on {host}:{port}: {error.strerror or error}. "
+            "Another server may be using the port: stop it or choose another --port."
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+class Server:
+    """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config.validate()
+        self.port = config.port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        sock = bind(self.config.host, self.config.port)
+        self.port = sock.getsockname()[1]
+        self.store = await open_store(self.config.store, self.config.data_dir)
+        self._runner = web.AppRunner(
+            create_app(self.store, self.config), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.store.close()
+
+
+async def serve(config: ServerConfig, on_ready: Callable[[Server], None] | None = None) -> None:
+    """Run until SIGINT or SIGTERM; the handlers only record the signal, this loop acts on it."""
+    server = Server(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        on_ready(server)
+    try:
+        await stop.wait()
+        log.info("stopping: finishing open requests, then closing the store")
+    finally:
+        await server.stop()

@@ -1,0 +1,21 @@
+"""``conveyor``: the command-line entry point. Thin: parse, build a frozen config, call a component."""
+
+from __future__ import annotations
+
+import click
+
+from conveyor import __version__
+from conveyor.cli.server import server
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CONVEYOR"})
+@click.version_option(__version__, prog_name="conveyor")
+def cli() -> None:
+    """conveyor: a self-hosted worker environment in the style of Elastic Beanstalk's worker tier."""
+
+
+cli.add_command(server)
+
+
+def main() -> None:
+    cli()
