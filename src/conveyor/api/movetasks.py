@@ -30,7 +30,10 @@ class MoveTaskRunner:
                 continue
             last_ms = self._last_tick_ms.get(task.task_handle, task.started_at_ms)
             rate = task.max_per_second or DEFAULT_RATE_PER_S
-            budget = min(task.to_move - task.moved, max(1, int(rate * (now_ms - last_ms) / 1000)))
+            # Credit accrues until it is worth a whole message, so low rates are honoured exactly.
+            budget = min(task.to_move - task.moved, int(rate * (now_ms - last_ms) / 1000))
+            if budget < 1 and task.moved < task.to_move:
+                continue
             try:
                 moved = await self.store.move_messages(task.source, task.destination, budget) if budget > 0 else 0
             except errors.ConveyorError as error:
