@@ -8,7 +8,7 @@ from conveyor import __version__
 from conveyor.cli.server import server
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CONVEYOR"})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="conveyor")
 def cli() -> None:
     """conveyor: a self-hosted worker environment in the style of Elastic Beanstalk's worker tier."""

@@ -29,20 +29,63 @@ Press Ctrl-C to stop.
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_SERVER_PORT, show_default=True, type=int, help="Port (0: any free port).")
+@click.option(
+    "--host",
+    envvar="CONVEYOR_HOST",
+    show_envvar=True,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on.",
+)
+@click.option(
+    "--port",
+    envvar="CONVEYOR_PORT",
+    show_envvar=True,
+    default=DEFAULT_SERVER_PORT,
+    show_default=True,
+    type=int,
+    help="Port (0: any free port).",
+)
 @click.option(
     "--data-dir",
+    envvar="CONVEYOR_DATA_DIR",
+    show_envvar=True,
     default=".conveyor",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of the durable store.",
 )
-@click.option("--store", default="sqlite", show_default=True, type=click.Choice(["sqlite", "memory"]))
-@click.option("--region", default=DEFAULT_REGION, show_default=True, help="Region used in queue ARNs.")
-@click.option("--account-id", default=DEFAULT_ACCOUNT_ID, show_default=True, help="Account id in queue URLs and ARNs.")
 @click.option(
-    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+    "--store",
+    envvar="CONVEYOR_STORE",
+    show_envvar=True,
+    default="sqlite",
+    show_default=True,
+    type=click.Choice(["sqlite", "memory"]),
+)
+@click.option(
+    "--region",
+    envvar="CONVEYOR_REGION",
+    show_envvar=True,
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="Region used in queue ARNs.",
+)
+@click.option(
+    "--account-id",
+    envvar="CONVEYOR_ACCOUNT_ID",
+    show_envvar=True,
+    default=DEFAULT_ACCOUNT_ID,
+    show_default=True,
+    help="Account id in queue URLs and ARNs.",
+)
+@click.option(
+    "--log-level",
+    envvar="CONVEYOR_LOG_LEVEL",
+    show_envvar=True,
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
 )
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
@@ -50,7 +93,7 @@ def server(
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
 
-    Every option can also be set as an environment variable, e.g. CONVEYOR_SERVER_PORT=9400.
+    Every option can also be set as an environment variable, e.g. CONVEYOR_PORT=9400.
     """
     configure(log_level)
     config = ServerConfig(host, port, data_dir, store, region, account_id)
