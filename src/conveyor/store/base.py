@@ -127,6 +127,7 @@ class BaseStore:
         self._settings: dict[str, QueueSettings] = {}
         self._last_purge_s: dict[str, float] = {}
         self._move_tasks: dict[str, MoveTask] = {}
+        self._closing = False
         if isinstance(clock, FakeClock):
             clock.on_advance(self._waiters.notify_all)
 
@@ -165,6 +166,7 @@ class BaseStore:
         await self._drop_queue(name)
         del self._queues[name]
         del self._settings[name]
+        self._last_purge_s.pop(name, None)
         self._waiters.notify(name)
 
     async def get_queue(self, name: str) -> QueueInfo:
@@ -217,7 +219,7 @@ class BaseStore:
     ) -> list[ReceivedMessage]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_time_s
-        while True:
+        while not self._closing:
             settings = self.settings(name)
             visibility_s = settings.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
             parked = self._waiters.park(name) if wait_time_s > 0 else None
@@ -239,6 +241,7 @@ class BaseStore:
             finally:
                 if parked is not None:
                     self._waiters.unpark(name, parked)
+        return []
 
     def _receipts(self, name: str, handles: Sequence[str]) -> list[receipts.Receipt | errors.ConveyorError]:
         out: list[receipts.Receipt | errors.ConveyorError] = []
@@ -295,6 +298,8 @@ class BaseStore:
         return await self._sweep(self.clock.now_ms(), {n: s.retention_s for n, s in self._settings.items()})
 
     async def close(self) -> None:
+        """End parked long polls (they return what they have, usually nothing)."""
+        self._closing = True
         self._waiters.notify_all()
 
     # -- hooks for subclasses -------------------------------------------------------------------
@@ -328,7 +333,8 @@ class BaseStore:
         self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
     ) -> list[EntryResult]:
         """Set visibility of in-flight messages. A message that is not in flight: ``MessageNotInflight``;
-        a stale or unknown handle: ``ReceiptHandleIsInvalid``."""
+        a stale handle or a message that is gone: ``InvalidParameterValue`` (as SQS answers; see
+        ``memory.not_available``). Malformed or other-queue handles never get here: ``ReceiptHandleIsInvalid``."""
         raise NotImplementedError
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:

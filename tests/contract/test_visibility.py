@@ -1,0 +1,234 @@
+"""Visibility timeouts: hiding on receive, and ChangeMessageVisibility."""
+
+from __future__ import annotations
+
+from conveyor import errors
+from conveyor.clock import FakeClock
+from conveyor.core import receipts
+from conveyor.core.models import VisibilityChange
+from conveyor.store.base import Store
+
+from .helpers import counts, create_queue, receive, receive_one, send
+
+
+async def test_received_message_is_hidden_for_the_queue_visibility_timeout(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=30)
+    await send(store, "q", "m")
+    await receive_one(store, "q")
+    assert await receive(store, "q") == []
+    clock.advance(29)
+    assert await receive(store, "q") == []
+    clock.advance(2)
+    assert (await receive_one(store, "q")).message.body == "m"
+
+
+async def test_default_visibility_timeout_is_30_seconds(store: Store, clock: FakeClock) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    await receive_one(store, "q")
+    clock.advance(29.9)
+    assert await receive(store, "q") == []
+    clock.advance(0.2)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_message_is_visible_again_exactly_when_its_timeout_has_elapsed(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "m")
+    await receive_one(store, "q")
+    clock.advance(9)
+    assert await counts(store, "q") == (0, 1, 0)
+    clock.advance(1)
+    assert await counts(store, "q") == (1, 0, 0)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_receive_visibility_timeout_overrides_the_queue_one(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=300)
+    await send(store, "q", "m")
+    await receive_one(store, "q", visibility_timeout_s=5)
+    clock.advance(4)
+    assert await receive(store, "q") == []
+    clock.advance(1)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_receive_visibility_timeout_can_be_longer_than_the_queue_one(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=5)
+    await send(store, "q", "m")
+    await receive_one(store, "q", visibility_timeout_s=100)
+    clock.advance(50)
+    assert await receive(store, "q") == []
+    clock.advance(50)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_receive_with_visibility_zero_leaves_the_message_visible(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    first = await receive_one(store, "q", visibility_timeout_s=0)
+    assert await counts(store, "q") == (1, 0, 0)
+    second = await receive_one(store, "q", visibility_timeout_s=0)
+    assert second.message.message_id == first.message.message_id
+    assert second.message.receive_count == 2
+
+
+async def test_queue_visibility_timeout_zero_leaves_the_message_visible(store: Store) -> None:
+    await create_queue(store, VisibilityTimeout=0)
+    await send(store, "q", "m")
+    await receive_one(store, "q")
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_change_visibility_extends_an_in_flight_message(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    clock.advance(5)
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 60)]) == [None]
+    clock.advance(30)  # past the original timeout
+    assert await receive(store, "q") == []
+    assert await counts(store, "q") == (0, 1, 0)
+    clock.advance(30)  # 60 s after the change
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_change_visibility_counts_from_now_not_from_the_receive(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    clock.advance(8)
+    await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 10)])
+    clock.advance(9)
+    assert await receive(store, "q") == []
+    clock.advance(1)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_change_visibility_shortens_an_in_flight_message(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=300)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 5)]) == [None]
+    clock.advance(4)
+    assert await receive(store, "q") == []
+    clock.advance(1)
+    assert len(await receive(store, "q")) == 1
+
+
+async def test_change_visibility_to_zero_releases_the_message(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 0)]) == [None]
+    assert await counts(store, "q") == (1, 0, 0)
+    again = await receive_one(store, "q")
+    assert again.message.message_id == received.message.message_id
+    assert again.message.receive_count == 2
+
+
+async def test_handle_still_works_after_a_change_visibility(store: Store, clock: FakeClock) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 100)])
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 200)]) == [None]
+    assert await store.delete_messages("q", [received.receipt_handle]) == [None]
+    assert await counts(store, "q") == (0, 0, 0)
+
+
+async def test_change_visibility_of_a_visible_message_is_message_not_inflight(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    clock.advance(11)
+    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)])
+    assert isinstance(result, errors.MessageNotInflight)
+    assert await counts(store, "q") == (1, 0, 0)
+
+
+async def test_change_visibility_after_release_is_message_not_inflight(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 0)])
+    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)])
+    assert isinstance(result, errors.MessageNotInflight)
+
+
+async def test_change_visibility_with_a_stale_handle_is_invalid_parameter_value(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    stale = await receive_one(store, "q", visibility_timeout_s=0)
+    await receive_one(store, "q", visibility_timeout_s=100)
+    [result] = await store.change_visibility("q", [VisibilityChange(stale.receipt_handle, 0)])
+    assert isinstance(result, errors.InvalidParameterValue)
+    assert await counts(store, "q") == (0, 1, 0)  # the message stays hidden
+
+
+async def test_change_visibility_of_a_deleted_message_is_invalid_parameter_value(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    await store.delete_messages("q", [received.receipt_handle])
+    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 10)])
+    assert isinstance(result, errors.InvalidParameterValue)
+
+
+async def test_change_visibility_with_a_garbage_handle_is_receipt_handle_is_invalid(store: Store) -> None:
+    await create_queue(store)
+    for handle in ["garbage", "", "!!!", "bm90IGEgaGFuZGxl"]:
+        [result] = await store.change_visibility("q", [VisibilityChange(handle, 10)])
+        assert isinstance(result, errors.ReceiptHandleIsInvalid), handle
+
+
+async def test_change_visibility_with_another_queues_handle_is_receipt_handle_is_invalid(store: Store) -> None:
+    await create_queue(store, "a")
+    await create_queue(store, "b")
+    await send(store, "a", "m")
+    received = await receive_one(store, "a")
+    [result] = await store.change_visibility("b", [VisibilityChange(received.receipt_handle, 0)])
+    assert isinstance(result, errors.ReceiptHandleIsInvalid)
+    assert await counts(store, "a") == (0, 1, 0)
+
+
+async def test_change_visibility_of_a_well_formed_but_unknown_handle_is_refused(store: Store) -> None:
+    await create_queue(store)
+    handle = receipts.encode("q", 987_654, receipts.new_token())
+    [result] = await store.change_visibility("q", [VisibilityChange(handle, 10)])
+    assert isinstance(result, errors.InvalidParameterValue)
+
+
+async def test_change_visibility_batch_results_are_per_entry_in_order(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "in-flight", "stale", "visible")
+    in_flight, stale, visible = await receive(store, "q", 3)
+    clock.advance(11)  # all three visible again
+    refreshed = await receive(store, "q", 2)  # receives "in-flight" and "stale" again
+    assert [r.message.message_id for r in refreshed] == [in_flight.message.message_id, stale.message.message_id]
+    results = await store.change_visibility(
+        "q",
+        [
+            VisibilityChange(refreshed[0].receipt_handle, 60),
+            VisibilityChange("garbage", 60),
+            VisibilityChange(stale.receipt_handle, 60),
+            VisibilityChange(visible.receipt_handle, 60),
+            VisibilityChange(refreshed[1].receipt_handle, 0),
+        ],
+    )
+    assert results[0] is None
+    assert isinstance(results[1], errors.ReceiptHandleIsInvalid)
+    assert isinstance(results[2], errors.InvalidParameterValue)
+    assert isinstance(results[3], errors.MessageNotInflight)
+    assert results[4] is None
+    assert await counts(store, "q") == (2, 1, 0)
+
+
+async def test_change_visibility_batch_applies_every_valid_entry(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "a", "b", "c")
+    received = await receive(store, "q")
+    changes = [VisibilityChange(r.receipt_handle, 100) for r in received]
+    assert await store.change_visibility("q", changes) == [None, None, None]
+    clock.advance(50)
+    assert await counts(store, "q") == (0, 3, 0)
