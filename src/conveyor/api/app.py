@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ from aiohttp import web
 
 from conveyor import errors
 from conveyor.api import errors as api_errors
-from conveyor.api import protocol_json, protocol_query
+from conveyor.api import ids, protocol_json, protocol_query
 from conveyor.api.actions import messages, queues, redrive
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
@@ -78,7 +77,7 @@ class SqsApi:
         )
 
     async def handle(self, request: web.Request) -> web.Response:
-        request_id = str(uuid.uuid4())
+        request_id = ids.uuid4()
         target = request.headers.get("X-Amz-Target")
         try:
             body = await request.read()
@@ -138,7 +137,7 @@ def _form(request: web.Request, body: bytes) -> dict[str, str]:
     from urllib.parse import parse_qsl
 
     try:
-        pairs = parse_qsl(request.query_string, keep_blank_values=True, strict_parsing=False)
+        pairs = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, strict_parsing=False)
         pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except (UnicodeDecodeError, ValueError) as error:
         raise errors.MalformedRequest(f"The request body is not a valid form-encoded query string: {error}.") from None

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from xml.sax.saxutils import escape
 
 from conveyor import errors
-from conveyor.api.errors import SQS_XMLNS
+from conveyor.api.errors import SQS_XMLNS, xml_text
 
 #: Query name of a flattened map -> (JSON name, key element, value element).
 _MAPS = {
@@ -106,7 +105,7 @@ _MAP_ELEMENTS = {
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return escape(str(value), {"\r": "&#13;"})
+    return xml_text(str(value))
 
 
 def _element(name: str, value: Any, action: str, parts: list[str]) -> None:
@@ -134,9 +133,26 @@ def _members(result: Mapping[str, Any], action: str, parts: list[str]) -> None:
             _element(key, value, action, parts)
 
 
+#: Actions without an output shape in the SQS model: their answer has no ``<ActionResult>``. Every other
+#: action answers one even when it is empty (query clients such as botocore look for it).
+_NO_RESULT = frozenset(
+    {
+        "AddPermission",
+        "ChangeMessageVisibility",
+        "DeleteMessage",
+        "DeleteQueue",
+        "PurgeQueue",
+        "RemovePermission",
+        "SetQueueAttributes",
+        "TagQueue",
+        "UntagQueue",
+    }
+)
+
+
 def encode(action: str, result: Mapping[str, Any], request_id: str) -> bytes:
     parts = [f'<?xml version="1.0"?><{action}Response xmlns="{SQS_XMLNS}">']
-    if result:
+    if result or action not in _NO_RESULT:
         parts.append(f"<{action}Result>")
         _members(result, action, parts)
         parts.append(f"</{action}Result>")

@@ -33,14 +33,14 @@ def validate_queue_name(name: str) -> None:
         raise errors.UnsupportedOperation(
             f"FIFO queues are not supported yet: {name!r}. Use a standard queue name (without '.fifo')."
         )
-    if not _QUEUE_NAME.match(name):
+    if not _QUEUE_NAME.fullmatch(name):
         raise errors.InvalidParameterValue(
             f"Invalid queue name {name!r}: use 1 to 80 characters, letters, digits, hyphens (-) and underscores (_)."
         )
 
 
 def validate_batch_entry_id(entry_id: str) -> None:
-    if not _BATCH_ID.match(entry_id):
+    if not _BATCH_ID.fullmatch(entry_id):
         raise errors.InvalidBatchEntryId(
             f"A batch entry id can only contain alphanumeric characters, hyphens and underscores, "
             f"1 to 80 characters: {entry_id[:100]!r}."
@@ -60,7 +60,7 @@ def validate_text(value: str, what: str) -> None:
 def validate_attribute_name(name: str) -> None:
     lowered = name.lower()
     if (
-        not _ATTR_NAME.match(name)
+        not _ATTR_NAME.fullmatch(name)
         or name.startswith(".")
         or name.endswith(".")
         or ".." in name

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import re
-import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from conveyor import errors
+from conveyor.api import ids
 from conveyor.api.params import (
     Context,
     Params,
@@ -25,7 +25,7 @@ from conveyor.api.params import (
 from conveyor.core import checksums, limits
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, ReceivedMessage, VisibilityChange
 
-_DATA_TYPE = re.compile(r"^(String|Number|Binary)(\.[^\s]{1,255})?$")
+_DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s\x00-\x1f\ufffe\uffff]{1,255})?")
 SYSTEM_ATTRIBUTES_FOR_SENDS = ("AWSTraceHeader",)
 RECEIVABLE_SYSTEM_ATTRIBUTES = (
     "All",
@@ -57,7 +57,7 @@ def parse_attributes(raw: dict[str, Any], what: str) -> tuple[AttributeMap, int]
         data_type = value.get("DataType")
         if not isinstance(data_type, str) or not data_type:
             raise errors.InvalidParameterValue(f"The {what} {name!r} must contain a non-empty attribute type.")
-        if not _DATA_TYPE.match(data_type):
+        if not _DATA_TYPE.fullmatch(data_type):
             raise errors.InvalidParameterValue(
                 f"The type of {what} {name!r} is invalid: {data_type[:100]!r}. Use String, Number or Binary, "
                 "optionally followed by a custom label such as String.json."
@@ -117,7 +117,7 @@ def build_message(ctx: Context, entry: Params, max_size: int) -> NewMessage:
             f"(this one is {size} bytes, body and attributes together)."
         )
     return NewMessage(
-        message_id=str(uuid.uuid4()),
+        message_id=ids.uuid4(),
         body=body,
         md5_of_body=checksums.md5_of_body(body),
         attributes=attributes,

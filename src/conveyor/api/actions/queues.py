@@ -15,6 +15,7 @@ from conveyor.api.params import (
     get_str_map,
     queue_name,
     req_str,
+    require,
 )
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import limits, redrive
@@ -47,11 +48,35 @@ async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str
         )
 
 
+#: SQS's limits on tag keys and values, in characters.
+MAX_TAG_KEY_LENGTH = 128
+MAX_TAG_VALUE_LENGTH = 256
+
+
+def get_tags(params: Params, name: str) -> dict[str, str]:
+    """Tags as SQS accepts them: at most 50, keys of 1 to 128 characters, values of up to 256, XML-safe text."""
+    tags = get_str_map(params, name)
+    if len(tags) > limits.MAX_TAGS:
+        raise errors.InvalidParameterValue(f"Too many tags: a queue can have at most {limits.MAX_TAGS}.")
+    for key, value in tags.items():
+        if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
+            raise errors.InvalidParameterValue(
+                f"Invalid tag {key[:MAX_TAG_KEY_LENGTH]!r}: a tag key has 1 to {MAX_TAG_KEY_LENGTH} characters, "
+                f"a tag value up to {MAX_TAG_VALUE_LENGTH}."
+            )
+        try:
+            limits.validate_text(key, "the tag key")
+            limits.validate_text(value, f"the value of tag {key!r}")
+        except errors.InvalidMessageContents as error:
+            raise errors.InvalidParameterValue(error.message) from None
+    return tags
+
+
 async def create_queue(ctx: Context, params: Params) -> Result:
     name = req_str(params, "QueueName")
     limits.validate_queue_name(name)
     given = queue_attributes.validate(get_str_map(params, "Attributes"))
-    tags = get_str_map(params, "tags")
+    tags = get_tags(params, "tags")
     await check_redrive_target(ctx, name, given)
     try:
         await ctx.store.create_queue(name, given, tags)
@@ -83,7 +108,7 @@ def paginate(names: list[str], params: Params) -> tuple[list[str], str | None]:
     token = get_str(params, "NextToken")
     if token:
         try:
-            after = base64.urlsafe_b64decode(token.encode()).decode()
+            after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
         except ValueError:
             raise errors.InvalidParameterValue(f"Value {token[:100]!r} for parameter NextToken is invalid.") from None
         names = [n for n in names if n > after]
@@ -131,6 +156,7 @@ async def all_attributes(ctx: Context, info: QueueInfo) -> dict[str, str]:
 async def set_queue_attributes(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
     await ctx.store.get_queue(name)
+    require(params, "Attributes")
     changes = queue_attributes.validate(get_str_map(params, "Attributes"))
     await check_redrive_target(ctx, name, changes)
     if changes:
@@ -145,7 +171,7 @@ async def purge_queue(ctx: Context, params: Params) -> Result:
 
 async def tag_queue(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    tags = get_str_map(params, "Tags")
+    tags = get_tags(params, "Tags")
     if not tags:
         raise errors.MissingParameter("The request must contain the parameter Tags.")
     info = await ctx.store.get_queue(name)
