@@ -56,7 +56,7 @@ def test_imports_point_inward(path: Path) -> None:
             if target in LEAVES or target == package:
                 continue
             if package in LEAVES:
-                raise AssertionError(f"{path}:{line}: leaf module {package} imports {module}; leaves import only leaves")
+                raise AssertionError(f"{path}:{line}: leaf {package} imports {module}; leaves import only leaves")
             assert target in ALLOWED[package], f"{path}:{line}: {package} may not import {module} (dependency rule)"
         else:
             assert parts[0] not in FORBIDDEN.get(package, set()), f"{path}:{line}: {package} must not import {module}"

@@ -128,6 +128,9 @@ class BaseStore:
         self._last_purge_s: dict[str, float] = {}
         self._move_tasks: dict[str, MoveTask] = {}
         self._closing = False
+        #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
+        #: and in a durable store the write suspends; two such changes at once would lose one.
+        self._metadata_lock = asyncio.Lock()
         if isinstance(clock, FakeClock):
             clock.on_advance(self._waiters.notify_all)
 
@@ -151,23 +154,24 @@ class BaseStore:
         return self._settings[name]
 
     async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
-        if name in self._queues:
-            raise errors.QueueNameExists(f"A queue named {name!r} already exists.")
-        now_s = int(self.clock.now())
-        info = QueueInfo(
-            name, queue_attributes.merge(queue_attributes.defaults(), attributes), dict(tags), now_s, now_s
-        )
-        await self._write_queue(info, created=True)
-        self._load_queue(info)
-        return info
+        async with self._metadata_lock:
+            if name in self._queues:
+                raise errors.QueueNameExists(f"A queue named {name!r} already exists.")
+            now_s = int(self.clock.now())
+            attrs = queue_attributes.merge(queue_attributes.defaults(), attributes)
+            info = QueueInfo(name, attrs, dict(tags), now_s, now_s)
+            await self._write_queue(info, created=True)
+            self._load_queue(info)
+            return info
 
     async def delete_queue(self, name: str) -> None:
-        self._info(name)
-        await self._drop_queue(name)
-        del self._queues[name]
-        del self._settings[name]
-        self._last_purge_s.pop(name, None)
-        self._waiters.notify(name)
+        async with self._metadata_lock:
+            self._info(name)
+            await self._drop_queue(name)
+            self._queues.pop(name, None)
+            self._settings.pop(name, None)
+            self._last_purge_s.pop(name, None)
+            self._waiters.notify(name)
 
     async def get_queue(self, name: str) -> QueueInfo:
         return self._info(name)
@@ -176,17 +180,20 @@ class BaseStore:
         return sorted(name for name in self._queues if name.startswith(prefix))
 
     async def set_queue_attributes(self, name: str, changes: dict[str, str]) -> QueueInfo:
-        info = self._info(name)
-        merged = queue_attributes.merge(info.attributes, changes)
-        return await self._replace_queue(replace(info, attributes=merged, modified_at_s=int(self.clock.now())))
+        async with self._metadata_lock:
+            info = self._info(name)
+            merged = queue_attributes.merge(info.attributes, changes)
+            return await self._replace_queue(replace(info, attributes=merged, modified_at_s=int(self.clock.now())))
 
     async def tag_queue(self, name: str, tags: dict[str, str]) -> None:
-        info = self._info(name)
-        await self._replace_queue(replace(info, tags=info.tags | tags))
+        async with self._metadata_lock:
+            info = self._info(name)
+            await self._replace_queue(replace(info, tags=info.tags | tags))
 
     async def untag_queue(self, name: str, keys: Sequence[str]) -> None:
-        info = self._info(name)
-        await self._replace_queue(replace(info, tags={k: v for k, v in info.tags.items() if k not in keys}))
+        async with self._metadata_lock:
+            info = self._info(name)
+            await self._replace_queue(replace(info, tags={k: v for k, v in info.tags.items() if k not in keys}))
 
     async def _replace_queue(self, info: QueueInfo) -> QueueInfo:
         await self._write_queue(info, created=False)
@@ -209,16 +216,19 @@ class BaseStore:
 
     async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
         settings = self.settings(name)
-        await self._insert(name, messages, self.clock.now_ms(), settings.delay_s)
+        # Wake parked receives first: they run after ``_insert`` has queued its write, so in a store
+        # with a writer queue their receive joins the same group commit instead of waiting for the next.
         visible_now = sum(1 for m in messages if (settings.delay_s if m.delay_s is None else m.delay_s) == 0)
         if visible_now:
             self._waiters.notify(name, visible_now)
+        await self._insert(name, messages, self.clock.now_ms(), settings.delay_s)
 
     async def receive_messages(
         self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
     ) -> list[ReceivedMessage]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_time_s
+        woken = False  # a wake-up this receive took, to hand on if it is cancelled before it is done
         while not self._closing:
             settings = self.settings(name)
             visibility_s = settings.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
@@ -234,8 +244,9 @@ class BaseStore:
                 if next_ms is not None:
                     remaining_s = min(remaining_s, max(0.0, (next_ms - self.clock.now_ms()) / 1000) + 0.001)
                 await asyncio.wait((parked,), timeout=remaining_s)
+                woken = parked.done()
             except asyncio.CancelledError:
-                if parked is not None and parked.done():
+                if woken or (parked is not None and parked.done()):
                     self._waiters.notify(name, 1)  # hand the wake-up on to another receive
                 raise
             finally:

@@ -1,0 +1,604 @@
+"""conveyor benchmarks: `make bench` (= .venv/bin/python bench/run.py). See bench/README.md.
+
+Starts ``conveyor server`` as a subprocess on a temporary data directory, once per store (sqlite,
+then memory as a reference), and measures against it over loopback only:
+
+- SendMessageBatch throughput (batches of 10);
+- ReceiveMessage(10) + DeleteMessageBatch throughput, draining what the send phase stored;
+- long-poll wake-up latency: a ReceiveMessage(WaitTimeSeconds=20) is parked, then one SendMessage;
+- CPU of the server and of the load generator during each phase, and the server's RSS at the end.
+
+The load generator is lean on purpose (boto3 costs ~1 ms of CPU per call): worker processes running
+aiohttp on uvloop, pre-serialized AWS JSON 1.0 bodies, many concurrent requests over keep-alive
+connections, and no signing (the server does not check signatures). Every loop is bounded both in
+count and in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import re
+import resource
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+HOST = "127.0.0.1"
+JSON_TYPE = "application/x-amz-json-1.0"
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+START_TIMEOUT_S = 30.0
+_LISTENING = re.compile(rb"listening on http://[^:]+:(\d+)")
+
+
+# -- the server under test ------------------------------------------------------------------------
+
+
+class ServerProcess:
+    def __init__(self, store: str, data_dir: Path) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / f"server-{store}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def __enter__(self) -> ServerProcess:
+        command = [sys.executable, "-m", "conveyor", "server", "--host", HOST, "--port", "0"]
+        command += ["--data-dir", str(self.data_dir), "--store", self.store, "--log-level", "warning"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        seen = b""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (match := _LISTENING.search(seen)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.proc.poll() is not None:
+                self.__exit__()
+                raise SystemExit(f"conveyor server ({self.store}) did not start: {self.log_path.read_text()[-2000:]}")
+            if select.select([fd], [], [], min(remaining, 0.2))[0]:
+                seen += os.read(fd, 4096)
+        self.port = int(match.group(1))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def cpu_s(self) -> float:
+        """utime + stime of the server process (all its threads) so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+    def memory_kb(self) -> dict[str, int]:
+        assert self.proc is not None
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return {k: int(v) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M)}
+
+
+class Profiler:
+    """``py-spy record`` attached to the server for one phase (``--profile DIR``); a no-op without a DIR."""
+
+    def __init__(self, out_dir: Path | None, server: ServerProcess, label: str) -> None:
+        self.out = None if out_dir is None else out_dir / f"{label}.txt"
+        self.server = server
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Profiler:
+        if self.out is None or self.server.proc is None:
+            return self
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        command = [spy, "record", "--pid", str(self.server.proc.pid), "--rate", "250", "--threads"]
+        command += ["--format", "raw", "--output", str(self.out), "--nonblocking"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # py-spy needs a moment to attach
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is None or self.out is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.out.exists():
+            summary = summarize_profile(self.out)
+            self.out.with_suffix(".top.txt").write_text(summary)
+            print(summary, flush=True)
+
+
+def summarize_profile(path: Path, top: int = 20) -> str:
+    """Self and inclusive share of CPU samples per function, and per thread, from py-spy's raw output."""
+    self_time: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    threads: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        threads[frames[0]] = threads.get(frames[0], 0) + count
+        names = [re.sub(r" \((.*/)?(site-packages/)?", " (", f) for f in frames[1:]]
+        if names:
+            self_time[names[-1]] = self_time.get(names[-1], 0) + count
+        for name in set(names):
+            inclusive[name] = inclusive.get(name, 0) + count
+    if not total:
+        return f"{path.name}: no samples"
+    lines = [f"{path.name}: {total} samples of CPU (250/s per thread)", "  by thread:"]
+    lines += [f"    {n / total:6.1%}  {t}" for t, n in sorted(threads.items(), key=lambda x: -x[1])]
+    lines.append("  self time:")
+    lines += [f"    {n / total:6.1%}  {f}" for f, n in sorted(self_time.items(), key=lambda x: -x[1])[:top]]
+    lines.append("  inclusive time:")
+    lines += [f"    {n / total:6.1%}  {f}" for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]]
+    return "\n".join(lines) + "\n"
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes on this machine have used so far (user, nice, system, irq, softirq, steal)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICKS_PER_S
+
+
+# -- the load generator (runs in worker processes) -----------------------------------------------
+
+
+def _headers(action: str) -> dict[str, str]:
+    return {"X-Amz-Target": f"AmazonSQS.{action}", "Content-Type": JSON_TYPE}
+
+
+def _session(connections: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False, enable_cleanup_closed=False)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=30),
+        skip_auto_headers=("User-Agent",),
+        auto_decompress=False,
+    )
+
+
+async def send_phase(url: str, queue_url: str, requests: int, seconds: float, concurrency: int, body_bytes: int) -> Any:
+    """``requests`` SendMessageBatch calls of 10 (or until ``seconds`` pass), ``concurrency`` at a time."""
+    pid = os.getpid()
+    filler = "x" * max(0, body_bytes - 24)
+    payloads = [
+        orjson.dumps(
+            {
+                "QueueUrl": queue_url,
+                "Entries": [{"Id": str(i), "MessageBody": f"{pid}-{n:06d}-{i} {filler}"} for i in range(10)],
+            }
+        )
+        for n in range(min(requests, 2000))
+    ]
+    headers = _headers("SendMessageBatch")
+    done = {"requests": 0, "messages": 0, "errors": 0}
+    issued = 0
+    deadline = time.monotonic() + seconds
+
+    async def loop(session: aiohttp.ClientSession) -> None:
+        nonlocal issued
+        while issued < requests and time.monotonic() < deadline:
+            payload = payloads[issued % len(payloads)]
+            issued += 1
+            try:
+                async with session.post(url, data=payload, headers=headers) as response:
+                    body = await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                done["errors"] += 1
+                await asyncio.sleep(0.01)
+                continue
+            done["requests"] += 1
+            if response.status == 200 and b'"Failed":[]' in body:
+                done["messages"] += 10
+            else:
+                done["errors"] += 1
+
+    async with _session(concurrency) as session:
+        await asyncio.gather(*(loop(session) for _ in range(concurrency)))
+    return done
+
+
+async def receive_phase(url: str, queue_url: str, seconds: float, concurrency: int) -> Any:
+    """ReceiveMessage(10) then DeleteMessageBatch of what came, until a receive comes back empty."""
+    receive = orjson.dumps({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 300})
+    receive_headers, delete_headers = _headers("ReceiveMessage"), _headers("DeleteMessageBatch")
+    done = {"requests": 0, "messages": 0, "errors": 0}
+    deadline = time.monotonic() + seconds
+
+    async def loop(session: aiohttp.ClientSession) -> None:
+        while time.monotonic() < deadline:
+            try:
+                async with session.post(url, data=receive, headers=receive_headers) as response:
+                    body = await response.read()
+                done["requests"] += 1
+                if response.status != 200:
+                    done["errors"] += 1
+                    continue
+                messages = orjson.loads(body).get("Messages")
+                if not messages:  # nothing visible: with a 300 s visibility timeout, the queue is drained
+                    return
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+                payload = orjson.dumps({"QueueUrl": queue_url, "Entries": entries})
+                async with session.post(url, data=payload, headers=delete_headers) as response:
+                    body = await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                done["errors"] += 1
+                await asyncio.sleep(0.01)
+                continue
+            done["requests"] += 1
+            if response.status == 200 and b'"Failed":[]' in body:
+                done["messages"] += len(messages)
+            else:
+                done["errors"] += 1
+
+    async with _session(concurrency) as session:
+        await asyncio.gather(*(loop(session) for _ in range(concurrency)))
+    return done
+
+
+async def latency_phase(url: str, queue_url: str, iterations: int, seconds: float, park_s: float) -> Any:
+    """Park a 20 s long poll, then send one message; time the send and the receive's return."""
+    receive = orjson.dumps(
+        {"QueueUrl": queue_url, "MaxNumberOfMessages": 1, "WaitTimeSeconds": 20, "VisibilityTimeout": 30}
+    )
+    headers = {a: _headers(a) for a in ("ReceiveMessage", "SendMessage", "DeleteMessage")}
+    wake_ms: list[float] = []
+    send_ms: list[float] = []
+    after_send_ms: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async with _session(4) as session:
+
+        async def long_poll() -> tuple[float, Any]:
+            async with session.post(url, data=receive, headers=headers["ReceiveMessage"]) as response:
+                body = await response.read()
+            return time.perf_counter(), orjson.loads(body) if response.status == 200 else {}
+
+        for n in range(iterations):
+            if time.monotonic() > deadline:
+                break
+            task = asyncio.create_task(long_poll())
+            await asyncio.sleep(park_s)  # let the receive reach the server and park
+            payload = orjson.dumps({"QueueUrl": queue_url, "MessageBody": f"wake {n}"})
+            try:
+                t0 = time.perf_counter()
+                async with session.post(url, data=payload, headers=headers["SendMessage"]) as response:
+                    await response.read()
+                t1 = time.perf_counter()
+                t2, answer = await asyncio.wait_for(task, 25)
+            except (aiohttp.ClientError, TimeoutError):
+                task.cancel()
+                errors += 1
+                continue
+            messages = answer.get("Messages") or []
+            if response.status != 200 or len(messages) != 1:
+                errors += 1
+                continue
+            wake_ms.append((t2 - t0) * 1000)
+            send_ms.append((t1 - t0) * 1000)
+            after_send_ms.append((t2 - t1) * 1000)
+            delete = orjson.dumps({"QueueUrl": queue_url, "ReceiptHandle": messages[0]["ReceiptHandle"]})
+            async with session.post(url, data=delete, headers=headers["DeleteMessage"]) as response:
+                await response.read()
+    return {"wake_ms": wake_ms, "send_ms": send_ms, "after_send_ms": after_send_ms, "errors": errors}
+
+
+PHASES = {"send": send_phase, "receive": receive_phase, "latency": latency_phase}
+
+
+def worker(conn: Connection) -> None:
+    """A load-generator process: runs one phase per command it gets, answers with counts and its CPU."""
+    try:
+        import uvloop
+
+        run: Any = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    while True:
+        command = conn.recv()
+        if command is None:
+            return
+        name, args = command
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.monotonic()
+        result = run(PHASES[name](*args))
+        ended = time.monotonic()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        conn.send({"result": result, "started": started, "ended": ended, "cpu_s": cpu})
+
+
+# -- orchestration ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    store: str
+    name: str
+    seconds: float
+    messages: int = 0
+    requests: int = 0
+    errors: int = 0
+    server_cpu_s: float = 0.0
+    loadgen_cpu_s: float = 0.0
+    #: CPU used by everything else on the machine meanwhile (other users' jobs make the figures noisy).
+    other_cpu_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def msgs_per_s(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["msgs_per_s"] = round(self.msgs_per_s, 1)
+        out["requests_per_s"] = round(self.requests / self.seconds, 1) if self.seconds else 0.0
+        out["server_cores"] = round(self.server_cpu_s / self.seconds, 3) if self.seconds else 0.0
+        out["loadgen_cores"] = round(self.loadgen_cpu_s / self.seconds, 3) if self.seconds else 0.0
+        out["other_cores"] = round(self.other_cpu_s / self.seconds, 3) if self.seconds else 0.0
+        out["server_cpu_us_per_msg"] = round(self.server_cpu_s / self.messages * 1e6, 1) if self.messages else 0.0
+        out["loadgen_cpu_us_per_msg"] = round(self.loadgen_cpu_s / self.messages * 1e6, 1) if self.messages else 0.0
+        return out
+
+
+class LoadGenerator:
+    def __init__(self, processes: int, profile_dir: Path | None = None) -> None:
+        self.profile_dir = profile_dir
+        ctx = mp.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs = []
+        for _ in range(processes):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker, args=(child,), daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    def run(self, server: ServerProcess, store: str, name: str, args_for: list[tuple[Any, ...]]) -> Phase:
+        """Run phase ``name`` on the first ``len(args_for)`` workers at once; time it from first start to last end."""
+        pipes = self.pipes[: len(args_for)]
+        with Profiler(self.profile_dir, server, f"{store}-{name}"):
+            cpu_before, busy_before = server.cpu_s(), machine_busy_s()
+            for pipe, args in zip(pipes, args_for, strict=True):
+                pipe.send((name, args))
+            answers = []
+            for pipe in pipes:
+                if not pipe.poll(600):
+                    raise SystemExit(f"a load-generator process did not finish the {name} phase")
+                answers.append(pipe.recv())
+            cpu_after, busy_after = server.cpu_s(), machine_busy_s()
+        seconds = max(a["ended"] for a in answers) - min(a["started"] for a in answers)
+        phase = Phase(store, name, seconds, server_cpu_s=cpu_after - cpu_before)
+        phase.loadgen_cpu_s = sum(a["cpu_s"] for a in answers)
+        phase.other_cpu_s = max(0.0, busy_after - busy_before - phase.server_cpu_s - phase.loadgen_cpu_s)
+        phase.extra["loadgen_cpu_s_per_process"] = [round(a["cpu_s"], 3) for a in answers]
+        for answer in answers:
+            result = answer["result"]
+            if name == "latency":
+                phase.extra.update(result)
+            else:
+                phase.messages += result["messages"]
+                phase.requests += result["requests"]
+                phase.errors += result["errors"]
+        return phase
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(None)
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.terminate()
+
+
+async def _create_queue(url: str, name: str) -> str:
+    async with _session(1) as session:
+        payload = orjson.dumps({"QueueName": name})
+        async with session.post(url, data=payload, headers=_headers("CreateQueue")) as response:
+            answer = orjson.loads(await response.read())
+    return str(answer["QueueUrl"])
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)  # nearest rank
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def bench_store(store: str, gen: LoadGenerator, opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    data_dir = workdir / f"data-{store}"
+    phases: list[Phase] = []
+    with ServerProcess(store, data_dir) as server:
+        queue_url = asyncio.run(_create_queue(server.url, "bench"))
+        workers = opts.workers
+        per_worker = opts.messages // 10 // workers
+        send_args = [(server.url, queue_url, per_worker, opts.seconds, opts.concurrency, opts.body_bytes)] * workers
+        phases.append(gen.run(server, store, "send", send_args))
+        receive_args = [(server.url, queue_url, opts.seconds * 2, opts.concurrency)] * workers
+        phases.append(gen.run(server, store, "receive", receive_args))
+        latency_url = asyncio.run(_create_queue(server.url, "latency"))
+        latency = gen.run(
+            server, store, "latency", [(server.url, latency_url, opts.iterations, opts.seconds * 6, opts.park_s)]
+        )
+        wake, send, after = (latency.extra.pop(k) for k in ("wake_ms", "send_ms", "after_send_ms"))
+        latency.messages = len(wake)
+        latency.errors = latency.extra.pop("errors")
+        latency.extra.update(
+            iterations=len(wake),
+            wake_p50_ms=percentile(wake, 50),
+            wake_p99_ms=percentile(wake, 99),
+            wake_mean_ms=statistics.fmean(wake) if wake else float("nan"),
+            send_rtt_p50_ms=percentile(send, 50),
+            send_rtt_p99_ms=percentile(send, 99),
+            after_send_p50_ms=percentile(after, 50),
+            after_send_p99_ms=percentile(after, 99),
+        )
+        phases.append(latency)
+        memory = server.memory_kb()
+    sent, drained = phases[0].messages, phases[1].messages
+    return {
+        "store": store,
+        "phases": [p.as_dict() for p in phases],
+        "server_rss_mb": round(memory.get("VmRSS", 0) / 1024, 1),
+        "server_peak_rss_mb": round(memory.get("VmHWM", 0) / 1024, 1),
+        "sent": sent,
+        "drained": drained,
+    }
+
+
+TARGETS = {"send_msgs_per_s": 20_000, "receive_delete_msgs_per_s": 10_000, "wake_p50_ms": 2.0}
+
+
+def _verdicts(run: dict[str, Any]) -> dict[str, Any]:
+    send, receive, latency = run["phases"]
+    return {
+        "send_msgs_per_s": send["msgs_per_s"] >= TARGETS["send_msgs_per_s"],
+        "receive_delete_msgs_per_s": receive["msgs_per_s"] >= TARGETS["receive_delete_msgs_per_s"],
+        "wake_p50_ms": latency["extra"]["wake_p50_ms"] <= TARGETS["wake_p50_ms"],
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    head = (
+        f"{'store':<7} {'phase':<34} {'msgs/s':>9} {'req/s':>8} {'server CPU':>11} {'loadgen CPU':>12} "
+        f"{'others CPU':>11} {'server us/msg':>13} {'loadgen us/msg':>14} {'errors':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    labels = {"send": "SendMessageBatch (10/batch)", "receive": "ReceiveMessage(10)+DeleteMsgBatch"}
+    for run in report["runs"]:
+        for p in run["phases"][:2]:
+            print(
+                f"{run['store']:<7} {labels[p['name']]:<34} {p['msgs_per_s']:>9,.0f} {p['requests_per_s']:>8,.0f} "
+                f"{p['server_cores']:>6.2f} core {p['loadgen_cores']:>7.2f} core {p['other_cores']:>6.2f} core "
+                f"{p['server_cpu_us_per_msg']:>13.1f} {p['loadgen_cpu_us_per_msg']:>14.1f} {p['errors']:>6}"
+            )
+        p = run["phases"][2]
+        x = p["extra"]
+        print(
+            f"{run['store']:<7} {'long-poll wake-up, ms (' + str(x['iterations']) + ' runs)':<34} "
+            f"send->receive p50 {x['wake_p50_ms']:.2f} p99 {x['wake_p99_ms']:.2f} | "
+            f"send RTT p50 {x['send_rtt_p50_ms']:.2f} p99 {x['send_rtt_p99_ms']:.2f} | "
+            f"after send p50 {x['after_send_p50_ms']:.2f} | errors {p['errors']}"
+        )
+        print(
+            f"{run['store']:<7} {'server RSS at end':<34} {run['server_rss_mb']:.1f} MB "
+            f"(peak {run['server_peak_rss_mb']:.1f} MB); sent {run['sent']:,}, drained {run['drained']:,}"
+        )
+    verdicts = report["targets_met"]
+    print(
+        "targets (sqlite): "
+        + ", ".join(f"{k} {TARGETS[k]:,} {'MET' if ok else 'MISSED'}" for k, ok in verdicts.items())
+        + f" | loadavg before {report['loadavg_before']}, after {report['loadavg_after']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--stores", default="sqlite,memory", help="comma-separated stores to measure, in order")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent requests per load-generator process")
+    parser.add_argument("--messages", type=int, default=200_000, help="messages to send at most (per store)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time bound of the send phase (receive: 2x)")
+    parser.add_argument("--iterations", type=int, default=300, help="long-poll wake-up iterations")
+    parser.add_argument("--park-s", type=float, default=0.02, help="wait between parking the receive and the send")
+    parser.add_argument("--body-bytes", type=int, default=128, help="size of each message body")
+    parser.add_argument("--profile", type=Path, help="record each phase with py-spy (pip install py-spy) into DIR")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    opts = parser.parse_args()
+    if opts.workers < 1 or opts.concurrency < 1 or opts.messages < 10 * opts.workers:
+        parser.error("need at least one worker, concurrency 1 and 10 messages per worker")
+
+    loadavg_before = Path("/proc/loadavg").read_text().split()[:3]
+    workdir = Path(tempfile.mkdtemp(prefix="conveyor-bench-"))
+    if opts.profile is not None:
+        opts.profile.mkdir(parents=True, exist_ok=True)
+        print(f"profiling the server with py-spy into {opts.profile}: figures of this run are perturbed", flush=True)
+    gen = LoadGenerator(opts.workers, opts.profile)
+    started = time.time()
+    try:
+        runs = []
+        for store in opts.stores.split(","):
+            print(f"measuring {store} ...", flush=True)
+            runs.append(bench_store(store.strip(), gen, opts, workdir))
+    finally:
+        gen.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "loadavg_before": " ".join(loadavg_before),
+        "loadavg_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
+        "load_generator": f"{opts.workers} process(es) x {opts.concurrency} concurrent aiohttp requests on uvloop",
+        "targets": TARGETS,
+        "runs": runs,
+    }
+    sqlite_run = next((r for r in runs if r["store"] == "sqlite"), runs[0])
+    report["targets_met"] = _verdicts(sqlite_run)
+    print()
+    print_table(report)
+    opts.output.parent.mkdir(parents=True, exist_ok=True)
+    opts.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results written to {opts.output}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""The default store: one sqlite file in WAL mode, written by one thread with group commit.
+
+``SqliteStore`` behaves exactly like ``MemoryStore`` (tests/contract runs one suite over both); what
+it adds is durability. Every hook is one operation on the writer thread (``sqlite_writer``), so it
+is atomic, and a send returns only after the transaction holding it committed (fsynced with the
+default ``synchronous=FULL``).
+
+Queues are cached in memory by ``BaseStore`` and known here by their integer id: the event loop
+resolves a name to an id before it submits an operation, in the same step, so an operation can never
+act on a queue deleted before it was submitted, nor on a new queue of the same name.
+
+Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
+key only, so their cost does not grow with the queue. An exclusive ``flock`` on ``<db>.lock`` keeps a
+second conveyor process away from the same data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import functools
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from conveyor import errors
+from conveyor.clock import Clock, SystemClock
+from conveyor.core import receipts, redrive
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage
+from conveyor.store import sqlite_codec as codec
+from conveyor.store import sqlite_schema
+from conveyor.store import sqlite_sql as sql
+from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
+from conveyor.store.memory import not_available, not_inflight
+from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
+
+T = TypeVar("T")
+
+
+class SqliteStore(BaseStore):
+    def __init__(self, path: Path, clock: Clock | None = None, *, synchronous: str = "FULL") -> None:
+        super().__init__(clock or SystemClock())
+        if synchronous.upper() not in SYNCHRONOUS_MODES:
+            raise errors.ConfigError(
+                f"Invalid sqlite synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS_MODES)}."
+            )
+        self.path = Path(path)
+        self._writer = Writer(self.path, synchronous.upper(), self._prepare)
+        self._queue_ids: dict[str, int] = {}
+        self._lock_fd: int | None = None
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (group commit makes this far smaller than the operations)."""
+        return self._writer.commits
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._lock()
+        try:
+            await self._writer.start()
+            queues, tasks = await self._writer.submit("load the queues", sql.load)
+        except BaseException:
+            await self._writer.stop()
+            self._unlock()
+            raise
+        for queue_id, info in queues:
+            self._queue_ids[info.name] = queue_id
+            self._load_queue(info)
+        self._move_tasks.update((task.task_handle, task) for task in tasks)
+
+    async def close(self) -> None:
+        await self._writer.stop()
+        self._unlock()
+        await super().close()
+
+    def _lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise errors.ConfigError(f"Cannot use the data directory {self.path.parent}: {error}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise errors.ConfigError(
+                f"The data directory {self.path.parent} (database {self.path}) is in use by another conveyor process "
+                f"(it holds the lock {lock_path}). Stop that process, or give this one another data directory."
+            ) from None
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        sqlite_schema.migrate(conn, self.path)
+
+    def _qid(self, name: str) -> int:
+        queue_id = self._queue_ids.get(name)
+        if queue_id is None:
+            raise errors.QueueDoesNotExist(f"The specified queue {name!r} does not exist.")
+        return queue_id
+
+    async def _durable(
+        self,
+        what: str,
+        fn: Callable[[sqlite3.Connection], T],
+        late: Callable[[T], None],
+        undo: Callable[[], None] = lambda: None,
+    ) -> T:
+        """``submit``, for operations whose effect memory must follow even if the caller gives up.
+
+        If the caller is cancelled before the operation started, it never runs. If it had started,
+        it commits anyway and ``late(result)`` brings the in-memory state in line afterwards.
+        ``undo`` runs whenever the operation turns out not to take effect (withdrawn or failed).
+        """
+        pending = self._writer.enqueue(what, fn)
+        try:
+            result: T = await asyncio.shield(pending.future)
+            return result
+        except asyncio.CancelledError:
+            if self._writer.withdraw(pending):
+                undo()
+            else:
+                pending.future.add_done_callback(functools.partial(_settle_late, late, undo))
+            raise
+        except BaseException:
+            undo()
+            raise
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
+        attributes, tags = codec.encode_strings(info.attributes), codec.encode_strings(info.tags)
+        if not created:
+            queue_id = self._qid(info.name)
+            row = (attributes, tags, info.modified_at_s, queue_id)
+            await self._durable(
+                f"update queue {info.name}",
+                lambda conn: conn.execute(sql.UPDATE_QUEUE, row),
+                lambda _: self._load_queue(info),
+            )
+            return
+
+        def insert(conn: sqlite3.Connection) -> int:
+            try:
+                cursor = conn.execute(
+                    sql.INSERT_QUEUE, (info.name, attributes, tags, info.created_at_s, info.modified_at_s)
+                )
+            except sqlite3.IntegrityError:
+                raise errors.QueueNameExists(f"A queue named {info.name!r} already exists.") from None
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        def created_late(queue_id: int) -> None:
+            self._queue_ids[info.name] = queue_id
+            self._load_queue(info)
+
+        self._queue_ids[info.name] = await self._durable(f"create queue {info.name}", insert, created_late)
+
+    async def _drop_queue(self, name: str) -> None:
+        # Forget the id before the delete is queued: an operation submitted from now on finds no
+        # queue, rather than adding rows behind the delete.
+        queue_id = self._queue_ids.pop(name, None)
+        if queue_id is None:
+            raise errors.QueueDoesNotExist(f"The specified queue {name!r} does not exist.")
+
+        def drop(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
+            conn.execute(sql.DELETE_QUEUE, (queue_id,))
+
+        def dropped_late(_: None) -> None:
+            self._queues.pop(name, None)
+            self._settings.pop(name, None)
+            self._waiters.notify(name)
+
+        def undo() -> None:
+            self._queue_ids.setdefault(name, queue_id)
+
+        await self._durable(f"delete queue {name}", drop, dropped_late, undo)
+
+    async def _purge(self, name: str) -> None:
+        queue_id = self._qid(name)
+        await self._writer.submit(
+            f"purge queue {name}", lambda conn: conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
+        )
+
+    # -- messages -------------------------------------------------------------------------------
+
+    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+        queue_id = self._qid(name)
+        rows = [
+            (
+                queue_id,
+                m.message_id,
+                m.body,
+                m.md5_of_body,
+                codec.encode_attributes(m.attributes),
+                m.md5_of_attributes,
+                codec.encode_attributes(m.system_attributes),
+                m.md5_of_system_attributes,
+                m.sender_id,
+                now_ms,
+                now_ms + (default_delay_s if m.delay_s is None else m.delay_s) * 1000,
+            )
+            for m in messages
+        ]
+        await self._writer.submit(
+            f"store {len(rows)} messages in queue {name}", lambda conn: conn.executemany(sql.INSERT, rows)
+        )
+
+    async def _receive_now(
+        self, name: str, max_messages: int, visibility_s: int, now_ms: int, settings: QueueSettings
+    ) -> ReceiveOutcome:
+        queue_id = self._qid(name)
+        dlq = self._dead_letter_queue(name, settings)
+        expiry_ms = now_ms - settings.retention_s * 1000
+        visible_at_ms = now_ms + visibility_s * 1000
+
+        def receive(conn: sqlite3.Connection) -> ReceiveOutcome:
+            outcome = ReceiveOutcome([])
+            expired: list[tuple[int]] = []
+            to_dlq: list[tuple[int, int, str, str, int]] = []
+            received: list[tuple[int, str, int, int]] = []
+            for row in sql.front(conn, queue_id, now_ms, max_messages):
+                key, sent_at_ms, receive_count = row[0], row[10], row[11]
+                if sent_at_ms <= expiry_ms:
+                    expired.append((key,))
+                elif dlq is not None and redrive.should_move(receive_count, settings.redrive):
+                    to_dlq.append((dlq[0], now_ms, name, dlq[2], key))
+                    outcome.moved_to[dlq[1]] = outcome.moved_to.get(dlq[1], 0) + 1
+                else:
+                    token = receipts.new_token()
+                    received.append((now_ms, token, visible_at_ms, key))
+                    message = codec.stored_message(row[2:14], receive_count + 1, row[12] or now_ms)
+                    outcome.messages.append(ReceivedMessage(message, receipts.encode(name, key, token)))
+                    if len(outcome.messages) == max_messages:
+                        break
+            if expired:
+                conn.executemany(sql.DELETE_EXPIRED, expired)
+            if to_dlq:
+                conn.executemany(sql.TO_DLQ, to_dlq)
+            if received:
+                conn.executemany(sql.RECEIVED, received)
+            return outcome
+
+        return await self._durable(f"receive from queue {name}", receive, functools.partial(self._hand_back, name))
+
+    def _hand_back(self, name: str, outcome: ReceiveOutcome) -> None:
+        """A receive whose caller went away after it ran: make its messages visible again at once."""
+        for dlq, count in outcome.moved_to.items():
+            self._waiters.notify(dlq, count)
+        queue_id = self._queue_ids.get(name)
+        if not outcome.messages or queue_id is None:
+            return
+        now_ms = self.clock.now_ms()
+        handles = [receipts.decode(r.receipt_handle, name) for r in outcome.messages]
+        rows = [(now_ms, h.key, queue_id, h.token) for h in handles]
+        try:
+            pending = self._writer.enqueue(
+                f"hand back {len(rows)} messages to queue {name}", lambda conn: conn.executemany(sql.HAND_BACK, rows)
+            )
+        except errors.StoreUnavailable:
+            return  # closing: their visibility timeout brings them back
+        woken = functools.partial(self._waiters.notify, name, len(rows))
+        pending.future.add_done_callback(functools.partial(_settle_late, lambda _: woken(), lambda: None))
+
+    def _dead_letter_queue(self, name: str, settings: QueueSettings) -> tuple[int, str, str] | None:
+        """(id, name, source ARN to record) of the queue's DLQ when it has a redrive policy and the DLQ exists."""
+        if settings.redrive is None:
+            return None
+        arn = settings.redrive.dead_letter_target_arn
+        dlq_name = redrive.queue_name_from_arn(arn)
+        dlq_id = self._queue_ids.get(dlq_name)
+        return None if dlq_id is None else (dlq_id, dlq_name, redrive.sibling_arn(arn, name))
+
+    async def _next_visible_at_ms(self, name: str, now_ms: int) -> int | None:
+        queue_id = self._qid(name)
+
+        def next_visible(conn: sqlite3.Connection) -> int | None:
+            value = conn.execute(sql.NEXT_VISIBLE, (queue_id, now_ms)).fetchone()[0]
+            return None if value is None else int(value)
+
+        return await self._writer.submit(f"look ahead in queue {name}", next_visible)
+
+    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+        queue_id = self._qid(name)
+        rows = [(r.key, queue_id, r.token) for r in receipts_]
+        await self._writer.submit(
+            f"delete {len(rows)} messages from queue {name}", lambda conn: conn.executemany(sql.DELETE, rows)
+        )
+        return [None] * len(rows)
+
+    async def _change_visibility(
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+    ) -> list[EntryResult]:
+        queue_id = self._qid(name)
+
+        def change(conn: sqlite3.Connection) -> list[EntryResult]:
+            results: list[EntryResult] = []
+            for receipt, visibility_s in changes:
+                row = conn.execute(sql.VISIBILITY_LOOKUP, (receipt.key, queue_id)).fetchone()
+                if row is None or row[0] != receipt.token:
+                    results.append(not_available(receipt.key))
+                elif row[1] <= now_ms:
+                    results.append(not_inflight())
+                else:
+                    conn.execute(sql.VISIBILITY_UPDATE, (now_ms + visibility_s * 1000, receipt.key))
+                    results.append(None)
+            return results
+
+        return await self._writer.submit(f"change visibility in queue {name}", change)
+
+    async def _counts(self, name: str, now_ms: int) -> QueueCounts:
+        queue_id = self._qid(name)
+
+        def counts(conn: sqlite3.Connection) -> QueueCounts:
+            visible = conn.execute(sql.COUNT_VISIBLE, (queue_id, now_ms)).fetchone()[0]
+            hidden, in_flight = conn.execute(sql.COUNT_HIDDEN, (queue_id, now_ms)).fetchone()
+            return QueueCounts(visible, in_flight, hidden - in_flight)
+
+        return await self._writer.submit(f"count messages in queue {name}", counts)
+
+    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+        source_id = self._qid(source)
+        targets = dict(self._queue_ids)
+
+        def move(conn: sqlite3.Connection) -> dict[str, int]:
+            moved: dict[str, int] = {}
+            updates: list[tuple[int, int, int]] = []
+            if limit <= 0:
+                return moved
+            for row in sql.front(conn, source_id, now_ms, min(limit, 1000)):
+                target = destination or row[-1]
+                target_id = None if target is None else targets.get(target)
+                if target is None or target_id is None:
+                    continue
+                updates.append((target_id, now_ms, row[0]))
+                moved[target] = moved.get(target, 0) + 1
+                if len(updates) >= limit:
+                    break
+            conn.executemany(sql.MOVED, updates)
+            return moved
+
+        return await self._writer.submit(f"move messages from queue {source}", move)
+
+    async def _write_move_task(self, task: MoveTask) -> None:
+        text = codec.encode_move_task(task)
+        await self._writer.submit(
+            f"save move task {task.task_handle}",
+            lambda conn: conn.execute(sql.SAVE_MOVE_TASK, (task.task_handle, text)),
+        )
+
+    async def _sweep(self, now_ms: int, retention_s: dict[str, int]) -> int:
+        rows = [
+            (self._queue_ids[name], now_ms - seconds * 1000)
+            for name, seconds in retention_s.items()
+            if name in self._queue_ids
+        ]
+
+        def sweep(conn: sqlite3.Connection) -> int:
+            return sum(conn.execute(sql.SWEEP, row).rowcount for row in rows)
+
+        return await self._writer.submit("delete expired messages", sweep)
+
+
+def _settle_late(late: Callable[[Any], None], undo: Callable[[], None], future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        late(future.result())
+    else:
+        undo()

@@ -1,0 +1,104 @@
+"""How the sqlite store turns values into columns and back.
+
+Message attributes are stored as compact JSON: ``[[name, data_type, string_value, binary_b64], ...]``
+(absent parts as ``null``); an empty map is stored as NULL so the common message pays nothing.
+Queue attributes and tags are JSON objects of strings; a move task is a JSON object of its fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from typing import Any
+
+import orjson
+
+from conveyor.core.models import AttributeMap, MessageAttributeValue, MoveTask, QueueInfo, StoredMessage
+
+
+def encode_attributes(attributes: AttributeMap) -> bytes | None:
+    if not attributes:
+        return None
+    return orjson.dumps(
+        [
+            [
+                name,
+                value.data_type,
+                value.string_value,
+                None if value.binary_value is None else base64.b64encode(value.binary_value).decode("ascii"),
+            ]
+            for name, value in attributes.items()
+        ]
+    )
+
+
+def decode_attributes(blob: bytes | None) -> AttributeMap:
+    if blob is None:
+        return {}
+    return {
+        name: MessageAttributeValue(data_type, string_value, None if binary is None else base64.b64decode(binary))
+        for name, data_type, string_value, binary in orjson.loads(blob)
+    }
+
+
+def encode_strings(values: dict[str, str]) -> str:
+    return orjson.dumps(values).decode()
+
+
+def decode_strings(text: str) -> dict[str, str]:
+    loaded: dict[str, Any] = orjson.loads(text)
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
+def queue_info(row: tuple[Any, ...]) -> QueueInfo:
+    """A ``QueueInfo`` from ``(name, attributes, tags, created_at_s, modified_at_s)``."""
+    name, attributes, tags, created_at_s, modified_at_s = row
+    return QueueInfo(str(name), decode_strings(attributes), decode_strings(tags), int(created_at_s), int(modified_at_s))
+
+
+def encode_move_task(task: MoveTask) -> str:
+    return orjson.dumps(dataclasses.asdict(task)).decode()
+
+
+def decode_move_task(text: str) -> MoveTask:
+    fields: dict[str, Any] = orjson.loads(text)
+    return MoveTask(**fields)
+
+
+#: The columns ``stored_message`` reads, in order, after ``key`` and ``visible_at_ms``.
+MESSAGE_COLUMNS = (
+    "message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, md5_of_system_attributes, "
+    "sender_id, sent_at_ms, receive_count, first_received_at_ms, source_arn"
+)
+
+
+def stored_message(row: tuple[Any, ...], receive_count: int, first_received_at_ms: int | None) -> StoredMessage:
+    """A ``StoredMessage`` from a row of ``MESSAGE_COLUMNS``, with the receive about to happen applied."""
+    (
+        message_id,
+        body,
+        md5_of_body,
+        attributes,
+        md5_of_attributes,
+        system_attributes,
+        md5_of_system_attributes,
+        sender_id,
+        sent_at_ms,
+        _,
+        _,
+        source_arn,
+    ) = row
+    return StoredMessage(
+        message_id=message_id,
+        body=body,
+        md5_of_body=md5_of_body,
+        attributes=decode_attributes(attributes),
+        md5_of_attributes=md5_of_attributes,
+        system_attributes=decode_attributes(system_attributes),
+        md5_of_system_attributes=md5_of_system_attributes,
+        sender_id=sender_id,
+        sent_at_ms=sent_at_ms,
+        receive_count=receive_count,
+        first_received_at_ms=first_received_at_ms,
+        dead_letter_source_arn=source_arn,
+    )

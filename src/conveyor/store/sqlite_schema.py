@@ -1,0 +1,103 @@
+"""The sqlite store's schema: DDL as forward migrations, versioned with ``PRAGMA user_version``.
+
+Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``. A new database runs them
+all; an existing one runs those it has not seen, each in its own transaction. Never edit a released
+migration: append a new one.
+
+Tables:
+
+- ``queues``: one row per queue. ``id`` is ``AUTOINCREMENT`` so a queue deleted and created again
+  under the same name gets a new id and never sees the old queue's rows.
+- ``messages``: one row per message; ``key`` (the rowid) is the key in receipt handles.
+  ``messages_visible`` on ``(queue_id, visible_at_ms, key)`` serves receive (the front of the queue in
+  order), next-visible and the counts by index alone; ``messages_sent`` serves the retention sweep.
+  ``attributes``/``system_attributes`` are compact JSON blobs (``sqlite_codec``), NULL when empty.
+  ``token`` is NULL until the first receive; ``source_queue``/``source_arn`` are set while a
+  redrive policy's move has put the message in a dead-letter queue.
+- ``move_tasks``: message move tasks (DLQ redrive) as JSON, by handle.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conveyor import errors
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """
+        CREATE TABLE queues (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            attributes TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            created_at_s INTEGER NOT NULL,
+            modified_at_s INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE messages (
+            key INTEGER PRIMARY KEY,
+            queue_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            md5_of_body TEXT NOT NULL,
+            attributes BLOB,
+            md5_of_attributes TEXT,
+            system_attributes BLOB,
+            md5_of_system_attributes TEXT,
+            sender_id TEXT NOT NULL,
+            sent_at_ms INTEGER NOT NULL,
+            visible_at_ms INTEGER NOT NULL,
+            receive_count INTEGER NOT NULL DEFAULT 0,
+            first_received_at_ms INTEGER,
+            token TEXT,
+            source_queue TEXT,
+            source_arn TEXT
+        )
+        """,
+        "CREATE INDEX messages_visible ON messages (queue_id, visible_at_ms, key)",
+        "CREATE INDEX messages_sent ON messages (queue_id, sent_at_ms)",
+        """
+        CREATE TABLE move_tasks (
+            handle TEXT PRIMARY KEY,
+            task TEXT NOT NULL
+        )
+        """,
+    ),
+]
+
+#: The version this code writes and understands.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the database at ``path`` to ``SCHEMA_VERSION``; returns the version it had.
+
+    ``conn`` is in autocommit mode (``isolation_level=None``). A database written by a newer conveyor
+    is refused with a ``ConfigError`` rather than touched.
+    """
+    found = user_version(conn)
+    if found > SCHEMA_VERSION:
+        raise errors.ConfigError(
+            f"The database {path} has schema version {found}, but this conveyor understands versions up to "
+            f"{SCHEMA_VERSION}: it was written by a newer conveyor. Upgrade conveyor, or use another data directory."
+        )
+    for version in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return found

@@ -1,0 +1,82 @@
+"""The SQL of the sqlite store, in one place so the index each hot statement relies on is easy to see.
+
+Hot statements name their index (``INDEXED BY``): if it were missing they fail loudly instead of
+quietly scanning. tests/store/test_sqlite.py checks every one with ``EXPLAIN QUERY PLAN``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from conveyor.core.models import MoveTask, QueueInfo
+from conveyor.store import sqlite_codec as codec
+
+UPDATE_QUEUE = "UPDATE queues SET attributes = ?, tags = ?, modified_at_s = ? WHERE id = ?"
+INSERT_QUEUE = "INSERT INTO queues (name, attributes, tags, created_at_s, modified_at_s) VALUES (?, ?, ?, ?, ?)"
+DELETE_QUEUE_MESSAGES = "DELETE FROM messages WHERE queue_id = ?"
+DELETE_QUEUE = "DELETE FROM queues WHERE id = ?"
+DELETE_EXPIRED = "DELETE FROM messages WHERE key = ?"
+SAVE_MOVE_TASK = "INSERT OR REPLACE INTO move_tasks (handle, task) VALUES (?, ?)"
+
+INSERT = (
+    "INSERT INTO messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, "
+    "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+FRONT = (
+    f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
+    "WHERE queue_id = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, key LIMIT ?"
+)
+FRONT_AFTER = (
+    f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
+    "WHERE queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, key) > (?, ?) ORDER BY visible_at_ms, key LIMIT ?"
+)
+RECEIVED = (
+    "UPDATE messages SET receive_count = receive_count + 1, first_received_at_ms = coalesce(first_received_at_ms, ?), "
+    "token = ?, visible_at_ms = ? WHERE key = ?"
+)
+TO_DLQ = (
+    "UPDATE messages SET queue_id = ?, visible_at_ms = ?, receive_count = 0, first_received_at_ms = NULL, "
+    "token = NULL, source_queue = ?, source_arn = ? WHERE key = ?"
+)
+MOVED = (
+    "UPDATE messages SET queue_id = ?, visible_at_ms = ?, receive_count = 0, first_received_at_ms = NULL, "
+    "token = NULL, source_queue = NULL, source_arn = NULL WHERE key = ?"
+)
+NEXT_VISIBLE = (
+    "SELECT min(visible_at_ms) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
+)
+COUNT_VISIBLE = "SELECT count(*) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms <= ?"
+COUNT_HIDDEN = (
+    "SELECT count(*), count(token) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
+)
+VISIBILITY_LOOKUP = "SELECT token, visible_at_ms FROM messages WHERE key = ? AND queue_id = ?"
+VISIBILITY_UPDATE = "UPDATE messages SET visible_at_ms = ? WHERE key = ?"
+HAND_BACK = "UPDATE messages SET visible_at_ms = ? WHERE key = ? AND queue_id = ? AND token = ?"
+DELETE = "DELETE FROM messages WHERE key = ? AND queue_id = ? AND token = ?"
+SWEEP = "DELETE FROM messages INDEXED BY messages_sent WHERE queue_id = ? AND sent_at_ms <= ?"
+
+
+def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
+    """Visible messages of a queue in receive order, read ``chunk`` rows at a time.
+
+    Each chunk is fully read before the caller sees it, and the next one starts strictly after the
+    last row seen, so callers may change rows as they go without seeing one twice.
+    """
+    rows = conn.execute(FRONT, (queue_id, now_ms, chunk)).fetchall()
+    while rows:
+        yield from rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1]
+        rows = conn.execute(FRONT_AFTER, (queue_id, now_ms, last[1], last[0], chunk)).fetchall()
+
+
+def load(conn: sqlite3.Connection) -> tuple[list[tuple[int, QueueInfo]], list[MoveTask]]:
+    queues = [
+        (int(row[0]), codec.queue_info(row[1:]))
+        for row in conn.execute("SELECT id, name, attributes, tags, created_at_s, modified_at_s FROM queues")
+    ]
+    tasks = [codec.decode_move_task(row[0]) for row in conn.execute("SELECT task FROM move_tasks")]
+    return queues, tasks
