@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from conveyor import errors
 from conveyor.api import ids
@@ -25,6 +26,7 @@ from conveyor.api.params import (
 from conveyor.core import checksums, limits
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, ReceivedMessage, VisibilityChange
 
+T = TypeVar("T")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s\x00-\x1f\ufffe\uffff]{1,255})?")
 SYSTEM_ATTRIBUTES_FOR_SENDS = ("AWSTraceHeader",)
 RECEIVABLE_SYSTEM_ATTRIBUTES = (
@@ -250,16 +252,23 @@ async def delete_message(ctx: Context, params: Params) -> Result:
 
 async def delete_message_batch(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    entries = batch_entries(params)
-    failed: list[Result] = []
-    valid: list[tuple[str, str]] = []
-    for entry in entries:
-        try:
-            valid.append((entry["Id"], req_str(entry, "ReceiptHandle")))
-        except errors.ConveyorError as error:
-            failed.append(batch_failure(entry["Id"], error))
+    valid, failed = _parse_entries(batch_entries(params), lambda entry: req_str(entry, "ReceiptHandle"))
     results = await ctx.store.delete_messages(name, [h for _, h in valid])
     return _batch_result(valid, results, failed)
+
+
+def _parse_entries(
+    entries: list[dict[str, Any]], parse: Callable[[Params], T]
+) -> tuple[list[tuple[str, T]], list[Result]]:
+    """Parse each batch entry; an entry that does not parse fails alone, under its id."""
+    valid: list[tuple[str, T]] = []
+    failed: list[Result] = []
+    for entry in entries:
+        try:
+            valid.append((entry["Id"], parse(entry)))
+        except errors.ConveyorError as error:
+            failed.append(batch_failure(entry["Id"], error))
+    return valid, failed
 
 
 def _batch_result(
@@ -288,15 +297,11 @@ async def change_message_visibility(ctx: Context, params: Params) -> Result:
 
 async def change_message_visibility_batch(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    entries = batch_entries(params)
-    failed: list[Result] = []
-    valid: list[tuple[str, VisibilityChange]] = []
-    for entry in entries:
-        try:
-            visibility_s = get_int(entry, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
-            change = VisibilityChange(req_str(entry, "ReceiptHandle"), visibility_s or 0)
-            valid.append((entry["Id"], change))
-        except errors.ConveyorError as error:
-            failed.append(batch_failure(entry["Id"], error))
+
+    def change(entry: Params) -> VisibilityChange:
+        visibility_s = get_int(entry, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
+        return VisibilityChange(req_str(entry, "ReceiptHandle"), visibility_s or 0)
+
+    valid, failed = _parse_entries(batch_entries(params), change)
     results = await ctx.store.change_visibility(name, [c for _, c in valid])
     return _batch_result(valid, results, failed)
