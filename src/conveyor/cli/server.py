@@ -16,7 +16,7 @@ from conveyor.log import configure
 RECIPE = """\
 conveyor server is listening on {url} (store: {store}, data: {data_dir})
 
-Try it with the AWS CLI (any credentials work; these are local):
+Try it with the AWS CLI (any credentials work; `make` installed the CLI in .venv/bin):
 
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={region}
   aws --endpoint-url {url} sqs create-queue --queue-name demo
@@ -99,7 +99,7 @@ def server(
     config = ServerConfig(host, port, data_dir, store, region, account_id)
 
     def ready(running: Server) -> None:
-        url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{running.port}"
+        url = f"http://{host}:{running.port}" if ":" not in host else f"http://[{host}]:{running.port}"
         if demo:
             click.echo(RECIPE.format(url=url, store=store, data_dir=data_dir, region=region, account=account_id))
         else:
