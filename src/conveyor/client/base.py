@@ -1,0 +1,60 @@
+"""One async queue interface for the daemon, cron and the autoscaler, whatever serves the queue.
+
+``LocalQueue`` talks to an in-process store (no HTTP hop); ``RemoteQueue`` to any SQS endpoint.
+Messages come back as ``core.models.ReceivedMessage`` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from conveyor import errors
+from conveyor.core.models import MessageAttributeValue, QueueCounts, ReceivedMessage
+
+#: EB's names for the attributes that mark a periodic task's message.
+CRON_PATH_ATTRIBUTE = "beanstalk.sqsd.path"
+CRON_TASK_ATTRIBUTE = "beanstalk.sqsd.task_name"
+CRON_SCHEDULED_ATTRIBUTE = "beanstalk.sqsd.scheduled_time"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFailure:
+    """One entry of a batch call that failed: its index in the request and why."""
+
+    index: int
+    error: errors.ConveyorError
+
+
+class QueueClient(Protocol):
+    """A queue as the daemon sees it. Batches hold at most 10 entries."""
+
+    #: The queue's name (the last segment of its URL).
+    name: str
+    #: True when cancelling a receive loses nothing: the messages it took are handed back at once.
+    #: Over HTTP a cancelled receive may have taken messages that stay hidden until their timeout.
+    cancel_safe_receive: bool
+
+    async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
+        """Long-poll up to ``wait_time_s`` for up to ``max_messages``, with every attribute."""
+        ...
+
+    async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]: ...
+
+    async def change_visibility(self, changes: Sequence[tuple[str, int]]) -> list[EntryFailure]:
+        """Set the visibility timeout (seconds) of each (receipt handle, timeout)."""
+        ...
+
+    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
+        """Send one message; returns its id."""
+        ...
+
+    async def counts(self) -> QueueCounts: ...
+
+    async def close(self) -> None: ...
+
+
+def dead_letter_queue_name(name: str) -> str:
+    """The name of the DLQ created next to a worker queue (as EB's ``AWSEBWorkerDeadLetterQueue``)."""
+    return f"{name[:76]}-dlq"

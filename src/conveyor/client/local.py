@@ -1,0 +1,67 @@
+"""``LocalQueue``: the queue client over an in-process ``Store``, with no HTTP hop."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from conveyor.client.base import EntryFailure, dead_letter_queue_name
+from conveyor.core import attributes as queue_attributes
+from conveyor.core import checksums, redrive
+from conveyor.core.models import MessageAttributeValue, NewMessage, QueueCounts, ReceivedMessage, VisibilityChange
+from conveyor.store.base import Store
+
+
+class LocalQueue:
+    cancel_safe_receive = True
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
+        return await self.store.receive_messages(self.name, max_messages, visibility_timeout_s, wait_time_s)
+
+    async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]:
+        results = await self.store.delete_messages(self.name, receipt_handles)
+        return [EntryFailure(i, error) for i, error in enumerate(results) if error is not None]
+
+    async def change_visibility(self, changes: Sequence[tuple[str, int]]) -> list[EntryFailure]:
+        results = await self.store.change_visibility(self.name, [VisibilityChange(h, t) for h, t in changes])
+        return [EntryFailure(i, error) for i, error in enumerate(results) if error is not None]
+
+    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
+        attributes = attributes or {}
+        message = NewMessage(
+            message_id=str(uuid.uuid4()),
+            body=body,
+            md5_of_body=checksums.md5_of_body(body),
+            attributes=attributes,
+            md5_of_attributes=checksums.md5_of_attributes(attributes),
+        )
+        await self.store.send_messages(self.name, [message])
+        return message.message_id
+
+    async def counts(self) -> QueueCounts:
+        return await self.store.queue_counts(self.name)
+
+    async def close(self) -> None:
+        pass
+
+
+async def ensure_worker_queue(
+    store: Store, name: str, max_retries: int, region: str, account_id: str, attributes: dict[str, str] | None = None
+) -> None:
+    """Create the worker queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries), if missing."""
+    dlq = dead_letter_queue_name(name)
+    existing = await store.list_queues()
+    if dlq not in existing:
+        await store.create_queue(dlq, {}, {})
+    policy = redrive.normalise_redrive_policy(
+        f'{{"deadLetterTargetArn": "{redrive.queue_arn(region, account_id, dlq)}", "maxReceiveCount": {max_retries}}}'
+    )
+    wanted = queue_attributes.validate(attributes or {}) | {"RedrivePolicy": policy}
+    if name not in existing:
+        await store.create_queue(name, wanted, {})
+    else:
+        await store.set_queue_attributes(name, {"RedrivePolicy": policy})

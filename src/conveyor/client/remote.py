@@ -1,0 +1,175 @@
+"""``RemoteQueue``: the queue client over any SQS endpoint, through aiobotocore.
+
+Amazon SQS (region from the queue URL, the standard AWS credential chain, SigV4), conveyor's own
+``conveyor server``, ElasticMQ, LocalStack, moto: anything that speaks the SQS API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from conveyor import errors
+from conveyor.client.base import EntryFailure, dead_letter_queue_name
+from conveyor.core.models import MessageAttributeValue, QueueCounts, ReceivedMessage, StoredMessage
+
+_AWS_HOST = re.compile(r"^(?:sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)$")
+DEFAULT_REGION = "us-east-1"
+
+
+def endpoint_of(queue_url: str) -> tuple[str | None, str]:
+    """(endpoint URL or None for Amazon SQS's own, region) for a queue URL."""
+    parts = urlsplit(queue_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.strip("/"):
+        raise errors.ConfigError(
+            f"Invalid queue URL {queue_url!r}: expected e.g. https://sqs.us-east-1.amazonaws.com/123456789012/jobs "
+            "or http://127.0.0.1:9324/000000000000/jobs."
+        )
+    match = _AWS_HOST.match(parts.hostname or "")
+    if match:
+        return None, match.group(1) or match.group(2)
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return f"{parts.scheme}://{parts.netloc}", region
+
+
+def _error(error: ClientError | BotoCoreError) -> errors.ConveyorError:
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        message = error.response.get("Error", {}).get("Message", str(error))
+        if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            return errors.QueueDoesNotExist(message)
+        if code == "ReceiptHandleIsInvalid":
+            return errors.ReceiptHandleIsInvalid(message)
+        return errors.StoreUnavailable(f"SQS answered {code}: {message}")
+    return errors.StoreUnavailable(f"Cannot reach the queue: {error}")
+
+
+def to_received(raw: dict[str, Any]) -> ReceivedMessage:
+    """An SQS API ``Message`` as a ``ReceivedMessage``."""
+    system = raw.get("Attributes", {})
+    attributes = {
+        name: MessageAttributeValue(value["DataType"], value.get("StringValue"), value.get("BinaryValue"))
+        for name, value in raw.get("MessageAttributes", {}).items()
+    }
+    trace = system.get("AWSTraceHeader")
+    sent_at_ms = int(system.get("SentTimestamp", 0))
+    message = StoredMessage(
+        message_id=raw["MessageId"],
+        body=raw.get("Body", ""),
+        md5_of_body=raw.get("MD5OfBody", ""),
+        attributes=attributes,
+        md5_of_attributes=raw.get("MD5OfMessageAttributes"),
+        system_attributes={"AWSTraceHeader": MessageAttributeValue("String", trace)} if trace else {},
+        md5_of_system_attributes=None,
+        sender_id=system.get("SenderId", ""),
+        sent_at_ms=sent_at_ms,
+        receive_count=int(system.get("ApproximateReceiveCount", 1)),
+        first_received_at_ms=int(system.get("ApproximateFirstReceiveTimestamp", sent_at_ms)),
+        dead_letter_source_arn=system.get("DeadLetterQueueSourceArn"),
+    )
+    return ReceivedMessage(message, raw["ReceiptHandle"])
+
+
+class RemoteQueue:
+    cancel_safe_receive = False
+
+    def __init__(self, queue_url: str, client: Any, stack: contextlib.AsyncExitStack) -> None:
+        self.url = queue_url
+        self.name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+        self._client = client
+        self._stack = stack
+
+    @classmethod
+    async def open(cls, queue_url: str, *, max_connections: int = 50) -> RemoteQueue:
+        """Connect to the queue's endpoint. Amazon SQS uses the standard credential chain; another
+        endpoint with no credentials configured gets local placeholders (conveyor server checks none)."""
+        endpoint, region = endpoint_of(queue_url)
+        session = get_session()
+        kwargs: dict[str, Any] = {"region_name": region}
+        if endpoint is not None:
+            kwargs["endpoint_url"] = endpoint
+            if await session.get_credentials() is None:
+                kwargs |= {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        config = AioConfig(max_pool_connections=max_connections, read_timeout=60, retries={"mode": "standard"})
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(session.create_client("sqs", config=config, **kwargs))
+        return cls(queue_url, client, stack)
+
+    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await getattr(self._client, operation)(**params)
+        except (ClientError, BotoCoreError) as error:
+            raise _error(error) from None
+        return result
+
+    async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
+        result = await self._call(
+            "receive_message",
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_time_s,
+            VisibilityTimeout=visibility_timeout_s,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        return [to_received(raw) for raw in result.get("Messages", [])]
+
+    @staticmethod
+    def _failures(result: dict[str, Any]) -> list[EntryFailure]:
+        return [
+            EntryFailure(int(f["Id"]), errors.StoreUnavailable(f"{f.get('Code')}: {f.get('Message', '')}"))
+            for f in result.get("Failed", [])
+        ]
+
+    async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]:
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
+        return self._failures(await self._call("delete_message_batch", QueueUrl=self.url, Entries=entries))
+
+    async def change_visibility(self, changes: Sequence[tuple[str, int]]) -> list[EntryFailure]:
+        entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(changes)]
+        return self._failures(await self._call("change_message_visibility_batch", QueueUrl=self.url, Entries=entries))
+
+    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
+        wire: dict[str, dict[str, Any]] = {}
+        for name, value in (attributes or {}).items():
+            wire[name] = {"DataType": value.data_type}
+            if value.binary_value is not None:
+                wire[name]["BinaryValue"] = value.binary_value
+            else:
+                wire[name]["StringValue"] = value.string_value
+        result = await self._call("send_message", QueueUrl=self.url, MessageBody=body, MessageAttributes=wire)
+        return str(result["MessageId"])
+
+    async def counts(self) -> QueueCounts:
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        attrs = (await self._call("get_queue_attributes", QueueUrl=self.url, AttributeNames=names))["Attributes"]
+        return QueueCounts(*(int(attrs.get(n, 0)) for n in names))
+
+    async def ensure_worker_queue(self, max_retries: int) -> None:
+        """Create the queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries)."""
+        dlq_url = (await self._call("create_queue", QueueName=dead_letter_queue_name(self.name)))["QueueUrl"]
+        dlq_arn = (await self._call("get_queue_attributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))[
+            "Attributes"
+        ]["QueueArn"]
+        policy = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": {max_retries}}}'
+        try:
+            await self._call("get_queue_url", QueueName=self.name)
+        except errors.QueueDoesNotExist:
+            await self._call("create_queue", QueueName=self.name, Attributes={"RedrivePolicy": policy})
+            return
+        await self._call("set_queue_attributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
+
+    async def close(self) -> None:
+        await self._stack.aclose()
