@@ -35,3 +35,94 @@ class ServerConfig:
         if self.store not in ("sqlite", "memory"):
             raise ConfigError(f"--store {self.store!r} is unknown: use sqlite (durable, default) or memory.")
         return self
+
+
+# -- Elastic Beanstalk option_settings ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSetting:
+    """One ``option_settings`` entry of an ``.ebextensions/*.config`` file, with where it was written."""
+
+    namespace: str
+    name: str
+    value: str
+    where: str
+
+
+def read_option_settings(project_dir: Path, namespace: str | None = None) -> list[OptionSetting]:
+    """The ``option_settings`` of ``project_dir/.ebextensions/*.config`` in file-name order (as EB applies them).
+
+    Both of EB's forms are read: a list of ``{namespace, option_name, value}`` and a mapping of
+    namespace to ``{option: value}``. A malformed file raises ``ConfigError`` naming the file and line.
+    """
+    import yaml
+
+    folder = project_dir / ".ebextensions"
+    settings: list[OptionSetting] = []
+    for path in sorted(folder.glob("*.config")) if folder.is_dir() else []:
+        label = f".ebextensions/{path.name}"
+        try:
+            root = yaml.compose(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{label}{line}: not valid YAML or JSON ({getattr(error, 'problem', error)}).") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{label}: cannot be read ({error}).") from None
+        if root is None:
+            continue
+        if not isinstance(root, yaml.MappingNode):
+            raise ConfigError(
+                f"{label}:{root.start_mark.line + 1}: expected a mapping with option_settings at the top."
+            )
+        for key, value in root.value:
+            if key.value == "option_settings":
+                settings += _option_settings(value, label)
+    return [s for s in settings if namespace is None or s.namespace == namespace]
+
+
+def _option_settings(node: object, label: str) -> list[OptionSetting]:
+    import yaml
+
+    def where(n: yaml.Node) -> str:
+        return f"{label}:{n.start_mark.line + 1}"
+
+    def scalar(n: yaml.Node, what: str) -> str:
+        if not isinstance(n, yaml.ScalarNode):
+            raise ConfigError(f"{where(n)}: {what} must be a single value, not a list or mapping.")
+        return str(n.value)
+
+    out: list[OptionSetting] = []
+    if isinstance(node, yaml.MappingNode):
+        for ns_node, options in node.value:
+            if not isinstance(options, yaml.MappingNode):
+                raise ConfigError(f"{where(options)}: the options of {ns_node.value} must be a mapping of name: value.")
+            for name, value in options.value:
+                out.append(
+                    OptionSetting(
+                        scalar(ns_node, "a namespace"),
+                        scalar(name, "an option name"),
+                        scalar(value, "a value"),
+                        where(name),
+                    )
+                )
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            if not isinstance(item, yaml.MappingNode):
+                raise ConfigError(f"{where(item)}: each option setting needs namespace, option_name and value.")
+            fields = {k.value: v for k, v in item.value}
+            missing = {"namespace", "option_name", "value"} - set(fields)
+            if missing:
+                raise ConfigError(f"{where(item)}: option setting without {', '.join(sorted(missing))}.")
+            out.append(
+                OptionSetting(
+                    scalar(fields["namespace"], "namespace"),
+                    scalar(fields["option_name"], "option_name"),
+                    scalar(fields["value"], "value"),
+                    where(item),
+                )
+            )
+    else:
+        raise ConfigError(f"{label}: option_settings must be a list or a mapping of namespaces.")
+    return out

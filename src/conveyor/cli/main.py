@@ -6,6 +6,7 @@ import click
 
 from conveyor import __version__
 from conveyor.cli.server import server
+from conveyor.cli.sqsd import sqsd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(server)
+cli.add_command(sqsd)
 
 
 def main() -> None:

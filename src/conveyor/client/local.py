@@ -15,9 +15,10 @@ from conveyor.store.base import Store
 class LocalQueue:
     cancel_safe_receive = True
 
-    def __init__(self, store: Store, name: str) -> None:
+    def __init__(self, store: Store, name: str, sender_id: str = "conveyor") -> None:
         self.store = store
         self.name = name
+        self.sender_id = sender_id
 
     async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
         return await self.store.receive_messages(self.name, max_messages, visibility_timeout_s, wait_time_s)
@@ -38,6 +39,7 @@ class LocalQueue:
             md5_of_body=checksums.md5_of_body(body),
             attributes=attributes,
             md5_of_attributes=checksums.md5_of_attributes(attributes),
+            sender_id=self.sender_id,
         )
         await self.store.send_messages(self.name, [message])
         return message.message_id

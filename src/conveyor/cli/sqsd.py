@@ -1,0 +1,72 @@
+"""``conveyor sqsd``: one worker daemon in front of a worker app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from conveyor.errors import ConveyorError
+from conveyor.sqsd.options import OPTIONS, describe, resolve
+from conveyor.sqsd.runner import run_daemon
+
+
+def _option_flags(command: Any) -> Any:
+    for option in reversed(OPTIONS):
+        kind: Any = click.BOOL if isinstance(option.default, bool) else int if isinstance(option.default, int) else str
+        if option.choices:
+            kind = click.Choice(option.choices)
+        help_text = f"{option.help} [{option.name}; default {option.default!r}; env {option.env}]"
+        command = click.option(option.flag, option.name, type=kind, default=None, help=help_text)(command)
+    return command
+
+
+@click.command(context_settings={"max_content_width": 110})
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Project folder whose .ebextensions/*.config option_settings are read.",
+)
+@click.option("--print-config", is_flag=True, help="Print each effective option and where it came from, then exit.")
+@click.option("--once", is_flag=True, help="Deliver what is visible now, then exit.")
+@_option_flags
+def sqsd(project: Path, print_config: bool, once: bool, **flags: object) -> None:
+    """Run the worker daemon: long-poll WorkerQueueURL and POST each message to http://localhost:PORT/HttpPath.
+
+    Options use Elastic Beanstalk's names (namespace aws:elasticbeanstalk:sqsd). Precedence, lowest
+    first: defaults, .ebextensions option_settings, environment (PORT, SQS_PATH, SQS_QUEUE_URL,
+    CONVEYOR_SQSD_<OPTION>), flags. SIGTERM or Ctrl-C drains; a second one stops at once.
+    """
+    try:
+        resolved = resolve(project, os.environ, flags, require_queue=not print_config)
+    except ConveyorError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(2)
+    if print_config:
+        rows = describe(resolved)
+        width = max(len(name) for name, _, _ in rows)
+        value_width = max(len(value) for _, value, _ in rows)
+        for name, value, source in rows:
+            click.echo(f"{name:<{width}}  {value:<{value_width}}  {source}")
+        return
+    try:
+        status = _run(run_daemon(resolved.config, once=once))
+    except ConveyorError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(2)
+    sys.exit(status)
+
+
+def _run(main: Any) -> int:
+    try:
+        import uvloop
+
+        return int(uvloop.run(main))
+    except ImportError:
+        return int(asyncio.run(main))

@@ -1,0 +1,294 @@
+"""The worker daemon: long-poll a queue, POST each message to the app, settle it by the answer.
+
+Shape of a run:
+
+- pollers (one per ten connections) reserve free connection slots *before* they receive, and ask
+  for no more messages than they reserved, so no message waits invisible for a slot;
+- each message gets its own delivery task holding one slot: POST, then delete (batched) on any 2xx
+  or set its visibility for a retry on anything else;
+- ``tick(now)`` runs every second and extends the visibility of messages whose POST is still open
+  (the heartbeat), so a long job is not handed to a second worker while it runs;
+- ``stop()`` drains: pollers stop, open POSTs get ``DrainTimeout`` to finish, whatever is left is
+  handed back with visibility 0, pending deletes are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from dataclasses import dataclass
+
+import aiohttp
+
+from conveyor import errors
+from conveyor.client.base import QueueClient
+from conveyor.clock import Clock
+from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_WAIT_TIME_S
+from conveyor.core.models import ReceivedMessage
+from conveyor.sqsd.delivery import build_request, failure_visibility_s, post
+from conveyor.sqsd.logfile import SqsdLog
+from conveyor.sqsd.options import SqsdConfig
+
+#: Seconds between ticks (heartbeats are checked at each).
+TICK_S = 1.0
+#: Pause after a failed receive before the next one.
+POLL_ERROR_PAUSE_S = 1.0
+DELETERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonState:
+    """What the health component reads: a snapshot, times in epoch seconds."""
+
+    started_at_s: float
+    last_poll_ok_at_s: float | None
+    last_poll_error: str | None
+    app_reachable: bool | None
+    in_flight: int
+    delivered: int
+    failed: int
+    expired: int
+    draining: bool
+
+
+@dataclass(slots=True)
+class _InFlight:
+    received: ReceivedMessage
+    next_heartbeat_s: float
+
+
+class Daemon:
+    def __init__(
+        self,
+        queue: QueueClient,
+        config: SqsdConfig,
+        clock: Clock,
+        log: SqsdLog,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.queue = queue
+        self.config = config
+        self.clock = clock
+        self.log = log
+        self.rng = rng or random.Random()
+        self._free = config.http_connections
+        self._slot_freed = asyncio.Event()
+        self._in_flight: dict[str, _InFlight] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._deletes: asyncio.Queue[str] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self._started_at_s = clock.now()
+        self._last_poll_ok_s: float | None = None
+        self._last_poll_error: str | None = None
+        self._app_reachable: bool | None = None
+        self._delivered = self._failed = self._expired = 0
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def state(self) -> DaemonState:
+        return DaemonState(
+            started_at_s=self._started_at_s,
+            last_poll_ok_at_s=self._last_poll_ok_s,
+            last_poll_error=self._last_poll_error,
+            app_reachable=self._app_reachable,
+            in_flight=len(self._in_flight),
+            delivered=self._delivered,
+            failed=self._failed,
+            expired=self._expired,
+            draining=self._stopping.is_set(),
+        )
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return max(1.0, self.config.visibility_timeout_s / 2)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self, *, once: bool = False) -> None:
+        """Deliver until ``stop()`` (or, with ``once``, until the queue has nothing visible), then drain."""
+        self.log.write("start", f"polling {getattr(self.queue, 'url', self.queue.name)}")
+        connector = aiohttp.TCPConnector(limit=self.config.http_connections, ttl_dns_cache=None)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+            self._session = session
+            deleters = [asyncio.create_task(self._delete_loop()) for _ in range(DELETERS)]
+            ticker = asyncio.create_task(self._tick_loop())
+            count = 1 if once else max(1, math.ceil(self.config.http_connections / MAX_BATCH_ENTRIES))
+            pollers = [asyncio.create_task(self._poll_loop(once)) for _ in range(count)]
+            try:
+                if once:
+                    await asyncio.gather(*pollers)
+                    self._stopping.set()
+                else:
+                    await self._stopping.wait()
+            finally:
+                await self._drain(pollers)
+                ticker.cancel()
+                await self._deletes.join()
+                for task in (*deleters, ticker):
+                    task.cancel()
+                await asyncio.gather(*deleters, ticker, return_exceptions=True)
+        self.log.write("stop", f"delivered {self._delivered}, failed {self._failed}, expired {self._expired}")
+
+    def stop(self) -> None:
+        """Begin a graceful drain (safe to call from a signal handler's callback)."""
+        self._stopping.set()
+
+    async def tick(self, now_s: float) -> None:
+        """Extend the visibility of every message whose POST is open and whose heartbeat is due."""
+        if not self.config.heartbeat or self.config.visibility_timeout_s < 2:
+            return
+        due = [f for f in self._in_flight.values() if f.next_heartbeat_s <= now_s]
+        for start in range(0, len(due), MAX_BATCH_ENTRIES):
+            batch = due[start : start + MAX_BATCH_ENTRIES]
+            changes = [(f.received.receipt_handle, self.config.visibility_timeout_s) for f in batch]
+            for f in batch:
+                f.next_heartbeat_s = now_s + self.heartbeat_interval_s
+            try:
+                await self.queue.change_visibility(changes)
+            except errors.ConveyorError as error:
+                self.log.write("heartbeat", f"could not extend visibility: {error.message}")
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self.tick(self.clock.now())
+
+    async def _poll_loop(self, once: bool) -> None:
+        while not self._stopping.is_set():
+            while self._free == 0 and not self._stopping.is_set():
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            if self._stopping.is_set():
+                return
+            reserved = min(MAX_BATCH_ENTRIES, self._free)
+            self._free -= reserved
+            try:
+                received = await self._receive(reserved, 0 if once else MAX_WAIT_TIME_S)
+            except asyncio.CancelledError:
+                self._release(reserved)
+                raise
+            except errors.ConveyorError as error:
+                self._release(reserved)
+                self._last_poll_error = error.message
+                self.log.write("sqs", f"receive failed: {error.message}")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), POLL_ERROR_PAUSE_S)
+                continue
+            self._release(reserved - len(received))
+            if self._stopping.is_set() and not once:
+                await self._hand_back([r.receipt_handle for r in received])
+                self._release(len(received))
+                return
+            for message in received:
+                task = asyncio.create_task(self._deliver(message))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+            if once and not received:
+                await asyncio.gather(*self._deliveries, return_exceptions=True)
+                return
+
+    async def _receive(self, max_messages: int, wait_time_s: int) -> list[ReceivedMessage]:
+        received = await self.queue.receive(max_messages, wait_time_s, self.config.visibility_timeout_s)
+        self._last_poll_ok_s = self.clock.now()
+        self._last_poll_error = None
+        return received
+
+    def _release(self, slots: int) -> None:
+        if slots > 0:
+            self._free += slots
+            self._slot_freed.set()
+
+    # -- one message ----------------------------------------------------------------------------
+
+    async def _deliver(self, received: ReceivedMessage) -> None:
+        message = received.message
+        handle = received.receipt_handle
+        try:
+            now_s = self.clock.now()
+            first_s = (message.first_received_at_ms or message.sent_at_ms) / 1000
+            if now_s - first_s > self.config.retention_period_s:
+                self._expired += 1
+                self.log.write(
+                    "expired-msg",
+                    f"{message.message_id} was first received {int(now_s - first_s)} seconds ago. deleting",
+                )
+                self._deletes.put_nowait(handle)
+                return
+            request = build_request(received, self.queue.name, self.config, now_s)
+            for reason in request.skipped:
+                self.log.write("attribute skipped", f"{message.message_id} {reason}")
+            self._in_flight[handle] = _InFlight(received, now_s + self.heartbeat_interval_s)
+            started = asyncio.get_running_loop().time()
+            try:
+                outcome = await post(self._session, self.config, request, self.clock)
+            finally:
+                self._in_flight.pop(handle, None)
+            elapsed_s = asyncio.get_running_loop().time() - started
+            self._app_reachable = outcome.reached_app
+            if outcome.ok:
+                self._delivered += 1
+                self._deletes.put_nowait(handle)
+                return
+            self._failed += 1
+            visibility_s = failure_visibility_s(outcome, message.receive_count, self.config, self.rng)
+            what = outcome.status if outcome.status is not None else outcome.detail
+            self.log.write(outcome.category, f"{message.message_id} ({message.receive_count}) {what}", elapsed_s)
+            await self._settle_failure(handle, visibility_s)
+        finally:
+            self._release(1)
+
+    async def _settle_failure(self, handle: str, visibility_s: int) -> None:
+        try:
+            await self.queue.change_visibility([(handle, visibility_s)])
+        except errors.ConveyorError as error:
+            self.log.write("sqs", f"could not set visibility {visibility_s} s: {error.message}")
+
+    async def _delete_loop(self) -> None:
+        while True:
+            handles = [await self._deletes.get()]
+            while len(handles) < MAX_BATCH_ENTRIES and not self._deletes.empty():
+                handles.append(self._deletes.get_nowait())
+            try:
+                for failure in await self.queue.delete(handles):
+                    self.log.write("delete", f"failed: {failure.error.message}")
+            except errors.ConveyorError as error:
+                self.log.write(
+                    "delete", f"{len(handles)} deletes failed (the messages will be delivered again): {error.message}"
+                )
+            finally:
+                for _ in handles:
+                    self._deletes.task_done()
+
+    # -- drain ----------------------------------------------------------------------------------
+
+    async def _drain(self, pollers: list[asyncio.Task[None]]) -> None:
+        self._stopping.set()
+        if self.queue.cancel_safe_receive:
+            for task in pollers:
+                task.cancel()
+        self._slot_freed.set()
+        deadline = self.config.drain_timeout_s
+        self.log.write(
+            "drain", f"stopped receiving; {len(self._deliveries)} POSTs in flight, waiting up to {deadline} s"
+        )
+        if pollers or self._deliveries:
+            await asyncio.wait([*pollers, *self._deliveries], timeout=deadline)
+        late = [f.received.receipt_handle for f in self._in_flight.values()]
+        for task in (*pollers, *self._deliveries):
+            task.cancel()
+        await asyncio.gather(*pollers, *self._deliveries, return_exceptions=True)
+        if late:
+            self.log.write("drain", f"{len(late)} POSTs still open after {deadline} s: handing their messages back")
+            await self._hand_back(late)
+
+    async def _hand_back(self, handles: list[str]) -> None:
+        """Make messages visible again at once (visibility 0)."""
+        for start in range(0, len(handles), MAX_BATCH_ENTRIES):
+            batch = handles[start : start + MAX_BATCH_ENTRIES]
+            try:
+                await self.queue.change_visibility([(h, 0) for h in batch])
+            except errors.ConveyorError as error:
+                self.log.write("drain", f"could not hand back {len(batch)} messages: {error.message}")

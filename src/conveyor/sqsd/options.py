@@ -1,0 +1,199 @@
+"""The daemon's options: EB's names and defaults, read from every source with the source remembered.
+
+Precedence, lowest first: defaults, ``.ebextensions/*.config`` option_settings in namespace
+``aws:elasticbeanstalk:sqsd``, environment variables (``PORT``, ``SQS_PATH``, ``SQS_QUEUE_URL`` as
+the EB guides name them, and ``CONVEYOR_SQSD_<OPTION>`` for every option), then command-line flags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conveyor.config import read_option_settings
+from conveyor.errors import ConfigError
+
+NAMESPACE = "aws:elasticbeanstalk:sqsd"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    field: str
+    default: Any
+    help: str
+    low: int | None = None
+    high: int | None = None
+    #: EB's own option (in namespace aws:elasticbeanstalk:sqsd); False for conveyor's additions.
+    eb: bool = True
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return "CONVEYOR_SQSD_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", self.name).upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", self.name).lower()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("WorkerQueueURL", "worker_queue_url", "", "URL of the queue to read", aliases=("SQS_QUEUE_URL",)),
+    Option("HttpPath", "http_path", "/", "path the messages are POSTed to", aliases=("SQS_PATH",)),
+    Option("MimeType", "mime_type", "application/json", "Content-Type of the POSTs"),
+    Option("HttpConnections", "http_connections", 50, "concurrent POSTs to the app", 1, 100),
+    Option("ConnectTimeout", "connect_timeout_s", 5, "seconds to connect to the app", 1, 60),
+    Option("InactivityTimeout", "inactivity_timeout_s", 299, "seconds without response bytes before failing", 1, 36000),
+    Option("VisibilityTimeout", "visibility_timeout_s", 300, "seconds a received message stays hidden", 0, 43200),
+    Option(
+        "ErrorVisibilityTimeout", "error_visibility_timeout_s", 2, "seconds before a failed message returns", 0, 43200
+    ),
+    Option(
+        "RetentionPeriod",
+        "retention_period_s",
+        345600,
+        "seconds after first receive before a message is dropped",
+        60,
+        1209600,
+    ),
+    Option("MaxRetries", "max_retries", 10, "receives before a message goes to the DLQ", 1, 100),
+    Option("Port", "port", 80, "port of the worker app on localhost", 1, 65535, eb=False, aliases=("PORT",)),
+    Option("HttpHost", "http_host", "127.0.0.1", "address of the worker app", eb=False),
+    Option("VisibilityHeartbeat", "heartbeat", True, "keep a message hidden while its POST is open", eb=False),
+    Option(
+        "ErrorBackoff", "error_backoff", True, "exponential backoff with full jitter for repeated failures", eb=False
+    ),
+    Option("ErrorBackoffCap", "error_backoff_cap_s", 300, "longest backoff, seconds", 1, 43200, eb=False),
+    Option(
+        "HonorRetryAfter", "honor_retry_after", True, "on 429 and 503, retry after the Retry-After header", eb=False
+    ),
+    Option(
+        "DrainTimeout", "drain_timeout_s", 30, "seconds in-flight POSTs may finish after SIGTERM", 0, 3600, eb=False
+    ),
+    Option("HmacSecret", "hmac_secret", "", "sign each POST with HMAC-SHA256 (off when empty)", eb=False, secret=True),
+    Option("LogFile", "log_file", "", "sqsd log file (EB's line format); empty: standard output", eb=False),
+    Option("LogFormat", "log_format", "text", "text (EB's format) or json", eb=False, choices=("text", "json")),
+    Option(
+        "CreateQueue", "create_queue", False, "create the queue and its DLQ (maxReceiveCount = MaxRetries)", eb=False
+    ),
+)
+BY_NAME = {option.name.lower(): option for option in OPTIONS}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class SqsdConfig:
+    worker_queue_url: str = ""
+    http_path: str = "/"
+    mime_type: str = "application/json"
+    http_connections: int = 50
+    connect_timeout_s: int = 5
+    inactivity_timeout_s: int = 299
+    visibility_timeout_s: int = 300
+    error_visibility_timeout_s: int = 2
+    retention_period_s: int = 345600
+    max_retries: int = 10
+    port: int = 80
+    http_host: str = "127.0.0.1"
+    heartbeat: bool = True
+    error_backoff: bool = True
+    error_backoff_cap_s: int = 300
+    honor_retry_after: bool = True
+    drain_timeout_s: int = 30
+    hmac_secret: str = ""
+    log_file: str = ""
+    log_format: str = "text"
+    create_queue: bool = False
+
+    @property
+    def app_url(self) -> str:
+        return f"http://{self.http_host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The effective configuration and, per option name, where its value came from."""
+
+    config: SqsdConfig
+    sources: dict[str, str]
+
+
+def convert(option: Option, raw: object, where: str) -> Any:
+    """Turn a raw value into the option's type, or raise a ConfigError naming ``where`` and what is valid."""
+    text = str(raw).strip()
+    if isinstance(option.default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f"{where}: {option.name} must be true or false, not {text!r}.")
+    if isinstance(option.default, int):
+        try:
+            number = int(text)
+        except ValueError:
+            number = None
+        if number is None or (
+            option.low is not None and option.high is not None and not option.low <= number <= option.high
+        ):
+            raise ConfigError(
+                f"{where}: {option.name} must be an integer from {option.low} to {option.high}, not {text!r}."
+            )
+        return number
+    if option.choices and text not in option.choices:
+        raise ConfigError(f"{where}: {option.name} must be one of {', '.join(option.choices)}, not {text!r}.")
+    if option.name == "HttpPath" and not text.startswith("/"):
+        raise ConfigError(f"{where}: HttpPath must start with '/', e.g. /work (got {text!r}).")
+    return text
+
+
+def resolve(
+    project_dir: Path | None, environ: Mapping[str, str], flags: Mapping[str, object], *, require_queue: bool = True
+) -> Resolved:
+    """Merge every source; ``flags`` maps option names to values given on the command line."""
+    values: dict[str, Any] = {o.name: o.default for o in OPTIONS}
+    sources = {o.name: "default" for o in OPTIONS}
+
+    def put(option: Option, raw: object, where: str) -> None:
+        values[option.name] = convert(option, raw, where)
+        sources[option.name] = where
+
+    if project_dir is not None:
+        for setting in read_option_settings(project_dir, NAMESPACE):
+            option = BY_NAME.get(setting.name.lower())
+            if option is None or not option.eb:
+                valid = ", ".join(o.name for o in OPTIONS if o.eb)
+                raise ConfigError(f"{setting.where}: {NAMESPACE} has no option {setting.name!r}; valid: {valid}.")
+            put(option, setting.value, setting.where)
+    for option in OPTIONS:
+        for variable in (*option.aliases, option.env):
+            if environ.get(variable, "") != "":
+                put(option, environ[variable], f"env {variable}")
+    for name, raw in flags.items():
+        if raw is not None:
+            put(BY_NAME[name.lower()], raw, f"flag {BY_NAME[name.lower()].flag}")
+    config = SqsdConfig(**{o.field: values[o.name] for o in OPTIONS})
+    if require_queue and not config.worker_queue_url:
+        raise ConfigError(
+            "No queue to read: set WorkerQueueURL (--worker-queue-url, SQS_QUEUE_URL or "
+            "CONVEYOR_SQSD_WORKER_QUEUE_URL), e.g. http://127.0.0.1:9324/000000000000/jobs."
+        )
+    return Resolved(config, sources)
+
+
+def describe(resolved: Resolved) -> list[tuple[str, str, str]]:
+    """(option, effective value, source) rows for ``--print-config``; secrets are masked."""
+    rows = []
+    for option in OPTIONS:
+        value = getattr(resolved.config, option.field)
+        if option.secret:
+            shown = "***" if value else ""
+        else:
+            shown = str(value).lower() if isinstance(value, bool) else str(value)
+        rows.append((option.name, shown, resolved.sources[option.name]))
+    return rows
