@@ -1,0 +1,216 @@
+"""A project folder: ``conveyor.yaml`` and EB's own files, read into one frozen ``Project``.
+
+Read when present: ``conveyor.yaml``; ``Procfile`` (``worker:`` and ``web:`` processes);
+``.ebextensions/*.config`` option_settings in ``aws:elasticbeanstalk:sqsd``, ``aws:autoscaling:asg``
+(MinSize, MaxSize, Cooldown) and ``aws:elasticbeanstalk:application:environment``; ``env.yaml``
+(``EnvironmentLinks``). Precedence: EB files first, ``conveyor.yaml`` over them. Every mistake is a
+``ConfigError`` naming the file, the line and what would be valid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conveyor.config import read_option_settings
+from conveyor.errors import ConfigError
+
+CONVEYOR_YAML = "conveyor.yaml"
+PROCFILE = "Procfile"
+ASG_NAMESPACE = "aws:autoscaling:asg"
+APP_ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
+DEFAULT_LINK = "WORKERQUEUE"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
+_PROCESS = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
+_TOP_KEYS = ("name", "worker", "web", "instances", "scaling", "sqsd", "queue", "environment", "link", "ports")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A value and where it was written (``conveyor.yaml:12``, ``.ebextensions/01.config:4``, ``default``)."""
+
+    value: Any
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    root: Path
+    name: str
+    worker_command: str
+    web_command: str | None
+    min_instances: Setting
+    max_instances: Setting
+    cooldown_s: Setting
+    #: EB sqsd option name -> setting (only what the project sets; defaults come from sqsd.options).
+    sqsd: dict[str, Setting] = field(default_factory=dict)
+    #: Queue attributes for the worker queue (SQS names, e.g. MessageRetentionPeriod).
+    queue_attributes: dict[str, Setting] = field(default_factory=dict)
+    #: Environment variables for the worker and web processes.
+    environment: dict[str, Setting] = field(default_factory=dict)
+    #: ``scaling:`` of conveyor.yaml, as written (validated by the autoscaler's policy).
+    scaling: dict[str, Setting] = field(default_factory=dict)
+    #: Name of the variable holding the worker queue URL for the web tier.
+    link_name: str = DEFAULT_LINK
+
+
+def _node_where(label: str, node: yaml.Node) -> str:
+    return f"{label}:{node.start_mark.line + 1}"
+
+
+def _load_yaml(path: Path, label: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{label}{line}: not valid YAML ({getattr(error, 'problem', error)}).") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: cannot be read ({error}).") from None
+
+
+def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{_node_where(label, node)}: {what} must be a mapping of name: value.")
+    pairs = []
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise ConfigError(f"{_node_where(label, key)}: keys of {what} must be plain names.")
+        pairs.append((key, value))
+    return pairs
+
+
+def _scalar(node: yaml.Node, label: str, what: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{_node_where(label, node)}: {what} must be a single value, not a list or mapping.")
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _int(setting: Setting, what: str, low: int, high: int) -> Setting:
+    value = setting.value
+    try:
+        number = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ConfigError(f"{setting.where}: {what} must be an integer from {low} to {high}, not {value!r}.")
+    return Setting(number, setting.where)
+
+
+def read_procfile(root: Path) -> dict[str, Setting]:
+    path = root / PROCFILE
+    if not path.is_file():
+        return {}
+    processes: dict[str, Setting] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _PROCESS.match(line.strip())
+        if match is None:
+            raise ConfigError(f"{PROCFILE}:{number}: expected '<process>: <command>', e.g. 'worker: python worker.py'.")
+        processes[match.group(1)] = Setting(match.group(2).strip(), f"{PROCFILE}:{number}")
+    return processes
+
+
+def read_environment_links(root: Path) -> str | None:
+    """The variable name EB's ``env.yaml`` ``EnvironmentLinks`` gives the worker queue URL, if any."""
+    path = root / "env.yaml"
+    if not path.is_file():
+        return None
+    node = _load_yaml(path, "env.yaml")
+    if node is None:
+        return None
+    for key, value in _mapping(node, "env.yaml", "env.yaml"):
+        if key.value == "EnvironmentLinks":
+            links = _mapping(value, "env.yaml", "EnvironmentLinks")
+            if links:
+                return str(links[0][0].value)
+    return None
+
+
+def load_project(root: Path) -> Project:
+    """Read the project folder at ``root``."""
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder: give the project folder (conveyor init {root} creates one).")
+    label = CONVEYOR_YAML
+    top: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
+    path = root / CONVEYOR_YAML
+    if path.is_file():
+        node = _load_yaml(path, label)
+        if node is not None:
+            for key, value in _mapping(node, label, "conveyor.yaml"):
+                if key.value not in _TOP_KEYS:
+                    raise ConfigError(
+                        f"{_node_where(label, key)}: unknown key {key.value!r}; valid keys: {', '.join(_TOP_KEYS)}."
+                    )
+                top[key.value] = (key, value)
+
+    def section(name: str) -> dict[str, Setting]:
+        if name not in top:
+            return {}
+        _, node = top[name]
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return {}
+        return {
+            str(k.value): Setting(_scalar(v, label, f"{name}.{k.value}"), _node_where(label, k))
+            for k, v in _mapping(node, label, name)
+        }
+
+    def scalar(name: str) -> Setting | None:
+        if name not in top:
+            return None
+        key, node = top[name]
+        return Setting(_scalar(node, label, name), _node_where(label, key))
+
+    eb = read_option_settings(root)
+    asg = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == ASG_NAMESPACE}
+    instances = section("instances")
+    processes = read_procfile(root)
+    worker = section("worker") if "worker" in top and not isinstance(top["worker"][1], yaml.ScalarNode) else {}
+    web = section("web") if "web" in top and not isinstance(top["web"][1], yaml.ScalarNode) else {}
+    worker_command = worker.get("command") or scalar("worker") or processes.get("worker")
+    if worker_command is None or not str(worker_command.value).strip():
+        raise ConfigError(
+            f"{root}: no worker process. Add 'worker: {{command: python worker.py}}' to {CONVEYOR_YAML} "
+            f"or a line 'worker: python worker.py' to {PROCFILE}."
+        )
+    web_command = web.get("command") or scalar("web") or processes.get("web")
+    name_setting = scalar("name") or Setting(
+        re.sub(r"[^A-Za-z0-9-]", "-", root.resolve().name)[:40] or "env", "default"
+    )
+    if not _NAME.match(str(name_setting.value)):
+        raise ConfigError(
+            f"{name_setting.where}: environment name {name_setting.value!r} "
+            "must be 1 to 40 letters, digits and hyphens."
+        )
+    min_instances = _int(instances.get("min") or asg.get("MinSize") or Setting(1, "default"), "instances min", 0, 100)
+    max_instances = _int(instances.get("max") or asg.get("MaxSize") or Setting(4, "default"), "instances max", 1, 100)
+    if min_instances.value > max_instances.value:
+        raise ConfigError(
+            f"{min_instances.where}: instances min ({min_instances.value}) "
+            f"is above max ({max_instances.value}, {max_instances.where})."
+        )
+    cooldown = _int(instances.get("cooldown") or asg.get("Cooldown") or Setting(360, "default"), "cooldown", 0, 86400)
+    sqsd = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == SQSD_NAMESPACE} | section("sqsd")
+    environment = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == APP_ENV_NAMESPACE}
+    environment |= {k: Setting(str(v.value), v.where) for k, v in section("environment").items()}
+    link = scalar("link")
+    return Project(
+        root=root,
+        name=str(name_setting.value),
+        worker_command=str(worker_command.value),
+        web_command=str(web_command.value) if web_command is not None else None,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        cooldown_s=cooldown,
+        sqsd=sqsd,
+        queue_attributes=section("queue"),
+        environment=environment,
+        scaling=section("scaling"),
+        link_name=str(link.value) if link is not None else read_environment_links(root) or DEFAULT_LINK,
+    )

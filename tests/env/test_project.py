@@ -1,0 +1,96 @@
+"""Reading a project folder: conveyor.yaml, Procfile, .ebextensions and env.yaml, with precise errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.env.project import DEFAULT_LINK, load_project
+from conveyor.errors import ConfigError
+
+
+def write(root: Path, name: str, text: str) -> None:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_procfile_alone_is_a_project(tmp_path: Path) -> None:
+    write(tmp_path, "Procfile", "# processes\nworker: python worker.py\nweb: python web.py --port $PORT\n")
+    project = load_project(tmp_path)
+    assert project.worker_command == "python worker.py"
+    assert project.web_command == "python web.py --port $PORT"
+    assert (project.min_instances.value, project.max_instances.value, project.cooldown_s.value) == (1, 4, 360)
+    assert project.link_name == DEFAULT_LINK
+
+
+def test_conveyor_yaml_over_eb_files(tmp_path: Path) -> None:
+    write(tmp_path, "Procfile", "worker: python old.py\n")
+    write(
+        tmp_path,
+        ".ebextensions/01.config",
+        "option_settings:\n"
+        "  aws:autoscaling:asg:\n    MinSize: 2\n    MaxSize: 6\n    Cooldown: 120\n"
+        "  aws:elasticbeanstalk:sqsd:\n    HttpPath: /eb\n"
+        "  aws:elasticbeanstalk:application:environment:\n    COLOUR: blue\n",
+    )
+    write(
+        tmp_path,
+        "conveyor.yaml",
+        "name: images\nworker:\n  command: python new.py\ninstances:\n  max: 8\nsqsd:\n  HttpPath: /work\n"
+        "environment:\n  COLOUR: green\nqueue:\n  MessageRetentionPeriod: 86400\n",
+    )
+    project = load_project(tmp_path)
+    assert project.name == "images"
+    assert project.worker_command == "python new.py"
+    assert project.min_instances.value == 2 and project.min_instances.where == ".ebextensions/01.config:3"
+    assert project.max_instances.value == 8 and project.max_instances.where == "conveyor.yaml:5"
+    assert project.cooldown_s.value == 120
+    assert project.sqsd["HttpPath"].value == "/work"
+    assert project.environment["COLOUR"].value == "green"
+    assert project.queue_attributes["MessageRetentionPeriod"].value == 86400
+
+
+def test_env_yaml_environment_links_name_the_variable(tmp_path: Path) -> None:
+    write(tmp_path, "Procfile", "worker: w\n")
+    write(tmp_path, "env.yaml", "EnvironmentName: front\nEnvironmentLinks:\n  JOBSQUEUE: worker-env\n")
+    assert load_project(tmp_path).link_name == "JOBSQUEUE"
+    write(tmp_path, "conveyor.yaml", "link: TASKS\n")
+    assert load_project(tmp_path).link_name == "TASKS"
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "no worker process"),
+        ({"Procfile": "worker python w.py\n"}, "Procfile:1: expected '<process>: <command>'"),
+        ({"conveyor.yaml": "worker: w\ncolour: red\n"}, "conveyor.yaml:2: unknown key 'colour'"),
+        ({"conveyor.yaml": "worker: w\ninstances:\n  min: 5\n  max: 2\n"}, "instances min (5) is above max (2"),
+        (
+            {"conveyor.yaml": "worker: w\ninstances:\n  max: many\n"},
+            "conveyor.yaml:3: instances max must be an integer from 1 to 100",
+        ),
+        ({"conveyor.yaml": "worker: w\nname: bad name!\n"}, "conveyor.yaml:2: environment name 'bad name!'"),
+        ({"conveyor.yaml": "worker: [a\n"}, "conveyor.yaml:2: not valid YAML"),
+        ({"conveyor.yaml": "worker: w\nsqsd: 5\n"}, "conveyor.yaml:2: sqsd must be a mapping"),
+        (
+            {
+                "Procfile": "worker: w\n",
+                ".ebextensions/a.config": "option_settings:\n  aws:autoscaling:asg:\n    MaxSize: 0\n",
+            },
+            ".ebextensions/a.config:3: instances max must be an integer from 1 to 100",
+        ),
+    ],
+)
+def test_mistakes_name_the_file_line_and_fix(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    with pytest.raises(ConfigError) as excinfo:
+        load_project(tmp_path)
+    assert message in excinfo.value.message
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a folder"):
+        load_project(tmp_path / "absent")
