@@ -10,11 +10,15 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import orjson
 
 from conveyor.clock import Clock
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> object: ...
 
 
 def iso_utc(epoch_s: float) -> str:
@@ -23,16 +27,16 @@ def iso_utc(epoch_s: float) -> str:
 
 
 class SqsdLog:
-    def __init__(self, clock: Clock, path: str = "", fmt: str = "text", stream: TextIO | None = None) -> None:
+    def __init__(self, clock: Clock, path: str = "", fmt: str = "text", stream: Writable | None = None) -> None:
         self.clock = clock
         self.fmt = fmt
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._out: TextIO = open(path, "a", encoding="utf-8", buffering=1)
-            self._owned = True
+            self._file: TextIO | None = open(path, "a", encoding="utf-8", buffering=1)
+            self._out: Writable = self._file
         else:
+            self._file = None
             self._out = stream or sys.stdout
-            self._owned = False
 
     def write(self, category: str, message: str, elapsed_s: float | None = None) -> None:
         now = iso_utc(self.clock.now())
@@ -49,5 +53,5 @@ class SqsdLog:
             pass  # a full disk or a closed stream must not stop deliveries
 
     def close(self) -> None:
-        if self._owned:
-            self._out.close()
+        if self._file is not None:
+            self._file.close()

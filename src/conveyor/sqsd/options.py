@@ -8,7 +8,7 @@ the EB guides name them, and ``CONVEYOR_SQSD_<OPTION>`` for every option), then 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,9 +153,18 @@ def convert(option: Option, raw: object, where: str) -> Any:
 
 
 def resolve(
-    project_dir: Path | None, environ: Mapping[str, str], flags: Mapping[str, object], *, require_queue: bool = True
+    project_dir: Path | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, object],
+    *,
+    require_queue: bool = True,
+    overrides: Sequence[tuple[str, object, str]] = (),
 ) -> Resolved:
-    """Merge every source; ``flags`` maps option names to values given on the command line."""
+    """Merge every source; ``flags`` maps option names to values given on the command line.
+
+    ``overrides`` are (option name, value, where) from a project's own file (``conveyor.yaml``),
+    applied over ``.ebextensions`` and under the environment.
+    """
     values: dict[str, Any] = {o.name: o.default for o in OPTIONS}
     sources = {o.name: "default" for o in OPTIONS}
 
@@ -170,6 +179,13 @@ def resolve(
                 valid = ", ".join(o.name for o in OPTIONS if o.eb)
                 raise ConfigError(f"{setting.where}: {NAMESPACE} has no option {setting.name!r}; valid: {valid}.")
             put(option, setting.value, setting.where)
+    for name, raw, where in overrides:
+        option = BY_NAME.get(name.lower())
+        if option is None:
+            raise ConfigError(
+                f"{where}: there is no sqsd option {name!r}; valid: {', '.join(o.name for o in OPTIONS)}."
+            )
+        put(option, raw, where)
     for option in OPTIONS:
         for variable in (*option.aliases, option.env):
             if environ.get(variable, "") != "":
