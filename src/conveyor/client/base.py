@@ -46,8 +46,10 @@ class QueueClient(Protocol):
         """Set the visibility timeout (seconds) of each (receipt handle, timeout)."""
         ...
 
-    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
-        """Send one message; returns its id."""
+    async def send(
+        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+    ) -> str:
+        """Send one message (``delay_s`` None: the queue's delay); returns its id."""
         ...
 
     async def counts(self) -> QueueCounts: ...

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import checksums, redrive
+from conveyor.core.limits import MAX_BATCH_ENTRIES
 from conveyor.core.models import MessageAttributeValue, NewMessage, QueueCounts, ReceivedMessage, VisibilityChange
 from conveyor.store.base import Store
 
@@ -31,18 +32,39 @@ class LocalQueue:
         results = await self.store.change_visibility(self.name, [VisibilityChange(h, t) for h, t in changes])
         return [EntryFailure(i, error) for i, error in enumerate(results) if error is not None]
 
-    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
+    async def send(
+        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+    ) -> str:
+        return (await self.send_many(body, attributes, delay_s, count=1))[0]
+
+    async def send_many(
+        self,
+        body: str,
+        attributes: dict[str, MessageAttributeValue] | None = None,
+        delay_s: int | None = None,
+        *,
+        count: int,
+    ) -> list[str]:
+        """Send ``count`` copies of a message, ten to a commit; returns their ids."""
         attributes = attributes or {}
-        message = NewMessage(
-            message_id=str(uuid.uuid4()),
-            body=body,
-            md5_of_body=checksums.md5_of_body(body),
-            attributes=attributes,
-            md5_of_attributes=checksums.md5_of_attributes(attributes),
-            sender_id=self.sender_id,
-        )
-        await self.store.send_messages(self.name, [message])
-        return message.message_id
+        md5_of_attributes = checksums.md5_of_attributes(attributes)
+        ids: list[str] = []
+        for start in range(0, count, MAX_BATCH_ENTRIES):
+            batch = [
+                NewMessage(
+                    message_id=str(uuid.uuid4()),
+                    body=body,
+                    md5_of_body=checksums.md5_of_body(body),
+                    attributes=attributes,
+                    md5_of_attributes=md5_of_attributes,
+                    delay_s=delay_s,
+                    sender_id=self.sender_id,
+                )
+                for _ in range(min(MAX_BATCH_ENTRIES, count - start))
+            ]
+            await self.store.send_messages(self.name, batch)
+            ids += [m.message_id for m in batch]
+        return ids
 
     async def counts(self) -> QueueCounts:
         return await self.store.queue_counts(self.name)

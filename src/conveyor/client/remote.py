@@ -137,7 +137,9 @@ class RemoteQueue:
         entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(changes)]
         return self._failures(await self._call("change_message_visibility_batch", QueueUrl=self.url, Entries=entries))
 
-    async def send(self, body: str, attributes: dict[str, MessageAttributeValue] | None = None) -> str:
+    async def send(
+        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+    ) -> str:
         wire: dict[str, dict[str, Any]] = {}
         for name, value in (attributes or {}).items():
             wire[name] = {"DataType": value.data_type}
@@ -145,7 +147,10 @@ class RemoteQueue:
                 wire[name]["BinaryValue"] = value.binary_value
             else:
                 wire[name]["StringValue"] = value.string_value
-        result = await self._call("send_message", QueueUrl=self.url, MessageBody=body, MessageAttributes=wire)
+        params: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body, "MessageAttributes": wire}
+        if delay_s is not None:
+            params["DelaySeconds"] = delay_s
+        result = await self._call("send_message", **params)
         return str(result["MessageId"])
 
     async def counts(self) -> QueueCounts:

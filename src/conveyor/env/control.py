@@ -1,0 +1,122 @@
+"""The local control API that ``conveyor status``, ``scale``, ``events``, ``logs`` and friends talk to.
+
+JSON over HTTP on 127.0.0.1 only. Every answer is computed from the running environment's own state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from conveyor import errors
+from conveyor.core.models import MessageAttributeValue
+from conveyor.sqsd.options import describe
+
+if TYPE_CHECKING:
+    from conveyor.env.environment import Environment
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _fail(message: str, status: int = 400) -> web.Response:
+    return _json({"error": message}, status)
+
+
+def control_app(env: Environment) -> web.Application:
+    routes = web.RouteTableDef()
+
+    async def counts(name: str) -> dict[str, int]:
+        c = await env.store.queue_counts(name)
+        return {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+
+    @routes.get("/status")
+    async def status(_: web.Request) -> web.Response:
+        instances = []
+        for view in env.supervisor.views():
+            state = env.daemon_state(view.name)
+            instances.append(asdict(view) | {"daemon": asdict(state) if state is not None else None})
+        return _json(
+            {
+                "name": env.project.name,
+                "project": str(env.project.root),
+                "queue_url": env.queue_url,
+                "queue": await counts(env.queue_name),
+                "dlq": await counts(env.dlq_name),
+                "instances": instances,
+                "scaling": env.autoscaler.describe(),
+                "web_url": getattr(env, "web_url", None),
+                "sdk_environment": env.sdk_environment(),
+            }
+        )
+
+    @routes.get("/health")
+    async def health(_: web.Request) -> web.Response:
+        return _json(await env.health())
+
+    @routes.get("/events")
+    async def events(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return _json([asdict(e) for e in env.events.since(since)])
+
+    @routes.get("/logs")
+    async def logs(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        process = request.query.get("process") or None
+        lines = env.logs.since(since)
+        if process is not None:
+            lines = [entry for entry in lines if entry[1] == process or entry[1].startswith(process + "/")]
+        return _json([{"sequence": s, "process": p, "line": text} for s, p, text in lines])
+
+    @routes.post("/scale")
+    async def scale(request: web.Request) -> web.Response:
+        body = await request.json()
+        count = body.get("instances")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100:
+            return _fail("instances must be an integer from 0 to 100")
+        await env.autoscaler.pin(count)
+        return _json({"instances": count})
+
+    @routes.get("/queues")
+    async def queues(_: web.Request) -> web.Response:
+        names = await env.store.list_queues()
+        return _json(
+            [{"name": n, "url": f"{env.queue_endpoint}/{env.options.account_id}/{n}"} | await counts(n) for n in names]
+        )
+
+    @routes.get("/config")
+    async def config(_: web.Request) -> web.Response:
+        rows = [{"option": o, "value": v, "source": s} for o, v, s in describe(env.resolved)]
+        project = env.project
+        settings = {
+            "instances.min": asdict(project.min_instances),
+            "instances.max": asdict(project.max_instances),
+            "cooldown_s": asdict(project.cooldown_s),
+        }
+        return _json(
+            {"sqsd": rows, "environment": settings, "scaling": {k: asdict(v) for k, v in project.scaling.items()}}
+        )
+
+    @routes.post("/send")
+    async def send(request: web.Request) -> web.Response:
+        body = await request.json()
+        text, count = body.get("body"), body.get("count", 1)
+        attributes = {k: MessageAttributeValue("String", str(v)) for k, v in (body.get("attributes") or {}).items()}
+        if not isinstance(text, str) or not text or not isinstance(count, int) or not 1 <= count <= 100_000:
+            return _fail("send needs a non-empty body and a count from 1 to 100000")
+        from conveyor.client.local import LocalQueue
+
+        queue = LocalQueue(env.store, body.get("queue") or env.queue_name)
+        try:
+            ids = await queue.send_many(text, attributes, body.get("delay_s"), count=count)
+        except errors.ConveyorError as error:
+            return _fail(error.message)
+        return _json({"sent": len(ids), "message_ids": ids[:10]})
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app

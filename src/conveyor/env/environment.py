@@ -1,0 +1,216 @@
+"""``conveyor up``: one worker environment from a project folder, in one process tree.
+
+Start order: the store, the SQS API, the worker queue and its DLQ (as EB creates them), the
+worker instances (app + daemon each), the web process, the autoscaler and the control API. Stop
+order is the reverse, draining first: the autoscaler stops deciding, every daemon stops receiving
+and finishes its POSTs, the apps and the web process stop, then the API and the store close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from conveyor.api.app import create_app
+from conveyor.api.server import bind
+from conveyor.client.base import dead_letter_queue_name
+from conveyor.client.local import LocalQueue, ensure_worker_queue
+from conveyor.clock import Clock, SystemClock
+from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, ServerConfig
+from conveyor.env.events import EventLog
+from conveyor.env.logs import LogHub
+from conveyor.env.project import Project
+from conveyor.env.scaling import Autoscaler
+from conveyor.scale.supervisor import Supervisor
+from conveyor.sqsd.daemon import Daemon
+from conveyor.sqsd.logfile import SqsdLog
+from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
+from conveyor.store.base import Store
+from conveyor.store.factory import open_store
+
+#: Seconds between supervisor ticks (crash detection, restarts).
+SUPERVISE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    queue_port: int = 9324
+    control_port: int = 0
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+
+
+class Environment:
+    def __init__(self, project: Project, options: UpOptions, clock: Clock | None = None) -> None:
+        self.project = project
+        self.options = options
+        self.clock = clock or SystemClock()
+        self.logs = LogHub(options.data_dir / "logs")
+        self.events = EventLog(self.clock, self.logs)
+        self.queue_name = project.name
+        self.dlq_name = dead_letter_queue_name(project.name)
+        self._runners: list[web.AppRunner] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._web: asyncio.subprocess.Process | None = None
+        self._daemons: dict[str, Daemon] = {}
+        self.queue_url = ""
+        self.control_url = ""
+
+    # -- start ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        opts = self.options
+        self.store: Store = await open_store("sqlite", opts.data_dir, self.clock)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        opts = self.options
+        server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
+        sock = bind(opts.host, opts.queue_port)
+        self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
+        await self._serve(create_app(self.store, server_config.validate()), sock)
+        self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
+        self.resolved = self._sqsd_options()
+        attributes = {k: str(v.value) for k, v in self.project.queue_attributes.items()}
+        await ensure_worker_queue(
+            self.store, self.queue_name, self.resolved.config.max_retries, opts.region, opts.account_id, attributes
+        )
+        self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
+        self.supervisor = Supervisor(
+            self.project.worker_command,
+            {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment(),
+            str(self.project.root),
+            self.clock,
+            self._make_daemon,
+            self.logs.line,
+            self.events.add,
+        )
+        self.autoscaler = Autoscaler(
+            self.project, self.store, self.queue_name, self.supervisor, self.events, self.clock
+        )
+        await self.supervisor.scale_to(self.autoscaler.initial_instances())
+        if self.project.web_command:
+            await self._start_web()
+        self._tasks = [
+            asyncio.create_task(self._supervise()),
+            asyncio.create_task(self.autoscaler.run()),
+        ]
+        from conveyor.env.control import control_app
+
+        control_sock = bind("127.0.0.1", opts.control_port)
+        self.control_url = f"http://127.0.0.1:{control_sock.getsockname()[1]}"
+        await self._serve(control_app(self), control_sock)
+
+    def _sqsd_options(self) -> Resolved:
+        overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
+        overrides.append(("WorkerQueueURL", self.queue_url, "conveyor up (the environment's queue)"))
+        return resolve(self.project.root, {}, {}, overrides=overrides)
+
+    def sdk_environment(self) -> dict[str, str]:
+        """What an AWS SDK in the web tier (or any app) needs to reach this environment's queue unchanged."""
+        return {
+            "AWS_ENDPOINT_URL_SQS": self.queue_endpoint,
+            "AWS_REGION": self.options.region,
+            "AWS_DEFAULT_REGION": self.options.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+            self.project.link_name: self.queue_url,
+        }
+
+    def _make_daemon(self, port: int, name: str) -> Daemon:
+        config: SqsdConfig = replace(self.resolved.config, port=port, http_host="127.0.0.1")
+        log = SqsdLog(self.clock, stream=self.logs.stream(f"{name}/sqsd"))
+        daemon = Daemon(LocalQueue(self.store, self.queue_name), config, self.clock, log)
+        self._daemons[name] = daemon
+        return daemon
+
+    def daemon_state(self, name: str) -> Any:
+        daemon = self._daemons.get(name)
+        return daemon.state() if daemon is not None else None
+
+    async def _serve(self, app: web.Application, sock: Any) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.SockSite(runner, sock).start()
+
+    async def _start_web(self) -> None:
+        from conveyor.scale.supervisor import free_port
+
+        port = free_port()
+        env = {**os.environ, **{k: str(v.value) for k, v in self.project.environment.items()}}
+        env |= self.sdk_environment() | {"PORT": str(port)}
+        assert self.project.web_command is not None
+        self._web = await asyncio.create_subprocess_shell(
+            self.project.web_command,
+            cwd=str(self.project.root),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.web_url = f"http://127.0.0.1:{port}"
+        self.events.add("environment", f"web process started on {self.web_url} (pid {self._web.pid})")
+        assert self._web.stdout is not None
+        self._tasks.append(asyncio.create_task(self._pump("web", self._web.stdout)))
+
+    async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.logs.line(name, line.decode("utf-8", "replace").rstrip("\n"))
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL_S)
+            await self.supervisor.tick(self.clock.now())
+
+    # -- stop -----------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Drain and stop in order; safe to call more than once and after a failed start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if hasattr(self, "supervisor"):
+            self.events.add("environment", "stopping: draining every instance")
+            await self.supervisor.stop_all()
+        await self._stop_web()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners = []
+        if hasattr(self, "store"):
+            await self.store.close()
+        self.logs.close()
+
+    async def kill(self) -> None:
+        """Stop at once (a second Ctrl-C)."""
+        if hasattr(self, "supervisor"):
+            await self.supervisor.kill_all()
+        if self._web is not None and self._web.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._web.pid, 9)
+
+    async def _stop_web(self) -> None:
+        process = self._web
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 15)
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
