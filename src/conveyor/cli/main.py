@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from conveyor import __version__
+from conveyor.cli.envcmds import COMMANDS
 from conveyor.cli.server import server
 from conveyor.cli.sqsd import sqsd
+from conveyor.cli.up import init, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +19,10 @@ def cli() -> None:
 
 cli.add_command(server)
 cli.add_command(sqsd)
+cli.add_command(up)
+cli.add_command(init)
+for command in COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""Shared by the commands: exit codes, errors, running a coroutine, calling a running environment."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import urllib.error
+import urllib.request
+from typing import Any, NoReturn
+
+import click
+import orjson
+
+from conveyor.env import registry
+from conveyor.errors import ConveyorError
+
+#: Exit codes: 0 done; 1 the environment answered with a problem (unhealthy, a refused request);
+#: 2 a usage or configuration mistake; 3 no running environment to talk to.
+EXIT_PROBLEM = 1
+EXIT_USAGE = 2
+EXIT_NO_ENVIRONMENT = 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_async(main: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(main)
+    except ImportError:
+        return asyncio.run(main)
+
+
+def environment(name: str | None) -> registry.Entry:
+    try:
+        return registry.find(name)
+    except ConveyorError as error:
+        fail(error.message, EXIT_NO_ENVIRONMENT)
+
+
+def call(entry: registry.Entry, method: str, path: str, body: object | None = None) -> Any:
+    """One request to the environment's control API; JSON in, JSON out."""
+    data = orjson.dumps(body) if body is not None else None
+    request = urllib.request.Request(entry.control_url + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            message = orjson.loads(error.read()).get("error", str(error))
+        except orjson.JSONDecodeError:
+            message = str(error)
+        fail(message, EXIT_PROBLEM)
+    except (urllib.error.URLError, OSError) as error:
+        fail(
+            f"environment {entry.name} does not answer at {entry.control_url} ({error}); is it still running?",
+            EXIT_NO_ENVIRONMENT,
+        )
+
+
+def emit(data: Any, as_json: bool, human: str) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() if as_json else human)
