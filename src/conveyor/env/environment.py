@@ -25,6 +25,7 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, ServerConfig
 from conveyor.env.events import EventLog
 from conveyor.env.logs import LogHub
+from conveyor.env.monitor import Monitor
 from conveyor.env.project import Project
 from conveyor.env.scaling import Autoscaler
 from conveyor.scale.supervisor import Supervisor
@@ -36,6 +37,8 @@ from conveyor.store.factory import open_store
 
 #: Seconds between supervisor ticks (crash detection, restarts).
 SUPERVISE_INTERVAL_S = 1.0
+#: Health samples of the daemons' counters, every this many ticks.
+SAMPLE_EVERY_TICKS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,15 @@ class Environment:
         )
         self.autoscaler = Autoscaler(
             self.project, self.store, self.queue_name, self.supervisor, self.events, self.clock
+        )
+        self.monitor = Monitor(
+            self.store,
+            self.queue_name,
+            self.dlq_name,
+            self.supervisor,
+            self.daemon_state,
+            self.autoscaler.limits,
+            self.resolved.config.http_connections,
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
         if self.project.web_command:
@@ -172,9 +184,27 @@ class Environment:
             self.logs.line(name, line.decode("utf-8", "replace").rstrip("\n"))
 
     async def _supervise(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(SUPERVISE_INTERVAL_S)
             await self.supervisor.tick(self.clock.now())
+            ticks += 1
+            if ticks % SAMPLE_EVERY_TICKS == 0:
+                await self.monitor.sample(self.clock.now())
+
+    async def health(self) -> dict[str, Any]:
+        """The environment's health and each instance's, as the control API serves it."""
+        overall, instances = await self.monitor.health(self.clock.now())
+        return {
+            "name": self.project.name,
+            "status": overall.status.value,
+            "colour": overall.colour.value,
+            "causes": list(overall.causes),
+            "instances": [
+                {"name": name, "status": h.status.value, "colour": h.colour.value, "causes": list(h.causes)}
+                for name, h in instances
+            ],
+        }
 
     # -- stop -----------------------------------------------------------------------------------
 

@@ -1,0 +1,113 @@
+"""Feeds the health rules: samples the daemons' counters and the DLQ size, builds the rules' inputs.
+
+``sample(now)`` runs every few seconds; ``health(now)`` answers ``conveyor health`` from the latest
+samples and the supervisor's view of each instance.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.health import (
+    CounterSample,
+    Health,
+    InstanceInputs,
+    QueueInputs,
+    Thresholds,
+    environment_health,
+    instance_health,
+)
+from conveyor.scale.supervisor import InstanceView, Supervisor
+from conveyor.store.base import Store
+
+#: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
+MAX_SAMPLES = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the queue's backlog is judged against (the autoscaler's numbers)."""
+
+    min_instances: int
+    max_instances: int
+    max_age_s: float
+    backlog_per_instance_target: int
+
+
+class Monitor:
+    def __init__(
+        self,
+        store: Store,
+        queue: str,
+        dlq: str,
+        supervisor: Supervisor,
+        daemon_state: Callable[[str], Any],
+        limits: Callable[[], Limits],
+        http_connections: int,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.dlq = dlq
+        self.supervisor = supervisor
+        self.daemon_state = daemon_state
+        self.limits = limits
+        self.http_connections = http_connections
+        self.thresholds = thresholds or Thresholds()
+        self._counters: dict[str, deque[CounterSample]] = {}
+        self._dlq_sizes: deque[tuple[float, int]] = deque(maxlen=MAX_SAMPLES)
+
+    async def sample(self, now_s: float) -> None:
+        for view in self.supervisor.views():
+            state = self.daemon_state(view.name)
+            if state is not None:
+                samples = self._counters.setdefault(view.name, deque(maxlen=MAX_SAMPLES))
+                samples.append(CounterSample(now_s, state.delivered, state.failed, state.expired))
+        counts = await self.store.queue_counts(self.dlq)
+        self._dlq_sizes.append((now_s, counts.visible + counts.in_flight + counts.delayed))
+
+    def _instance_inputs(self, view: InstanceView) -> InstanceInputs:
+        state = self.daemon_state(view.name)
+        return InstanceInputs(
+            name=view.name,
+            app_port=view.port,
+            started_at_s=view.started_at_s,
+            process=view.state,
+            restarts_at_s=view.restarts_at_s,
+            exit_code=view.exit_code,
+            last_poll_ok_at_s=state.last_poll_ok_at_s if state is not None else None,
+            last_poll_error=state.last_poll_error if state is not None else None,
+            app_reachable=state.app_reachable if state is not None else None,
+            counters=tuple(self._counters.get(view.name, ())),
+            in_flight=state.in_flight if state is not None else 0,
+            http_connections=self.http_connections,
+        )
+
+    async def _queue_inputs(self, now_s: float) -> QueueInputs:
+        counts = await self.store.queue_counts(self.queue)
+        dlq = await self.store.queue_counts(self.dlq)
+        window_start = now_s - self.thresholds.dlq_window_s
+        before = [size for at_s, size in self._dlq_sizes if at_s <= window_start]
+        earliest = before[-1] if before else (self._dlq_sizes[0][1] if self._dlq_sizes else None)
+        limits = self.limits()
+        return QueueInputs(
+            visible=counts.visible,
+            in_flight=counts.in_flight,
+            oldest_age_s=None,
+            dlq_size=dlq.visible + dlq.in_flight + dlq.delayed,
+            dlq_size_window_start=earliest,
+            max_age_s=limits.max_age_s,
+            backlog_per_instance_target=limits.backlog_per_instance_target,
+            min_instances=limits.min_instances,
+            max_instances=limits.max_instances,
+        )
+
+    async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]]]:
+        """The environment's health and each instance's."""
+        inputs = [self._instance_inputs(view) for view in self.supervisor.views()]
+        queue = await self._queue_inputs(now_s)
+        overall = environment_health(inputs, queue, now_s, self.thresholds)
+        return overall, [(i.name, instance_health(i, now_s, self.thresholds)) for i in inputs]
