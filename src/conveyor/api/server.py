@@ -49,7 +49,13 @@ class Server:
         self.port = sock.getsockname()[1]
         self.store = await open_store(self.config.store, self.config.data_dir)
         self._runner = web.AppRunner(
-            create_app(self.store, self.config), access_log=None, handle_signals=False, shutdown_timeout=2.0
+            create_app(self.store, self.config),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+            # A client that hangs up ends its long poll here too: the receive is cancelled before it
+            # can take messages nobody will ever see (the store hands back any it had taken).
+            handler_cancellation=True,
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()

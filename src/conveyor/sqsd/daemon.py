@@ -105,6 +105,15 @@ class Daemon:
     def heartbeat_interval_s(self) -> float:
         return max(1.0, self.config.visibility_timeout_s / 2)
 
+    @property
+    def long_poll_s(self) -> int:
+        """WaitTimeSeconds of each receive. A receive over HTTP cannot be abandoned safely (the server may
+        still hand it messages, hidden for VisibilityTimeout), so a drain waits for it: it never outlasts
+        DrainTimeout."""
+        if self.queue.cancel_safe_receive:
+            return MAX_WAIT_TIME_S
+        return max(1, min(MAX_WAIT_TIME_S, self.config.drain_timeout_s))
+
     # -- the loop -------------------------------------------------------------------------------
 
     async def run(self, *, once: bool = False) -> None:
@@ -124,7 +133,16 @@ class Daemon:
                 else:
                     await self._stopping.wait()
             finally:
-                await self._drain(pollers)
+                try:
+                    await self._drain(pollers)
+                except asyncio.CancelledError:
+                    # Stopped at once (a second signal): abandon the open POSTs before their session
+                    # closes under them, or each fails later with nobody to hear it.
+                    abandoned = [*pollers, *self._deliveries, *deleters, ticker]
+                    for task in abandoned:
+                        task.cancel()
+                    await asyncio.gather(*abandoned, return_exceptions=True)
+                    raise
                 ticker.cancel()
                 await self._deletes.join()
                 for task in (*deleters, ticker):
@@ -166,7 +184,7 @@ class Daemon:
             reserved = min(MAX_BATCH_ENTRIES, self._free)
             self._free -= reserved
             try:
-                received = await self._receive(reserved, 0 if once else MAX_WAIT_TIME_S)
+                received = await self._receive(reserved, 0 if once else self.long_poll_s)
             except asyncio.CancelledError:
                 self._release(reserved)
                 raise
@@ -178,7 +196,7 @@ class Daemon:
                     await asyncio.wait_for(self._stopping.wait(), POLL_ERROR_PAUSE_S)
                 continue
             self._release(reserved - len(received))
-            if self._stopping.is_set() and not once:
+            if self._stopping.is_set():  # a drain began during the receive (with --once too: a signal)
                 await self._hand_back([r.receipt_handle for r in received])
                 self._release(len(received))
                 return
@@ -277,9 +295,13 @@ class Daemon:
         if pollers or self._deliveries:
             await asyncio.wait([*pollers, *self._deliveries], timeout=deadline)
         late = [f.received.receipt_handle for f in self._in_flight.values()]
-        for task in (*pollers, *self._deliveries):
+        for task in self._deliveries:
             task.cancel()
-        await asyncio.gather(*pollers, *self._deliveries, return_exceptions=True)
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        # A receive abandoned mid long poll stays open at the server and would take the messages handed
+        # back below (hiding them for VisibilityTimeout): each poller finishes its receive (its long poll
+        # is no longer than DrainTimeout) and hands back what it got.
+        await asyncio.gather(*pollers, return_exceptions=True)
         if late:
             self.log.write("drain", f"{len(late)} POSTs still open after {deadline} s: handing their messages back")
             await self._hand_back(late)

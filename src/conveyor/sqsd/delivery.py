@@ -26,7 +26,8 @@ from conveyor.sqsd.options import SqsdConfig
 
 USER_AGENT = f"aws-sqsd/{__version__}"
 SIGNATURE_HEADER = "X-Conveyor-Signature"
-_HEADER_SAFE = re.compile(r"^[\t\x20-\x7e\x80-\uffff]*$")
+#: Attribute values sent as headers: no CR, LF, DEL or other C0 controls (tab is fine); the rest, emoji too, as UTF-8.
+_HEADER_SAFE = re.compile(r"^[\t\x20-\x7e\x80-\ud7ff\ue000-\U0010ffff]*$")
 _RUBY_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC$")
 
 
@@ -118,7 +119,7 @@ def retry_after_s(value: str | None, now_s: float) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone accepts "²", which int() rejects
         return int(value)
     parsed = parsedate_tz(value)
     if parsed is None:

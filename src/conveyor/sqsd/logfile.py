@@ -49,6 +49,11 @@ class SqsdLog:
             line = f"{now} {category}: {message}" + (f" - {elapsed_s:.3f}" if elapsed_s is not None else "")
         try:
             self._out.write(line + "\n")
+            # Standard output to a pipe (docker logs, systemd, a supervisor) is block-buffered: flush each
+            # line, or the log arrives late and is lost on a crash or a kill -9.
+            flush = getattr(self._out, "flush", None)
+            if flush is not None:
+                flush()
         except (OSError, ValueError):
             pass  # a full disk or a closed stream must not stop deliveries
 

@@ -1,0 +1,273 @@
+"""``conveyor sqsd`` as a user runs it: ``--once``, mistakes on the command line, an unreachable queue,
+a drain deadline that runs out, a second signal."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sqsd_faults.harness import (
+    CONVEYOR,
+    AppLog,
+    Processes,
+    child_env,
+    counts,
+    free_port,
+    log_lines,
+    no_traceback,
+    poll,
+    send,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout_s: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CONVEYOR, "sqsd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=cwd,
+        env=env if env is not None else child_env(),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def queue(procs: Processes, name: str) -> tuple[Any, str]:
+    _, url = procs.server()
+    client = procs.sqs(url)
+    return client, client.create_queue(QueueName=name)["QueueUrl"]
+
+
+# -- --once ---------------------------------------------------------------------------------------
+
+
+def test_once_delivers_everything_visible_then_exits_0(tmp_path: Path, procs: Processes) -> None:
+    client, queue_url = queue(procs, "once")
+    sent = send(client, queue_url, 250)
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log)
+
+    started = time.monotonic()
+    result = run(
+        "--project", str(tmp_path), "--worker-queue-url", queue_url, "--port", str(app_port),
+        "--http-connections", "20", "--once",
+        cwd=tmp_path,
+    )  # fmt: skip
+    took_s = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = AppLog.read(app_log)
+    assert seen.seen == set(sent) and seen.duplicates == 0
+    assert not seen.open_requests()
+    # Deletes were flushed before the exit: the queue is empty at once, nothing left in flight.
+    assert counts(client, queue_url) == (0, 0)
+    lines = result.stdout.splitlines()
+    assert lines[-1].endswith(" stop: delivered 250, failed 0, expired 0"), result.stdout
+    assert lines[0].split(" ", 1)[1].startswith("init: initializing conveyor sqsd for " + queue_url)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert took_s < 25
+
+    # With nothing left it exits at once (no 20 s long poll).
+    started = time.monotonic()
+    again = run("--worker-queue-url", queue_url, "--port", str(app_port), "--once", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].endswith(" stop: delivered 0, failed 0, expired 0")
+    assert time.monotonic() - started < 10
+
+
+def test_once_reads_the_project_and_environment_like_the_daemon(tmp_path: Path, procs: Processes) -> None:
+    client, queue_url = queue(procs, "once-configured")
+    sent = send(client, queue_url, 20)
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log)
+    (tmp_path / ".ebextensions").mkdir()
+    (tmp_path / ".ebextensions" / "sqsd.config").write_text(
+        f"option_settings:\n  aws:elasticbeanstalk:sqsd:\n    WorkerQueueURL: {queue_url}\n    HttpPath: /work\n"
+    )
+    result = run("--once", cwd=tmp_path, env=child_env(PORT=str(app_port)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"-> http://127.0.0.1:{app_port}/work" in result.stdout
+    assert AppLog.read(app_log).seen == set(sent)
+
+
+# -- mistakes -------------------------------------------------------------------------------------
+
+
+def test_no_queue_url_is_exit_2_naming_the_three_ways(tmp_path: Path) -> None:
+    result = run("--port", "8080", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: No queue to read: set WorkerQueueURL")
+    for way in ("--worker-queue-url", "SQS_QUEUE_URL", "CONVEYOR_SQSD_WORKER_QUEUE_URL"):
+        assert way in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--http-connections", "101"],
+            {},
+            "flag --http-connections: HttpConnections must be an integer from 1 to 100",
+        ),
+        (["--visibility-timeout", "43201"], {}, "VisibilityTimeout must be an integer from 0 to 43200, not '43201'"),
+        (["--retention-period", "59"], {}, "RetentionPeriod must be an integer from 60 to 1209600, not '59'"),
+        ([], {"CONVEYOR_SQSD_MAX_RETRIES": "0"}, "env CONVEYOR_SQSD_MAX_RETRIES: MaxRetries must be an integer from 1"),
+        ([], {"PORT": "70000"}, "env PORT: Port must be an integer from 1 to 65535, not '70000'"),
+        (["--http-path", "work"], {}, "flag --http-path: HttpPath must start with '/'"),
+    ],
+)
+def test_a_bad_value_is_exit_2_with_what_is_allowed(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    url = "http://127.0.0.1:9/000000000000/q"
+    result = run("--worker-queue-url", url, *args, cwd=tmp_path, env=child_env(**env))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("error: ") and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_bad_config_file_is_exit_2_naming_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / ".ebextensions").mkdir()
+    (tmp_path / ".ebextensions" / "01-sqsd.config").write_text(
+        "option_settings:\n  aws:elasticbeanstalk:sqsd:\n    HttpConnections: 500\n"
+    )
+    result = run("--print-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: .ebextensions/01-sqsd.config:3: HttpConnections must be an integer from 1 to 100, not '500'.\n"
+    )
+
+
+def test_a_malformed_queue_url_is_exit_2(tmp_path: Path) -> None:
+    result = run("--worker-queue-url", "127.0.0.1:9324/jobs", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Invalid queue URL '127.0.0.1:9324/jobs'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_print_config_needs_no_queue_and_shows_every_source(tmp_path: Path) -> None:
+    (tmp_path / ".ebextensions").mkdir()
+    (tmp_path / ".ebextensions" / "01.config").write_text(
+        "option_settings:\n"
+        "  - namespace: aws:elasticbeanstalk:sqsd\n"
+        "    option_name: HttpConnections\n"
+        "    value: 75\n"
+        "  - namespace: aws:elasticbeanstalk:sqsd\n"
+        "    option_name: MaxRetries\n"
+        "    value: 3\n"
+    )
+    env = child_env(PORT="8080", CONVEYOR_SQSD_MAX_RETRIES="4", CONVEYOR_SQSD_HMAC_SECRET="hunter2")
+    result = run("--print-config", "--visibility-timeout", "60", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert rows["HttpConnections"] == ["75", ".ebextensions/01.config:2"]
+    assert rows["MaxRetries"] == ["4", "env", "CONVEYOR_SQSD_MAX_RETRIES"]
+    assert rows["Port"] == ["8080", "env", "PORT"]
+    assert rows["VisibilityTimeout"] == ["60", "flag", "--visibility-timeout"]
+    assert rows["ErrorVisibilityTimeout"] == ["2", "default"]
+    assert rows["WorkerQueueURL"] == ["default"]  # empty value, and no error
+    assert rows["HmacSecret"] == ["***", "env", "CONVEYOR_SQSD_HMAC_SECRET"]
+    assert "hunter2" not in result.stdout
+    assert len(rows) == 21 and result.stderr == ""
+    # --project points elsewhere: the folder's .ebextensions, not the working directory's.
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    result = run("--print-config", "--project", str(tmp_path), cwd=other)
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert rows["HttpConnections"] == ["75", ".ebextensions/01.config:2"]
+    assert run("--print-config", cwd=other).stdout.count(" default") == 21
+
+
+# -- an unreachable queue -------------------------------------------------------------------------
+
+
+def test_an_unreachable_queue_is_logged_and_retried_and_sigterm_stops_cleanly(tmp_path: Path, procs: Processes) -> None:
+    closed = free_port()  # nothing listens there
+    queue_url = f"http://127.0.0.1:{closed}/000000000000/jobs"
+    daemon = procs.sqsd(queue_url, free_port(), "--http-connections", "10")
+    poll(
+        lambda: sum(c == "sqs" for c, _ in log_lines(daemon)) >= 3,
+        20,
+        lambda: daemon.output(),
+        interval_s=0.1,
+    )
+    assert daemon.alive()
+    failures = [m for c, m in log_lines(daemon) if c == "sqs"]
+    assert all(m.startswith("receive failed: Cannot reach the queue: ") for m in failures), failures
+    assert f"127.0.0.1:{closed}" in failures[0]
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(15) == 0, daemon.output()
+    lines = log_lines(daemon)
+    assert lines[-1] == ("stop", "delivered 0, failed 0, expired 0")
+    no_traceback([daemon])
+    assert daemon.stderr == [], daemon.stderr
+
+
+def test_a_queue_that_does_not_exist_is_logged_and_retried(tmp_path: Path, procs: Processes) -> None:
+    _, url = procs.server()
+    daemon = procs.sqsd(f"{url}/000000000000/no-such-queue", free_port())
+    daemon.wait_for(r" sqs: receive failed: .*no-such-queue|sqs: receive failed: .*does not exist", 15)
+    assert daemon.alive()
+    daemon.signal(signal.SIGINT)
+    assert daemon.wait(15) == 0, daemon.output()
+    no_traceback([daemon])
+
+
+# -- drain deadline and the second signal ---------------------------------------------------------
+
+
+def test_posts_still_open_at_the_drain_deadline_are_handed_back_at_once(tmp_path: Path, procs: Processes) -> None:
+    client, queue_url = queue(procs, "drain-deadline")
+    sent = send(client, queue_url, 5)
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log, delay_ms=(60_000, 60_000))  # answers long after the test ends
+    daemon = procs.sqsd(queue_url, app_port, "--visibility-timeout", "600", "--drain-timeout", "1")
+    poll(lambda: AppLog.read(app_log).seen == set(sent), 15, lambda: daemon.output())
+
+    daemon.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert daemon.wait(10) == 0, daemon.output()
+    assert time.monotonic() - signalled < 8
+    lines = log_lines(daemon)
+    assert ("drain", "5 POSTs still open after 1 s: handing their messages back") in lines, lines
+    # Visibility 0: the messages are there for the next receiver now, not in 600 s.
+    assert counts(client, queue_url) == (5, 0)
+    got = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert {m["MessageId"] for m in got} == set(sent)
+    assert all(m["Attributes"]["ApproximateReceiveCount"] == "2" for m in got)
+    no_traceback([daemon])
+
+
+def test_a_second_signal_stops_at_once(tmp_path: Path, procs: Processes) -> None:
+    client, queue_url = queue(procs, "second-signal")
+    send(client, queue_url, 3)
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log, delay_ms=(60_000, 60_000))
+    daemon = procs.sqsd(queue_url, app_port, "--visibility-timeout", "600", "--drain-timeout", "60")
+    poll(lambda: len(AppLog.read(app_log).seen) == 3, 15, lambda: daemon.output())
+
+    daemon.signal(signal.SIGTERM)
+    daemon.wait_for(r" drain: stopped receiving; 3 POSTs in flight, waiting up to 60 s", 10)
+    time.sleep(0.3)
+    assert daemon.alive(), "the first signal must drain, not stop"
+    daemon.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert daemon.wait(10) == 130, daemon.output()
+    assert time.monotonic() - signalled < 5
+    assert ("stop", "stopped at once on a second signal; open POSTs were abandoned") in log_lines(daemon)
+    no_traceback([daemon])
