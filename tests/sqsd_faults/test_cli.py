@@ -216,6 +216,15 @@ def test_an_unreachable_queue_is_logged_and_retried_and_sigterm_stops_cleanly(tm
     assert daemon.stderr == [], daemon.stderr
 
 
+def test_once_with_an_unreachable_queue_exits_1_instead_of_retrying_forever(tmp_path: Path) -> None:
+    queue_url = f"http://127.0.0.1:{free_port()}/000000000000/jobs"
+    result = run("--once", "--worker-queue-url", queue_url, "--port", str(free_port()), cwd=tmp_path, timeout_s=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "receive failed: Cannot reach the queue" in result.stdout
+    assert "fatal: stopped: Cannot reach the queue" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 def test_a_queue_that_does_not_exist_is_logged_and_retried(tmp_path: Path, procs: Processes) -> None:
     _, url = procs.server()
     daemon = procs.sqsd(f"{url}/000000000000/no-such-queue", free_port())

@@ -192,6 +192,8 @@ class Daemon:
                 self._release(reserved)
                 self._last_poll_error = error.message
                 self.log.write("sqs", f"receive failed: {error.message}")
+                if once:
+                    raise  # --once reports the failure instead of retrying forever
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), POLL_ERROR_PAUSE_S)
                 continue
@@ -222,6 +224,14 @@ class Daemon:
     # -- one message ----------------------------------------------------------------------------
 
     async def _deliver(self, received: ReceivedMessage) -> None:
+        try:
+            await self._deliver_one(received)
+        except Exception as error:  # a bug must not leave a message hidden without a word
+            self._failed += 1
+            self.log.write("fatal", f"{received.message.message_id} delivery failed unexpectedly: {error!r}")
+            await self._settle_failure(received.receipt_handle, self.config.error_visibility_timeout_s)
+
+    async def _deliver_one(self, received: ReceivedMessage) -> None:
         message = received.message
         handle = received.receipt_handle
         try:

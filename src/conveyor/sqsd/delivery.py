@@ -142,7 +142,7 @@ def failure_visibility_s(outcome: Outcome, receive_count: int, config: SqsdConfi
     if not config.error_backoff:
         return config.error_visibility_timeout_s
     ceiling = min(config.error_backoff_cap_s, config.error_visibility_timeout_s * 2 ** min(receive_count - 1, 30))
-    return min(math.ceil(rng.uniform(0, ceiling)), MAX_VISIBILITY_TIMEOUT_S)
+    return min(rng.randint(0, ceiling), MAX_VISIBILITY_TIMEOUT_S)
 
 
 async def post(session: aiohttp.ClientSession, config: SqsdConfig, request: Request, clock: Clock) -> Outcome:

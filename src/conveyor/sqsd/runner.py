@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from conveyor import errors
 from conveyor.client.remote import RemoteQueue
 from conveyor.clock import SystemClock
 from conveyor.sqsd.daemon import Daemon
@@ -42,6 +43,9 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False) -> int:
         except asyncio.CancelledError:
             log.write("stop", "stopped at once on a second signal; open POSTs were abandoned")
             return 130
+        except errors.ConveyorError as error:
+            log.write("fatal", f"stopped: {error.message}")
+            return 1
         return 0
     finally:
         await queue.close()

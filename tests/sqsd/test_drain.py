@@ -1,0 +1,113 @@
+"""``stop()``: stop receiving, let open POSTs finish within DrainTimeout, hand back what is still open."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from conveyor.core.models import QueueCounts
+
+from .conftest import TS, WAIT_S, MakeSqsd, QueueUnderTest, WorkerApp, eventually
+
+
+async def test_open_posts_finish_within_drain_timeout(queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd) -> None:
+    ids = [await queue.send(f"job {i}") for i in range(5)]
+    run = sqsd("/block", http_connections=2, drain_timeout_s=10)
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(lambda: app.open == 2)
+        run.daemon.stop()
+        await eventually(lambda: run.lines("drain"))
+        assert run.daemon.state().draining
+        assert re.fullmatch(
+            rf"{TS} drain: stopped receiving; 2 POSTs in flight, waiting up to 10 s", run.lines("drain")[0]
+        )
+        # Draining: the two POSTs are still open, nothing else was taken.
+        assert await queue.counts() == QueueCounts(3, 2, 0)
+        assert not task.done()
+        app.release.set()
+        await asyncio.wait_for(task, WAIT_S)
+    finally:
+        run.daemon.stop()
+        app.release.set()
+        await asyncio.wait_for(task, WAIT_S)
+
+    delivered = [r.header("X-Aws-Sqsd-Msgid") for r in app.requests]
+    assert len(delivered) == 2 and app.finished == 2
+    assert run.daemon.state().delivered == 2
+    # The delivered ones are deleted, the others were never received by the daemon.
+    assert await queue.counts() == QueueCounts(3, 0, 0)
+    left = await queue.peek()
+    assert sorted(p.message_id for p in left) == sorted(set(ids) - set(delivered))
+    assert all(p.receive_count == 1 for p in left)
+    assert len(run.lines("drain")) == 1
+    assert run.lines()[-1].endswith("stop: delivered 2, failed 0, expired 0")
+
+
+async def test_posts_open_after_drain_timeout_are_handed_back(
+    queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd
+) -> None:
+    ids = [await queue.send(f"job {i}") for i in range(3)]
+    run = sqsd("/block", http_connections=2, drain_timeout_s=1)
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(lambda: app.open == 2)
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S)  # returns after DrainTimeout, with the app still blocked
+    finally:
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S)
+
+    assert app.open == 2  # the app never answered
+    assert re.fullmatch(
+        rf"{TS} drain: 2 POSTs still open after 1 s: handing their messages back", run.lines("drain")[-1]
+    )
+    # Handed back with visibility 0: every message is visible at once, none is hidden.
+    assert await queue.counts() == QueueCounts(3, 0, 0)
+    assert await queue.visible_at_s() is None
+    posted = {r.header("X-Aws-Sqsd-Msgid") for r in app.requests}
+    assert len(app.requests) == 2 and len(posted) == 2
+    left = {p.message_id: p.receive_count for p in await queue.peek()}
+    assert set(left) == set(ids)
+    assert {i: n for i, n in left.items() if i in posted} == {i: 2 for i in posted}
+    state = run.daemon.state()
+    assert (state.delivered, state.failed, state.in_flight) == (0, 0, 0)
+
+
+async def test_message_received_by_a_poll_that_ends_after_stop_is_handed_back(
+    queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd
+) -> None:
+    """A long poll still open at ``stop()`` (over HTTP it is not cancelled: that could hide what it took)
+    may return a message after the stop: it goes back at once, unsent."""
+    run = sqsd(drain_timeout_s=10)
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(queue.parked_receives)
+        run.daemon.stop()
+        message_id = await queue.send("arrives during the drain")
+        await asyncio.wait_for(task, WAIT_S)
+    finally:
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S)
+    assert app.requests == []
+    assert await queue.counts() == QueueCounts(1, 0, 0)
+    (left,) = await queue.peek()
+    assert left.message_id == message_id
+
+
+async def test_stop_before_anything_is_received(queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd) -> None:
+    run = sqsd(drain_timeout_s=1)
+    run.daemon.stop()
+    await asyncio.wait_for(run.daemon.run(), WAIT_S)
+    await queue.send("after stop")
+    assert app.requests == []
+    assert await queue.counts() == QueueCounts(1, 0, 0)
+
+
+async def test_once_on_an_empty_queue_returns(queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd) -> None:
+    run = sqsd()
+    await run.once()
+    assert app.requests == []
+    lines = run.lines()
+    assert re.fullmatch(rf"{TS} start: polling \S+", lines[0])
+    assert lines[-1].endswith("stop: delivered 0, failed 0, expired 0")
