@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
@@ -42,13 +44,23 @@ def environment(name: str | None) -> registry.Entry:
         fail(error.message, EXIT_NO_ENVIRONMENT)
 
 
-def call(entry: registry.Entry, method: str, path: str, body: object | None = None) -> Any:
-    """One request to the environment's control API; JSON in, JSON out."""
+def call(
+    entry: registry.Entry,
+    method: str,
+    path: str,
+    body: object | None = None,
+    *,
+    timeout_s: float = 30.0,
+    gone_ok: bool = False,
+) -> Any:
+    """One request to the environment's control API; JSON in, JSON out.
+
+    ``gone_ok``: answer ``None`` instead of failing when the environment has stopped (a follower's end)."""
     data = orjson.dumps(body) if body is not None else None
     request = urllib.request.Request(entry.control_url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return orjson.loads(response.read())
     except urllib.error.HTTPError as error:
         try:
@@ -56,11 +68,25 @@ def call(entry: registry.Entry, method: str, path: str, body: object | None = No
         except orjson.JSONDecodeError:
             message = str(error)
         fail(message, EXIT_PROBLEM)
+    except TimeoutError:
+        fail(f"environment {entry.name} did not answer {method} {path} within {timeout_s:.0f} s", EXIT_PROBLEM)
     except (urllib.error.URLError, OSError) as error:
+        if gone_ok:
+            return None
         fail(
             f"environment {entry.name} does not answer at {entry.control_url} ({error}); is it still running?",
             EXIT_NO_ENVIRONMENT,
         )
+
+
+@contextlib.contextmanager
+def following() -> Iterator[None]:
+    """Around a loop that follows (``-f``, ``--refresh``): Ctrl-C ends it quietly, with exit status 0."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("", err=True)
+        sys.exit(0)
 
 
 def emit(data: Any, as_json: bool, human: str) -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.parse
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
-from conveyor.cli.common import EXIT_PROBLEM, call, emit, environment, fail
+from conveyor.cli.common import EXIT_NO_ENVIRONMENT, EXIT_PROBLEM, call, emit, environment, fail, following
 from conveyor.env import registry
 
 env_option = click.option("--env", "env_name", default=None, help="Environment name (default: the only one running).")
@@ -22,10 +25,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.command("list")
 @json_option
 def list_(as_json: bool) -> None:
-    """Running environments."""
+    """Running environments. Exit 3 when none is running."""
     entries = registry.running()
+    if not entries and not as_json:
+        fail("No environment is running. Start one with: conveyor up [DIR]", EXIT_NO_ENVIRONMENT)
     rows = [f"{e.name:<24} pid {e.pid:<8} {e.queue_url}   {e.project}" for e in entries]
-    emit([e.__dict__ for e in entries] if as_json else None, as_json, "\n".join(rows) or "no environment is running")
+    emit([asdict(e) for e in entries], as_json, "\n".join(rows))
+    if not entries:
+        sys.exit(EXIT_NO_ENVIRONMENT)
 
 
 def _counts(c: dict[str, int]) -> str:
@@ -47,11 +54,15 @@ def status(env_name: str | None, as_json: bool) -> None:
     ]
     for i in data["instances"]:
         daemon = i.get("daemon") or {}
+        restarts = f" restarts {len(i['restarts_at_s'])}" if i["restarts_at_s"] else ""
+        exited = f" (exited with code {i['exit_code']})" if i["state"] == "crashed" else ""
         lines.append(
             f"  {i['name']:<12} {i['state']:<10} port {i['port']:<6} pid {i['pid'] or '-':<8} "
             f"delivered {daemon.get('delivered', 0)} failed {daemon.get('failed', 0)} "
-            f"in flight {daemon.get('in_flight', 0)}"
+            f"in flight {daemon.get('in_flight', 0)}{restarts}{exited}"
         )
+    if data.get("web_url"):
+        lines.append(f"web          {data['web_url']}")
     emit(data, as_json, "\n".join(lines))
 
 
@@ -70,15 +81,16 @@ def _health_text(data: dict[str, Any]) -> str:
 def health(env_name: str | None, as_json: bool, refresh: float) -> None:
     """Environment and instance health with causes. Exit 1 unless Ok or Info."""
     entry = environment(env_name)
-    while True:
-        data = call(entry, "GET", "/health")
-        if refresh > 0 and not as_json:
-            click.clear()
-            click.echo(time.strftime("%H:%M:%S ") + _health_text(data))
-            time.sleep(refresh)
-            continue
-        emit(data, as_json, _health_text(data))
-        sys.exit(0 if data["status"] in ("Ok", "Info") else EXIT_PROBLEM)
+    if refresh > 0 and not as_json:
+        with following():
+            while True:
+                data = call(entry, "GET", "/health")
+                click.clear()
+                click.echo(time.strftime("%H:%M:%S ") + _health_text(data))
+                time.sleep(refresh)
+    data = call(entry, "GET", "/health")
+    emit(data, as_json, _health_text(data))
+    sys.exit(0 if data["status"] in ("Ok", "Info") else EXIT_PROBLEM)
 
 
 @click.command()
@@ -86,35 +98,60 @@ def health(env_name: str | None, as_json: bool, refresh: float) -> None:
 @json_option
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
 def events(env_name: str | None, as_json: bool, follow: bool) -> None:
-    """Scaling decisions, starts, stops, crashes and restarts, with their reasons."""
+    """Scaling decisions, starts, stops, crashes and restarts, with their reasons.
+
+    With --json: one JSON array, or with -f one JSON object per line."""
     entry = environment(env_name)
+    if as_json and not follow:
+        emit(call(entry, "GET", "/events"), True, "")
+        return
     since = 0
-    while True:
-        for event in call(entry, "GET", f"/events?since={since}"):
-            since = event["sequence"]
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["at_s"]))
-            emit(event, as_json, f"{stamp} {event['kind']:<20} {event['message']}")
-        if not follow:
-            return
-        time.sleep(1)
+    with following():
+        while True:
+            for event in call(entry, "GET", f"/events?since={since}"):
+                since = event["sequence"]
+                if as_json:
+                    click.echo(orjson.dumps(event).decode())
+                else:
+                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["at_s"]))
+                    click.echo(f"{stamp} {event['kind']:<20} {event['message']}")
+            if not follow:
+                return
+            time.sleep(1)
 
 
 @click.command()
 @env_option
+@json_option
 @click.argument("instance", required=False)
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(env_name: str | None, instance: str | None, follow: bool) -> None:
-    """Recent log lines of every process, or of INSTANCE (e.g. instance-1)."""
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C or the environment stops.")
+@click.option("-n", "--lines", "count", type=click.IntRange(0), default=200, show_default=True, help="Recent lines.")
+def logs(env_name: str | None, as_json: bool, instance: str | None, follow: bool, count: int) -> None:
+    """Recent log lines of every process, or of INSTANCE (instance-1, instance-1/sqsd, web, conveyor).
+
+    Every line is also in a file under the data dir: logs/instance-1/app.log, logs/instance-1/sqsd.log..."""
     entry = environment(env_name)
-    since = 0
-    query = f"&process={instance}" if instance else ""
-    while True:
-        for line in call(entry, "GET", f"/logs?since={since}{query}"):
-            since = line["sequence"]
-            click.echo(f"{line['process']:<18} | {line['line']}")
-        if not follow:
-            return
-        time.sleep(0.5)
+    query = f"&process={urllib.parse.quote(instance)}" if instance else ""
+    answer = call(entry, "GET", f"/logs?since=0{query}")
+    since, lines = answer["last"], answer["lines"][-count:] if count else []
+    with following():
+        while True:
+            for line in lines:
+                since = max(since, line["sequence"])
+                if as_json:
+                    click.echo(orjson.dumps(line).decode())
+                else:
+                    click.echo(f"{line['process']:<18} | {line['line']}")
+            if not follow:
+                return
+            # A long poll: the environment answers as soon as a line arrives (or after wait_s).
+            answer = call(entry, "GET", f"/logs?since={since}{query}&wait_s=10", timeout_s=40, gone_ok=True)
+            if answer is None:
+                click.echo(f"environment {entry.name} stopped", err=True)
+                return
+            lines = answer["lines"]
+            if not lines:
+                time.sleep(0.2)
 
 
 @click.command()
@@ -122,8 +159,9 @@ def logs(env_name: str | None, instance: str | None, follow: bool) -> None:
 @click.argument("instances", type=click.IntRange(0, 100))
 def scale(env_name: str | None, instances: int) -> None:
     """Pin the environment at INSTANCES (min = max = INSTANCES), as eb scale does."""
-    call(environment(env_name), "POST", "/scale", {"instances": instances})
-    click.echo(f"scaling to {instances} instances")
+    # Scaling in drains instances (their POSTs finish first), which can take a while.
+    result = call(environment(env_name), "POST", "/scale", {"instances": instances}, timeout_s=300)
+    click.echo(f"pinned at {instances} instances (min = max = {instances}); {result['running']} running")
 
 
 @click.command()
@@ -147,11 +185,18 @@ def send(
 ) -> None:
     """Send a message: BODY, --file F, or standard input (BODY '-')."""
     if file is not None:
-        text = file.read_text()
+        try:
+            text = file.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            fail(f"cannot read {file}: {error}")
     elif body is None or body == "-":
+        if body is None and sys.stdin.isatty():
+            fail("give the message: a BODY, --file FILE, or standard input (BODY '-')")
         text = sys.stdin.read()
     else:
         text = body
+    if not text:
+        fail("the message body is empty; SQS needs at least one character")
     attributes = {}
     for attr in attrs:
         name, sep, value = attr.partition("=")
@@ -183,9 +228,10 @@ def queues(env_name: str | None, as_json: bool) -> None:
 def config(env_name: str | None, as_json: bool) -> None:
     """Effective options and where each came from."""
     data = call(environment(env_name), "GET", "/config")
-    rows = [f"{r['option']:<24} {r['value']:<48} {r['source']}" for r in data["sqsd"]]
-    rows += [f"{k:<24} {str(v['value']):<48} {v['where']}" for k, v in data["environment"].items()]
-    rows += [f"scaling.{k:<16} {str(v['value']):<48} {v['where']}" for k, v in data["scaling"].items()]
+    rows = [f"{r['option']:<32} {str(r['value']):<48} {r['source']}" for r in data["sqsd"]]
+    for section in ("environment", "scaling", "health", "queue", "variables"):
+        prefix = "" if section == "environment" else section + "."
+        rows += [f"{prefix + k:<32} {str(v['value']):<48} {v['where']}" for k, v in data.get(section, {}).items()]
     emit(data, as_json, "\n".join(rows))
 
 

@@ -43,7 +43,7 @@ def _announce(env: Environment) -> None:
     if getattr(env, "web_url", None):
         lines.append(f"  web        {env.web_url}")
     lines.append("  a web tier elsewhere reaches the queue with:")
-    lines += [f"    export {k}={v}" for k, v in env.sdk_environment().items()]
+    lines += [f"    export {k}={v}" for k, v in env.shown_sdk_environment().items()]
     lines.append('  enqueue:   conveyor send \'{"hello": "world"}\'     status: conveyor status     stop: Ctrl-C')
     click.echo("\n".join(lines))
 

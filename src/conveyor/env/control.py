@@ -5,6 +5,7 @@ JSON over HTTP on 127.0.0.1 only. Every answer is computed from the running envi
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,10 @@ from conveyor.sqsd.options import describe
 
 if TYPE_CHECKING:
     from conveyor.env.environment import Environment
+
+
+#: Longest wait of a ``/logs`` long poll.
+MAX_LOG_WAIT_S = 30.0
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -50,7 +55,7 @@ def control_app(env: Environment) -> web.Application:
                 "instances": instances,
                 "scaling": env.autoscaler.describe(),
                 "web_url": getattr(env, "web_url", None),
-                "sdk_environment": env.sdk_environment(),
+                "sdk_environment": env.shown_sdk_environment(),
             }
         )
 
@@ -65,12 +70,34 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.get("/logs")
     async def logs(request: web.Request) -> web.Response:
-        since = int(request.query.get("since", "0"))
+        """Lines after ``since`` (of ``process`` and its parts: ``instance-1`` includes ``instance-1/sqsd``).
+
+        ``wait_s`` (at most 30): a long poll for ``conveyor logs -f``, answered as soon as a line arrives."""
+        try:
+            since = int(request.query.get("since", "0"))
+            wait_s = min(float(request.query.get("wait_s", "0")), MAX_LOG_WAIT_S)
+        except ValueError:
+            return _fail("since must be an integer and wait_s a number")
         process = request.query.get("process") or None
-        lines = env.logs.since(since)
-        if process is not None:
-            lines = [entry for entry in lines if entry[1] == process or entry[1].startswith(process + "/")]
-        return _json([{"sequence": s, "process": p, "line": text} for s, p, text in lines])
+
+        def matching() -> list[tuple[int, str, str]]:
+            lines = env.logs.since(since)
+            if process is None:
+                return lines
+            return [entry for entry in lines if entry[1] == process or entry[1].startswith(process + "/")]
+
+        lines = matching()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while not lines and (left_s := deadline - loop.time()) > 0 and not env.logs.ended:
+            await env.logs.wait_after(env.logs.last_sequence, left_s)
+            lines = matching()
+        return _json(
+            {
+                "last": env.logs.last_sequence,
+                "lines": [{"sequence": s, "process": p, "line": text} for s, p, text in lines],
+            }
+        )
 
     @routes.post("/scale")
     async def scale(request: web.Request) -> web.Response:
@@ -78,8 +105,11 @@ def control_app(env: Environment) -> web.Application:
         count = body.get("instances")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100:
             return _fail("instances must be an integer from 0 to 100")
-        await env.autoscaler.pin(count)
-        return _json({"instances": count})
+        try:
+            await env.autoscaler.pin(count)
+        except errors.ConveyorError as error:
+            return _fail(error.message, 409)
+        return _json({"instances": count, "running": env.supervisor.active})
 
     @routes.get("/queues")
     async def queues(_: web.Request) -> web.Response:
@@ -98,7 +128,14 @@ def control_app(env: Environment) -> web.Application:
             "cooldown_s": asdict(project.cooldown_s),
         }
         return _json(
-            {"sqsd": rows, "environment": settings, "scaling": {k: asdict(v) for k, v in project.scaling.items()}}
+            {
+                "sqsd": rows,
+                "environment": settings,
+                "scaling": {k: asdict(v) for k, v in project.scaling.items()},
+                "health": {k: asdict(v) for k, v in project.health.items()},
+                "queue": {k: asdict(v) for k, v in project.queue_attributes.items()},
+                "variables": {k: asdict(v) for k, v in project.environment.items()},
+            }
         )
 
     @routes.post("/send")

@@ -1,9 +1,11 @@
 """``conveyor up``: one worker environment from a project folder, in one process tree.
 
-Start order: the store, the SQS API, the worker queue and its DLQ (as EB creates them), the
-worker instances (app + daemon each), the web process, the autoscaler and the control API. Stop
-order is the reverse, draining first: the autoscaler stops deciding, every daemon stops receiving
-and finishes its POSTs, the apps and the web process stop, then the API and the store close.
+Everything the project configures is checked before anything starts. Start order: the store, the
+SQS API, the worker queue and its DLQ (as EB creates them), the worker instances (app + daemon
+each, waited for until their apps answer), the web process, the autoscaler and the control API.
+Stop order, draining first: the autoscaler stops deciding and the supervisor stops restarting (each
+finishes what it is doing), the web process stops (no new work from it), every daemon stops
+receiving and finishes its POSTs, the apps stop, then the APIs and the store close.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,13 +25,15 @@ from conveyor.api.server import bind
 from conveyor.client.base import dead_letter_queue_name
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
-from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, ServerConfig
+from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
+from conveyor.core import attributes as queue_attributes
 from conveyor.env.events import EventLog
 from conveyor.env.logs import LogHub
-from conveyor.env.monitor import Monitor
+from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
-from conveyor.env.scaling import Autoscaler
-from conveyor.scale.supervisor import Supervisor
+from conveyor.env.scaling import Autoscaler, build_policy
+from conveyor.errors import ConfigError, ConveyorError
+from conveyor.scale.supervisor import Supervisor, free_port, stop_group
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
@@ -45,7 +50,7 @@ SAMPLE_EVERY_TICKS = 5
 class UpOptions:
     data_dir: Path
     host: str = "127.0.0.1"
-    queue_port: int = 9324
+    queue_port: int = DEFAULT_SERVER_PORT
     control_port: int = 0
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
@@ -56,6 +61,18 @@ class Environment:
         self.project = project
         self.options = options
         self.clock = clock or SystemClock()
+        # Every mistake in the project is reported before anything starts.
+        build_policy(project)
+        self.thresholds = build_thresholds(project.health)
+        self.queue_attributes = _queue_attributes(project)
+        self.resolved = self._sqsd_options("http://127.0.0.1/queue-url-checked-at-start")
+        try:
+            (options.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot create the data directory {options.data_dir}: {error.strerror or error}. "
+                "Choose another with --data-dir."
+            ) from None
         self.logs = LogHub(options.data_dir / "logs")
         self.events = EventLog(self.clock, self.logs)
         self.queue_name = project.name
@@ -63,6 +80,7 @@ class Environment:
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._web: asyncio.subprocess.Process | None = None
+        self._web_pump: asyncio.Task[None] | None = None
         self._daemons: dict[str, Daemon] = {}
         self.queue_url = ""
         self.control_url = ""
@@ -71,8 +89,8 @@ class Environment:
 
     async def start(self) -> None:
         opts = self.options
-        self.store: Store = await open_store("sqlite", opts.data_dir, self.clock)
         try:
+            self.store: Store = await open_store("sqlite", opts.data_dir, self.clock)
             await self._start()
         except BaseException:
             await self.stop()
@@ -82,14 +100,26 @@ class Environment:
         opts = self.options
         server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
         sock = bind(opts.host, opts.queue_port)
+        try:
+            control_sock = _bind_control(opts.control_port)
+        except ConfigError:
+            sock.close()
+            raise
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
         await self._serve(create_app(self.store, server_config.validate()), sock)
         self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
-        self.resolved = self._sqsd_options()
-        attributes = {k: str(v.value) for k, v in self.project.queue_attributes.items()}
+        self.resolved = self._sqsd_options(self.queue_url)
         await ensure_worker_queue(
-            self.store, self.queue_name, self.resolved.config.max_retries, opts.region, opts.account_id, attributes
+            self.store,
+            self.queue_name,
+            self.resolved.config.max_retries,
+            opts.region,
+            opts.account_id,
+            self.queue_attributes,
         )
+        if self.queue_attributes:
+            # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
+            await self.store.set_queue_attributes(self.queue_name, self.queue_attributes)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
         self.supervisor = Supervisor(
             self.project.worker_command,
@@ -111,23 +141,24 @@ class Environment:
             self.daemon_state,
             self.autoscaler.limits,
             self.resolved.config.http_connections,
+            self.thresholds,
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
+        await self.supervisor.wait_ready()
         if self.project.web_command:
             await self._start_web()
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self._supervise()),
             asyncio.create_task(self.autoscaler.run()),
         ]
         from conveyor.env.control import control_app
 
-        control_sock = bind("127.0.0.1", opts.control_port)
         self.control_url = f"http://127.0.0.1:{control_sock.getsockname()[1]}"
         await self._serve(control_app(self), control_sock)
 
-    def _sqsd_options(self) -> Resolved:
+    def _sqsd_options(self, queue_url: str) -> Resolved:
         overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
-        overrides.append(("WorkerQueueURL", self.queue_url, "conveyor up (the environment's queue)"))
+        overrides.append(("WorkerQueueURL", queue_url, "conveyor up (the environment's queue)"))
         return resolve(self.project.root, {}, {}, overrides=overrides)
 
     def sdk_environment(self) -> dict[str, str]:
@@ -141,9 +172,16 @@ class Environment:
             self.project.link_name: self.queue_url,
         }
 
+    def shown_sdk_environment(self) -> dict[str, str]:
+        """``sdk_environment()`` to print: a secret key taken from the user's own environment is not shown."""
+        shown = self.sdk_environment()
+        if os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            shown["AWS_SECRET_ACCESS_KEY"] = "<your AWS_SECRET_ACCESS_KEY>"
+        return shown
+
     def _make_daemon(self, port: int, name: str) -> Daemon:
         config: SqsdConfig = replace(self.resolved.config, port=port, http_host="127.0.0.1")
-        log = SqsdLog(self.clock, stream=self.logs.stream(f"{name}/sqsd"))
+        log = SqsdLog(self.clock, fmt=config.log_format, stream=self.logs.stream(f"{name}/sqsd"))
         daemon = Daemon(LocalQueue(self.store, self.queue_name), config, self.clock, log)
         self._daemons[name] = daemon
         return daemon
@@ -159,8 +197,6 @@ class Environment:
         await web.SockSite(runner, sock).start()
 
     async def _start_web(self) -> None:
-        from conveyor.scale.supervisor import free_port
-
         port = free_port()
         env = {**os.environ, **{k: str(v.value) for k, v in self.project.environment.items()}}
         env |= self.sdk_environment() | {"PORT": str(port)}
@@ -177,7 +213,7 @@ class Environment:
         self.web_url = f"http://127.0.0.1:{port}"
         self.events.add("environment", f"web process started on {self.web_url} (pid {self._web.pid})")
         assert self._web.stdout is not None
-        self._tasks.append(asyncio.create_task(self._pump("web", self._web.stdout)))
+        self._web_pump = asyncio.create_task(self._pump("web", self._web.stdout))
 
     async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
@@ -187,10 +223,14 @@ class Environment:
         ticks = 0
         while True:
             await asyncio.sleep(SUPERVISE_INTERVAL_S)
-            await self.supervisor.tick(self.clock.now())
-            ticks += 1
-            if ticks % SAMPLE_EVERY_TICKS == 0:
-                await self.monitor.sample(self.clock.now())
+            try:
+                await self.supervisor.tick(self.clock.now())
+                ticks += 1
+                if ticks % SAMPLE_EVERY_TICKS == 0:
+                    await self.monitor.sample(self.clock.now())
+            except (ConveyorError, OSError) as error:
+                # One failed round (a full disk, a fork that failed) must not end supervision for good.
+                self.events.add("error", f"supervising the instances failed, trying again: {error}")
 
     async def health(self) -> dict[str, Any]:
         """The environment's health and each instance's, as the control API serves it."""
@@ -210,37 +250,71 @@ class Environment:
 
     async def stop(self) -> None:
         """Drain and stop in order; safe to call more than once and after a failed start."""
+        # Whatever scaling or restart is under way finishes first; then nothing starts any more, so
+        # cancelling the loops cannot cut a start or a drain in half.
+        if hasattr(self, "autoscaler"):
+            await self.autoscaler.close()
+        if hasattr(self, "supervisor"):
+            await self.supervisor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await self._stop_web()
         if hasattr(self, "supervisor"):
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
-        await self._stop_web()
+            self.events.add("environment", "stopped: every instance drained")
+        self.logs.end_waits()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners = []
         if hasattr(self, "store"):
             await self.store.close()
+            del self.store
         self.logs.close()
 
     async def kill(self) -> None:
-        """Stop at once (a second Ctrl-C)."""
+        """Stop at once (a second Ctrl-C): every process gets SIGKILL, nothing is drained."""
         if hasattr(self, "supervisor"):
             await self.supervisor.kill_all()
-        if self._web is not None and self._web.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._web.pid, 9)
+        if self._web is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._web.pid, signal.SIGKILL)
+        for task in self._tasks:
+            task.cancel()
+        self.logs.close()
 
     async def _stop_web(self) -> None:
-        process = self._web
-        if process is None or process.returncode is not None:
+        if self._web is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+        await stop_group(self._web)
+        if self._web_pump is not None:
+            await asyncio.gather(self._web_pump, return_exceptions=True)
+        self._web = None
+
+
+def _queue_attributes(project: Project) -> dict[str, str]:
+    """The ``queue:`` section as SQS attributes, each checked now so a mistake names its line."""
+    checked: dict[str, str] = {}
+    for name, setting in project.queue_attributes.items():
+        if name == "RedrivePolicy":
+            raise ConfigError(
+                f"{setting.where}: conveyor up sets the worker queue's RedrivePolicy itself (its DLQ, "
+                "maxReceiveCount = the sqsd option MaxRetries); set MaxRetries instead."
+            )
         try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
+            checked |= queue_attributes.validate({name: str(setting.value)})
+        except ConveyorError as error:
+            raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
+    return checked
+
+
+def _bind_control(port: int) -> Any:
+    try:
+        return bind("127.0.0.1", port)
+    except ConfigError:
+        raise ConfigError(
+            f"Cannot listen on 127.0.0.1:{port} for the control API: the port is in use. "
+            "Choose another --control-port, or 0 for any free port."
+        ) from None

@@ -1,11 +1,16 @@
 """Merged logs, as foreman and honcho print them: a coloured prefix per process, one stream.
 
-Every line also goes to ``<data-dir>/logs/<process>.log`` and into a short in-memory tail that the
-control API serves to ``conveyor logs``.
+Every line also goes to a file under ``<data-dir>/logs`` and into a short in-memory tail that the
+control API serves to ``conveyor logs``. Files: ``conveyor.log`` (the environment's events),
+``web.log``, and per instance ``instance-1/app.log`` (the worker app's output) and
+``instance-1/sqsd.log`` (its daemon, in sqsd's own line format). Lines are appended, with a UTC time
+stamp unless the line carries its own (the daemon's do).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import time
 from collections import deque
@@ -25,14 +30,19 @@ class LogHub:
         self.colour = self.out.isatty() if colour is None else colour
         self._files: dict[str, TextIO] = {}
         self._colours: dict[str, str] = {}
-        self.width = 12
+        self.width = 16
         #: (sequence number, process, line) of the most recent lines, for ``conveyor logs``.
         self.tail: deque[tuple[int, str, str]] = deque(maxlen=TAIL_LINES)
         self._sequence = 0
+        #: Followers (``conveyor logs -f``) waiting for the next line.
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._ended = False
 
-    def line(self, process: str, text: str) -> None:
+    def line(self, process: str, text: str, *, stamped: bool = False) -> None:
+        """One line of ``process``; ``stamped``: the line starts with its own time stamp."""
         self._sequence += 1
         self.tail.append((self._sequence, process, text))
+        self._wake()
         stamp = time.strftime("%H:%M:%S")
         prefix = f"{stamp} {process:<{self.width}} |"
         if self.colour:
@@ -45,17 +55,55 @@ class LogHub:
             pass
         file = self._files.get(process)
         if file is None:
-            file = self._files[process] = open(
-                self.folder / f"{process.replace('/', '.')}.log", "a", encoding="utf-8", buffering=1
-            )
-        file.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}\n")
+            path = self.file_path(process)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            file = self._files[process] = open(path, "a", encoding="utf-8", buffering=1)
+        file.write(text + "\n" if stamped else f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}\n")
+
+    def file_path(self, process: str) -> Path:
+        """``instance-1``: ``instance-1/app.log``; ``instance-1/sqsd``: ``instance-1/sqsd.log``; else ``<name>.log``."""
+        if process.startswith("instance-"):
+            instance, _, part = process.partition("/")
+            return self.folder / instance / f"{part or 'app'}.log"
+        return self.folder / f"{process.replace('/', '.')}.log"
 
     def stream(self, process: str) -> _ProcessStream:
-        """A file-like object whose written lines land in this hub under ``process``."""
+        """A file-like object whose written lines (each with its own time stamp) land here under ``process``."""
         return _ProcessStream(self, process)
 
     def since(self, sequence: int, process: str | None = None) -> list[tuple[int, str, str]]:
         return [entry for entry in self.tail if entry[0] > sequence and (process is None or entry[1] == process)]
+
+    @property
+    def last_sequence(self) -> int:
+        return self._sequence
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    async def wait_after(self, sequence: int, timeout_s: float) -> None:
+        """Return once a line newer than ``sequence`` exists, after ``timeout_s``, or when the hub ends."""
+        if self._sequence > sequence or self._ended:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, timeout_s)
+        finally:
+            self._waiters.discard(waiter)
+
+    def end_waits(self) -> None:
+        """Release every follower now and from now on (the environment is stopping)."""
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
 
     def close(self) -> None:
         for file in self._files.values():
@@ -70,5 +118,5 @@ class _ProcessStream:
 
     def write(self, text: str, /) -> int:
         for line in text.splitlines():
-            self.hub.line(self.process, line)
+            self.hub.line(self.process, line, stamped=True)
         return len(text)

@@ -1,16 +1,22 @@
 """Feeds the health rules: samples the daemons' counters and the DLQ size, builds the rules' inputs.
 
 ``sample(now)`` runs every few seconds; ``health(now)`` answers ``conveyor health`` from the latest
-samples and the supervisor's view of each instance.
+samples, the supervisor's view of each instance and a TCP connect to each running app's port (the
+daemon only learns whether its app answers when it delivers, which an idle queue never does).
+
+``health:`` in conveyor.yaml sets the rules' thresholds (the fields of ``health.Thresholds``, e.g.
+``restart_window_s: 60``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
+from conveyor.errors import ConfigError
 from conveyor.health import (
     CounterSample,
     Health,
@@ -20,11 +26,32 @@ from conveyor.health import (
     environment_health,
     instance_health,
 )
-from conveyor.scale.supervisor import InstanceView, Supervisor
+from conveyor.scale.supervisor import InstanceView, Supervisor, port_answers
 from conveyor.store.base import Store
 
 #: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
 MAX_SAMPLES = 120
+
+
+def build_thresholds(settings: Mapping[str, Any]) -> Thresholds:
+    """``Thresholds`` from the ``health:`` section (name -> ``Setting``); a mistake names the file and line."""
+    kinds = {f.name: f.type for f in fields(Thresholds)}
+    values: dict[str, float | int] = {}
+    for name, setting in settings.items():
+        if name not in kinds:
+            raise ConfigError(f"{setting.where}: unknown health key {name!r}; valid keys: {', '.join(kinds)}.")
+        value = setting.value
+        integer = kinds[name] in (int, "int")
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and (not integer or isinstance(value, int))
+        if not ok:
+            what = "an integer" if integer else "a number"
+            raise ConfigError(f"{setting.where}: health.{name} must be {what}, not {value!r}.")
+        values[name] = value
+    try:
+        return Thresholds(**values)  # type: ignore[arg-type]
+    except ConfigError as error:
+        where = next(iter(settings.values())).where
+        raise ConfigError(f"{where}: {error.message}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +96,9 @@ class Monitor:
         counts = await self.store.queue_counts(self.dlq)
         self._dlq_sizes.append((now_s, counts.visible + counts.in_flight + counts.delayed))
 
-    def _instance_inputs(self, view: InstanceView) -> InstanceInputs:
+    def _instance_inputs(self, view: InstanceView, answers: bool | None) -> InstanceInputs:
         state = self.daemon_state(view.name)
+        reachable = state.app_reachable if state is not None else None
         return InstanceInputs(
             name=view.name,
             app_port=view.port,
@@ -80,7 +108,7 @@ class Monitor:
             exit_code=view.exit_code,
             last_poll_ok_at_s=state.last_poll_ok_at_s if state is not None else None,
             last_poll_error=state.last_poll_error if state is not None else None,
-            app_reachable=state.app_reachable if state is not None else None,
+            app_reachable=answers if answers is not None else reachable,
             counters=tuple(self._counters.get(view.name, ())),
             in_flight=state.in_flight if state is not None else 0,
             http_connections=self.http_connections,
@@ -107,7 +135,14 @@ class Monitor:
 
     async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]]]:
         """The environment's health and each instance's."""
-        inputs = [self._instance_inputs(view) for view in self.supervisor.views()]
+        views = self.supervisor.views()
+        checks = [port_answers(v.port) if v.state == "running" else _unknown() for v in views]
+        answers = await asyncio.gather(*checks)
+        inputs = [self._instance_inputs(view, answer) for view, answer in zip(views, answers, strict=True)]
         queue = await self._queue_inputs(now_s)
         overall = environment_health(inputs, queue, now_s, self.thresholds)
         return overall, [(i.name, instance_health(i, now_s, self.thresholds)) for i in inputs]
+
+
+async def _unknown() -> bool | None:
+    return None

@@ -27,7 +27,7 @@ SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
 DEFAULT_LINK = "WORKERQUEUE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
 _PROCESS = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
-_TOP_KEYS = ("name", "worker", "web", "instances", "scaling", "sqsd", "queue", "environment", "link", "ports")
+_TOP_KEYS = ("name", "worker", "web", "instances", "scaling", "health", "sqsd", "queue", "environment", "link")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,8 @@ class Project:
     environment: dict[str, Setting] = field(default_factory=dict)
     #: ``scaling:`` of conveyor.yaml, as written (validated by the autoscaler's policy).
     scaling: dict[str, Setting] = field(default_factory=dict)
+    #: ``health:`` of conveyor.yaml: health rule thresholds, as written (validated by the monitor).
+    health: dict[str, Setting] = field(default_factory=dict)
     #: Name of the variable holding the worker queue URL for the web tier.
     link_name: str = DEFAULT_LINK
 
@@ -212,5 +214,6 @@ def load_project(root: Path) -> Project:
         queue_attributes=section("queue"),
         environment=environment,
         scaling=section("scaling"),
+        health=section("health"),
         link_name=str(link.value) if link is not None else read_environment_links(root) or DEFAULT_LINK,
     )

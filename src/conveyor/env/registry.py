@@ -40,16 +40,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def check_free(name: str) -> None:
+    """Raise ConfigError if another live process runs an environment called ``name``."""
+    existing = read(folder() / f"{name}.json")
+    if existing is not None and existing.pid != os.getpid() and _alive(existing.pid):
+        raise ConfigError(
+            f"An environment named {name!r} is already running (pid {existing.pid}, project {existing.project}). "
+            "Stop it first (Ctrl-C or kill -TERM), or give this one another name in conveyor.yaml."
+        )
+
+
 def register(entry: Entry) -> Path:
     path = folder() / f"{entry.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing = read(path)
-    if existing is not None and existing.pid != os.getpid() and _alive(existing.pid):
-        raise ConfigError(
-            f"An environment named {entry.name!r} is already running (pid {existing.pid}, project {existing.project}). "
-            "Stop it first, or give this one another name in conveyor.yaml."
-        )
-    path.write_bytes(orjson.dumps(asdict(entry)))
+    check_free(entry.name)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(orjson.dumps(asdict(entry)))
+    temporary.replace(path)
     return path
 
 

@@ -1,8 +1,14 @@
-"""``conveyor up`` as a process: start the environment, announce it, run until a signal, drain."""
+"""``conveyor up`` as a process: start the environment, announce it, run until a signal, drain.
+
+The signal handlers are installed before anything starts and only record the signal: a SIGTERM
+during the start lets the start finish and then drains, so no worker app is left behind. The first
+SIGINT / SIGTERM drains in order; a second one stops everything at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -11,51 +17,73 @@ from conveyor.env import registry
 from conveyor.env.environment import Environment, UpOptions
 from conveyor.env.project import Project
 
+#: Exit status after a forced stop (a second signal), as a shell reports a process ended by SIGINT.
+FORCED_EXIT = 130
+
 
 async def run_environment(project: Project, options: UpOptions, on_ready: Callable[[Environment], None]) -> int:
-    """Run until SIGINT / SIGTERM. The first signal drains in order; a second one stops at once."""
+    """Run until SIGINT / SIGTERM; 0 after a drain, ``FORCED_EXIT`` after a second signal."""
+    registry.check_free(project.name)
     env = Environment(project, options)
-    await env.start()
     stop = asyncio.Event()
+    force = asyncio.Event()
     signals = 0
-    forced = False
 
     def on_signal() -> None:
-        nonlocal signals, forced
+        nonlocal signals
         signals += 1
         if signals == 1:
             env.events.add("environment", "signal received: draining (press Ctrl-C again to stop at once)")
             stop.set()
         else:
-            forced = True
             env.events.add("environment", "second signal: stopping at once")
-            drain.cancel()
+            force.set()
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    entry = registry.Entry(
-        name=project.name,
+    registered = False
+    try:
+        await env.start()
+        try:
+            if not stop.is_set():
+                registry.register(_entry(env, options))
+                registered = True
+                on_ready(env)
+                await stop.wait()
+        except BaseException:
+            await env.stop()
+            raise
+        return await _drain(env, force)
+    finally:
+        if registered:
+            registry.unregister(project.name)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _entry(env: Environment, options: UpOptions) -> registry.Entry:
+    return registry.Entry(
+        name=env.project.name,
         pid=os.getpid(),
-        project=str(project.root.resolve()),
+        project=str(env.project.root.resolve()),
         data_dir=str(options.data_dir.resolve()),
         control_url=env.control_url,
         queue_url=env.queue_url,
         console_url="",
     )
-    try:
-        registry.register(entry)
-    except BaseException:
-        await env.stop()
-        raise
-    try:
-        on_ready(env)
-        await stop.wait()
-        drain = asyncio.create_task(env.stop())
-        try:
-            await drain
-        except asyncio.CancelledError:
-            await env.kill()
-    finally:
-        registry.unregister(project.name)
-    return 130 if forced else 0
+
+
+async def _drain(env: Environment, force: asyncio.Event) -> int:
+    drain = asyncio.create_task(env.stop())
+    forced = asyncio.create_task(force.wait())
+    await asyncio.wait({drain, forced}, return_when=asyncio.FIRST_COMPLETED)
+    forced.cancel()
+    if drain.done():
+        drain.result()
+        return 0
+    drain.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await drain
+    await env.kill()
+    return FORCED_EXIT

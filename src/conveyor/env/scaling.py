@@ -23,7 +23,7 @@ from conveyor.clock import Clock
 from conveyor.env.events import EventLog
 from conveyor.env.monitor import Limits
 from conveyor.env.project import Project, Setting
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, ConveyorError
 from conveyor.scale import (
     Bounds,
     OldestAgeScaling,
@@ -53,6 +53,10 @@ _KEYS = (
 )
 
 
+_STEP_KEYS = ("step_upper_threshold", "step_lower_threshold", "breach_duration_s")
+_LATENCY_KEYS = ("acceptable_latency_s", "avg_processing_time_s")
+
+
 def _number(setting: Setting, name: str) -> float:
     value = setting.value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -63,47 +67,100 @@ def _number(setting: Setting, name: str) -> float:
         raise ConfigError(f"{setting.where}: scaling.{name} must be a number, not {value!r}.") from None
 
 
+def _integer(setting: Setting, name: str) -> int:
+    number = _number(setting, name)
+    if not number.is_integer():
+        raise ConfigError(f"{setting.where}: scaling.{name} must be a whole number, not {setting.value!r}.")
+    return int(number)
+
+
+def _flag(setting: Setting, name: str) -> bool:
+    value = setting.value
+    if isinstance(value, bool):
+        return value
+    if str(value).strip().lower() in ("true", "false"):
+        return str(value).strip().lower() == "true"
+    raise ConfigError(f"{setting.where}: scaling.{name} must be true or false, not {value!r}.")
+
+
+def _located(where: str, build: Any) -> Any:
+    """Call ``build()``; a ConfigError from a rule's own checks gets ``where`` in front."""
+    try:
+        return build()
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error.message}") from None
+
+
 def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
-    """The project's scaling policy and decision interval; a mistake names the file and line."""
+    """The project's scaling policy and decision interval; a mistake names the file and line.
+
+    Target tracking is the default (20 messages per instance); the step rule is used when a threshold
+    is given (with target tracking too if its key is also given); ``max_age_s`` adds the age rule.
+    """
     s = project.scaling
     for key, setting in s.items():
         if key not in _KEYS:
             raise ConfigError(f"{setting.where}: unknown scaling key {key!r}; valid keys: {', '.join(_KEYS)}.")
-    where = next(iter(s.values())).where if s else "scaling"
-    try:
-        target = None
-        if "acceptable_latency_s" in s or "avg_processing_time_s" in s:
-            if not ("acceptable_latency_s" in s and "avg_processing_time_s" in s):
-                raise ConfigError("give both acceptable_latency_s and avg_processing_time_s")
-            target = TargetTracking.from_latency(
-                _number(s["acceptable_latency_s"], "acceptable_latency_s"),
-                _number(s["avg_processing_time_s"], "avg_processing_time_s"),
-                count_in_flight=str(s.get("count_in_flight", Setting(True, "")).value).lower() == "true",
+    in_flight = _flag(s["count_in_flight"], "count_in_flight") if "count_in_flight" in s else True
+    increment = _integer(s["out_increment"], "out_increment") if "out_increment" in s else 1
+
+    target = None
+    latency = [key for key in _LATENCY_KEYS if key in s]
+    if latency:
+        where = s[latency[0]].where
+        if len(latency) == 1:
+            missing = next(key for key in _LATENCY_KEYS if key not in s)
+            raise ConfigError(
+                f"{where}: scaling.{latency[0]} needs scaling.{missing} too: the target backlog per instance is "
+                "acceptable_latency_s / avg_processing_time_s."
             )
-        step = None
-        if "step_upper_threshold" in s or "step_lower_threshold" in s:
-            step = StepScaling(
-                upper_threshold=int(_number(s.get("step_upper_threshold", Setting(10, "")), "step_upper_threshold")),
-                lower_threshold=int(_number(s.get("step_lower_threshold", Setting(1, "")), "step_lower_threshold")),
-                breach_duration_s=_number(s.get("breach_duration_s", Setting(300, "")), "breach_duration_s"),
-                out_increment=int(_number(s.get("out_increment", Setting(1, "")), "out_increment")),
+        if "target_backlog_per_instance" in s:
+            raise ConfigError(
+                f"{s['target_backlog_per_instance'].where}: give either scaling.target_backlog_per_instance or "
+                "acceptable_latency_s with avg_processing_time_s, not both."
             )
-        if target is None and (step is None or "target_backlog_per_instance" in s):
-            backlog = _number(s.get("target_backlog_per_instance", Setting(DEFAULT_TARGET_BACKLOG, "")), "target")
-            in_flight = str(s.get("count_in_flight", Setting(True, "")).value).lower() == "true"
-            target = TargetTracking(target_backlog_per_instance=backlog, count_in_flight=in_flight)
-        age = OldestAgeScaling(max_age_s=_number(s["max_age_s"], "max_age_s")) if "max_age_s" in s else None
-        cooldown = float(project.cooldown_s.value)
-        policy = ScalingPolicy(
-            bounds=Bounds(project.min_instances.value, project.max_instances.value),
+        latency_s = _number(s["acceptable_latency_s"], "acceptable_latency_s")
+        processing_s = _number(s["avg_processing_time_s"], "avg_processing_time_s")
+        target = _located(
+            where, lambda: TargetTracking.from_latency(latency_s, processing_s, count_in_flight=in_flight)
+        )
+
+    step = None
+    if "step_upper_threshold" in s or "step_lower_threshold" in s:
+        where = (s.get("step_upper_threshold") or s["step_lower_threshold"]).where
+        upper = _integer(s.get("step_upper_threshold", Setting(10, "")), "step_upper_threshold")
+        lower = _integer(s.get("step_lower_threshold", Setting(1, "")), "step_lower_threshold")
+        breach_s = _number(s.get("breach_duration_s", Setting(300, "")), "breach_duration_s")
+        step = _located(where, lambda: StepScaling(upper, lower, breach_s, increment))
+    elif "breach_duration_s" in s:
+        raise ConfigError(
+            f"{s['breach_duration_s'].where}: scaling.breach_duration_s is for the step policy: "
+            "give step_upper_threshold (and step_lower_threshold) too."
+        )
+
+    if target is None and (step is None or "target_backlog_per_instance" in s):
+        setting = s.get("target_backlog_per_instance", Setting(DEFAULT_TARGET_BACKLOG, "default"))
+        backlog = _number(setting, "target_backlog_per_instance")
+        target = _located(setting.where, lambda: TargetTracking(backlog, count_in_flight=in_flight))
+
+    age = None
+    if "max_age_s" in s:
+        max_age_s = _number(s["max_age_s"], "max_age_s")
+        age = _located(s["max_age_s"].where, lambda: OldestAgeScaling(max_age_s, out_increment=increment))
+
+    cooldown = float(project.cooldown_s.value)
+    bounds = Bounds(project.min_instances.value, project.max_instances.value)
+    policy = _located(
+        project.cooldown_s.where,
+        lambda: ScalingPolicy(
+            bounds=bounds,
             step=step,
             target_tracking=target,
             oldest_age=age,
             scale_out_cooldown_s=cooldown,
             scale_in_cooldown_s=cooldown,
-        )
-    except ConfigError as error:
-        raise ConfigError(f"{where}: {error.message}") from None
+        ),
+    )
     interval = _number(s["interval_s"], "interval_s") if "interval_s" in s else DEFAULT_INTERVAL_S
     if not 0.1 <= interval <= 3600:
         raise ConfigError(f"{s['interval_s'].where}: scaling.interval_s must be from 0.1 to 3600 seconds.")
@@ -123,6 +180,7 @@ class Autoscaler:
         self.state = ScaleState(instances=self.initial_instances())
         self.last_reason = "starting"
         self._lock = asyncio.Lock()
+        self._closed = False
 
     def initial_instances(self) -> int:
         return self.policy.bounds.min_instances
@@ -148,9 +206,16 @@ class Autoscaler:
             f"last decision: {self.last_reason}",
         }
 
+    async def close(self) -> None:
+        """Decide nothing more; waits for a decision (or a drain it started) in progress to finish."""
+        async with self._lock:
+            self._closed = True
+
     async def pin(self, instances: int) -> None:
         """Fix the environment at ``instances`` (min = max), as ``eb scale`` does."""
         async with self._lock:
+            if self._closed:
+                raise ConfigError("the environment is stopping; it scales no more")
             self.policy = replace(self.policy, bounds=Bounds(instances, max(instances, 1)))
             self.events.add("scale", f"pinned at {instances} instances by conveyor scale", {"instances": instances})
             self.last_reason = f"pinned at {instances} by conveyor scale"
@@ -159,6 +224,8 @@ class Autoscaler:
 
     async def tick(self, now_s: float) -> None:
         async with self._lock:
+            if self._closed:
+                return
             counts = await self.store.queue_counts(self.queue)
             metrics = QueueMetrics.from_counts(counts, oldest_age_s=None, at_s=now_s)
             decision = decide(self.policy, metrics, replace(self.state, instances=self.supervisor.active), now_s)
@@ -171,4 +238,7 @@ class Autoscaler:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            await self.tick(self.clock.now())
+            try:
+                await self.tick(self.clock.now())
+            except (ConveyorError, OSError) as error:
+                self.events.add("error", f"the autoscaler could not decide, trying again: {error}")

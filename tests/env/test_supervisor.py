@@ -1,0 +1,405 @@
+"""The supervisor with real worker app processes and a fake daemon: scaling, drain order, crashes, backoff, stops.
+
+Backoff and stability are driven by explicit ``now_s`` values (and a ``FakeClock`` for start times),
+so nothing sleeps for a backoff; the only waits are bounded polls for processes to start or exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from conveyor.clock import FakeClock
+from conveyor.scale import supervisor as supervisor_module
+from conveyor.scale.supervisor import Supervisor, port_answers
+
+APP = r"""
+import os, signal, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+out = sys.argv[1]
+name = os.environ["CONVEYOR_INSTANCE"]
+with open(os.path.join(out, name + ".pid"), "w") as f:
+    f.write(str(os.getpid()))
+
+
+def on_term(signum, frame):
+    with open(os.path.join(out, name + ".term"), "a") as f:
+        f.write(f"{time.monotonic()}\n")
+    if os.environ.get("IGNORE_TERM") != "1":
+        os._exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+time.sleep(float(os.environ.get("START_DELAY_S", "0")))
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = os.environ["PORT"].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+print(f"{name} listening on {os.environ['PORT']}", flush=True)
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+class FakeDaemon:
+    """``run()`` until ``stop()``; on the way out it records whether its app still answered (drain order)."""
+
+    def __init__(self, port: int, name: str, journal: list[tuple[str, str, float]]) -> None:
+        self.port = port
+        self.name = name
+        self.journal = journal
+        self.runs = 0
+        self.app_answered_at_stop: bool | None = None
+        self._stop = asyncio.Event()
+
+    async def run(self, *, once: bool = False) -> None:
+        self.runs += 1
+        self.journal.append(("daemon-run", self.name, time.monotonic()))
+        await self._stop.wait()
+        await asyncio.sleep(0.1)  # "finishing its POSTs": the app must still be there
+        self.app_answered_at_stop = await port_answers(self.port)
+        self.journal.append(("daemon-done", self.name, time.monotonic()))
+
+    def stop(self) -> None:
+        self.journal.append(("daemon-stop", self.name, time.monotonic()))
+        self._stop.set()
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, environment: dict[str, str] | None = None) -> None:
+        script = tmp_path / "app.py"
+        script.write_text(APP)
+        self.out = tmp_path
+        self.clock = FakeClock()
+        self.journal: list[tuple[str, str, float]] = []
+        self.daemons: dict[str, FakeDaemon] = {}
+        self.lines: list[tuple[str, str]] = []
+        self.events: list[tuple[str, str]] = []
+        self.supervisor = Supervisor(
+            f"{sys.executable} {script} {tmp_path}",
+            environment or {},
+            str(tmp_path),
+            self.clock,
+            self._daemon,
+            lambda process, line: self.lines.append((process, line)),
+            lambda kind, message: self.events.append((kind, message)),
+        )
+        self.pids: set[int] = set()
+
+    def _daemon(self, port: int, name: str) -> FakeDaemon:
+        daemon = self.daemons[name] = FakeDaemon(port, name, self.journal)
+        return daemon
+
+    def view(self, name: str) -> supervisor_module.InstanceView:
+        views = {v.name: v for v in self.supervisor.views()}
+        return views[name]
+
+    def remember_pids(self) -> None:
+        """Shell pids (process group ids) and app pids seen so far, for the final check and the cleanup."""
+        self.pids |= {v.pid for v in self.supervisor.views() if v.pid is not None}
+        self.pids |= {int(p.read_text()) for p in self.out.glob("*.pid") if p.read_text()}
+
+    def app_pid(self, name: str) -> int:
+        return int((self.out / f"{name}.pid").read_text())
+
+    async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout_s} s")
+            await asyncio.sleep(0.01)
+
+    async def tick_until(self, name: str, state: str, now_s: float, timeout_s: float = 10.0) -> None:
+        """Tick at ``now_s`` until ``name`` is in ``state`` (the exit of a killed app takes a moment to see)."""
+        deadline = time.monotonic() + timeout_s
+        while self.view(name).state != state:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} not {state} within {timeout_s} s: {self.view(name)}")
+            await self.supervisor.tick(now_s)
+            await asyncio.sleep(0.01)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def group_gone(pgid: int) -> bool:
+    """No process of the group is left but zombies (this container's init may be slow to reap orphans)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid):
+            members.append(fields[0])
+    return all(state == "Z" for state in members)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path)
+    try:
+        yield h
+    finally:
+        h.remember_pids()
+        await h.supervisor.kill_all()
+        for pid in h.pids:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+async def test_scale_up_starts_apps_on_their_own_ports_then_daemons(harness: Harness) -> None:
+    await harness.supervisor.scale_to(2)
+    assert harness.supervisor.active == 2
+    assert await harness.supervisor.wait_ready(10)
+    views = harness.supervisor.views()
+    assert [v.name for v in views] == ["instance-1", "instance-2"]
+    assert [v.state for v in views] == ["running", "running"]
+    assert views[0].port != views[1].port
+    assert all(v.pid is not None and v.exit_code is None and v.restarts_at_s == () for v in views)
+    for view in views:
+        reader, writer = await asyncio.open_connection("127.0.0.1", view.port)
+        writer.write(b"GET / HTTP/1.0\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        assert answer.endswith(str(view.port).encode()), "the app got its own PORT"
+        assert harness.daemons[view.name].port == view.port
+    await harness.wait_for(lambda: all(d.runs == 1 for d in harness.daemons.values()))
+    await harness.wait_for(lambda: len([line for _, line in harness.lines if "listening" in line]) == 2)
+    assert {process for process, _ in harness.lines} == {"instance-1", "instance-2"}
+    assert [kind for kind, _ in harness.events] == ["instance-started", "instance-started"]
+
+
+async def test_an_instance_is_starting_until_its_app_listens(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"START_DELAY_S": "0.6"})
+    try:
+        await h.supervisor.scale_to(1)
+        assert h.view("instance-1").state == "starting"
+        await asyncio.sleep(0.2)
+        assert h.daemons["instance-1"].runs == 0, "no daemon before the app answers"
+        assert await h.supervisor.wait_ready(10)
+        assert h.view("instance-1").state == "running"
+        await h.wait_for(lambda: h.daemons["instance-1"].runs == 1)
+    finally:
+        h.remember_pids()
+        await h.supervisor.kill_all()
+
+
+async def test_scale_down_drains_the_newest_daemon_first_then_terminates_its_app(harness: Harness) -> None:
+    sup = harness.supervisor
+    await sup.scale_to(2)
+    assert await sup.wait_ready(10)
+    await harness.wait_for(lambda: all(d.runs == 1 for d in harness.daemons.values()))
+    harness.remember_pids()
+    group = harness.view("instance-2").pid
+    app = harness.app_pid("instance-2")
+    assert group is not None
+
+    seen: list[str] = []
+    original_stop = harness.daemons["instance-2"].stop
+
+    def stop_and_look() -> None:
+        seen.append(harness.view("instance-2").state)
+        original_stop()
+
+    harness.daemons["instance-2"].stop = stop_and_look  # type: ignore[method-assign]
+    await sup.scale_to(1)
+
+    assert seen == ["draining"]
+    assert [v.name for v in sup.views()] == ["instance-1"] and sup.active == 1
+    daemon = harness.daemons["instance-2"]
+    assert daemon.app_answered_at_stop is True, "the app was still up while its daemon finished"
+    done_at = next(t for event, name, t in harness.journal if event == "daemon-done" and name == "instance-2")
+    term_at = float((harness.out / "instance-2.term").read_text().split()[0])
+    assert done_at < term_at, "the app got SIGTERM only after its daemon had drained"
+    assert group_gone(group) and gone(app)
+    assert harness.daemons["instance-1"].app_answered_at_stop is None, "instance-1 untouched"
+    kinds = [kind for kind, _ in harness.events]
+    assert kinds[-2:] == ["instance-draining", "instance-stopped"]
+
+
+async def test_an_app_that_ignores_sigterm_is_killed_after_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(supervisor_module, "STOP_GRACE_S", 0.5)
+    h = Harness(tmp_path, {"IGNORE_TERM": "1"})
+    try:
+        await h.supervisor.scale_to(1)
+        assert await h.supervisor.wait_ready(10)
+        h.remember_pids()
+        group, app = h.view("instance-1").pid, h.app_pid("instance-1")
+        assert group is not None
+        started = time.monotonic()
+        await h.supervisor.scale_to(0)
+        assert 0.4 <= time.monotonic() - started < 5
+        assert (h.out / "instance-1.term").exists(), "it was asked first"
+        assert group_gone(group) and gone(app)
+    finally:
+        h.remember_pids()
+        await h.supervisor.kill_all()
+
+
+async def test_a_crashed_app_is_noticed_and_restarted_after_its_backoff(harness: Harness) -> None:
+    sup, clock = harness.supervisor, harness.clock
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    old_group, old_app = harness.view("instance-1").pid, harness.app_pid("instance-1")
+    assert old_group is not None
+    (harness.out / "instance-1.pid").write_text("")
+
+    os.kill(old_app, signal.SIGKILL)
+    crash_s = clock.now() + 5
+    await harness.tick_until("instance-1", "crashed", crash_s)
+    view = harness.view("instance-1")
+    assert view.pid is None and view.exit_code == 128 + signal.SIGKILL  # sh reports its child's death
+    assert view.next_restart_at_s == crash_s + 1
+    assert "instance-crashed" in [kind for kind, _ in harness.events]
+    assert any("instance-1" in m and "restarting in 1 s" in m for _, m in harness.events)
+
+    await sup.tick(crash_s + 0.9)
+    assert harness.view("instance-1").state == "crashed", "not before its backoff"
+    clock.advance(6)
+    await sup.tick(crash_s + 1)
+    view = harness.view("instance-1")
+    assert view.state in ("restarting", "running") and view.pid not in (None, old_group)
+    assert view.restarts_at_s == (crash_s + 1,) and view.next_restart_at_s is None
+    assert await sup.wait_ready(10)
+    assert harness.view("instance-1").state == "running"
+    await harness.wait_for(lambda: (harness.out / "instance-1.pid").read_text() != "")
+    assert harness.app_pid("instance-1") != old_app
+    assert group_gone(old_group) and gone(old_app)
+    assert harness.daemons["instance-1"].runs == 1, "the daemon kept running through the restart"
+    assert [kind for kind, _ in harness.events][-1] == "instance-restarted"
+
+
+async def test_killing_only_the_shell_takes_its_app_along_before_the_restart(harness: Harness) -> None:
+    """``kill -9`` of the pid ``conveyor status`` shows (``sh -c``) must not leave the app holding the port."""
+    sup = harness.supervisor
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    shell, app = harness.view("instance-1").pid, harness.app_pid("instance-1")
+    assert shell is not None and shell != app
+    os.kill(shell, signal.SIGKILL)
+    await harness.tick_until("instance-1", "crashed", harness.clock.now())
+    await harness.wait_for(lambda: gone(app))
+    await sup.tick(harness.clock.now() + 1)
+    assert await sup.wait_ready(10), "the restarted app could bind its port again"
+
+
+async def test_backoff_grows_1_2_4_seconds_and_resets_after_a_stable_minute(harness: Harness) -> None:
+    sup, clock = harness.supervisor, harness.clock
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+
+    async def crash_and_restart(after_s: float) -> float:
+        """Kill the app ``after_s`` after it started; answer the backoff the supervisor chose."""
+        harness.remember_pids()
+        os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
+        clock.advance(after_s)
+        crashed_at = clock.now()
+        await harness.tick_until("instance-1", "crashed", crashed_at)
+        restart_at = harness.view("instance-1").next_restart_at_s
+        assert restart_at is not None
+        (harness.out / "instance-1.pid").write_text("")
+        clock.advance(restart_at - crashed_at)
+        await sup.tick(clock.now())
+        assert harness.view("instance-1").state in ("restarting", "running")
+        assert await sup.wait_ready(10)
+        await harness.wait_for(lambda: (harness.out / "instance-1.pid").read_text() != "")
+        return restart_at - crashed_at
+
+    assert [await crash_and_restart(5) for _ in range(4)] == [1, 2, 4, 8]
+    assert await crash_and_restart(61) == 1, "a minute without a crash resets the backoff"
+    assert await crash_and_restart(1) == 2
+    assert len(harness.view("instance-1").restarts_at_s) == 6, "health still sees every restart"
+
+
+async def test_backoff_is_capped(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    sup = harness.supervisor
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+    monkeypatch.setattr(sup._instances[1], "backoff_exponent", 20)
+    harness.remember_pids()
+    os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
+    now = harness.clock.now()
+    await harness.tick_until("instance-1", "crashed", now)
+    assert harness.view("instance-1").next_restart_at_s == now + supervisor_module.MAX_RESTART_BACKOFF_S
+
+
+async def test_stop_all_drains_every_instance_and_leaves_no_process(harness: Harness) -> None:
+    sup = harness.supervisor
+    await sup.scale_to(3)
+    assert await sup.wait_ready(10)
+    await harness.wait_for(lambda: all(d.runs == 1 for d in harness.daemons.values()))
+    harness.remember_pids()
+    groups = [v.pid for v in sup.views() if v.pid is not None]
+    apps = [harness.app_pid(f"instance-{n}") for n in (1, 2, 3)]
+    await sup.stop_all()
+    assert sup.views() == [] and sup.active == 0
+    assert all(d.app_answered_at_stop for d in harness.daemons.values()), "every daemon drained before its app"
+    assert all((harness.out / f"instance-{n}.term").exists() for n in (1, 2, 3))
+    assert all(group_gone(g) for g in groups) and all(gone(p) for p in apps)
+    await sup.scale_to(2)
+    await sup.tick(harness.clock.now() + 100)
+    assert sup.views() == [], "a stopped supervisor starts nothing"
+
+
+async def test_kill_all_leaves_no_process(harness: Harness) -> None:
+    sup = harness.supervisor
+    await sup.scale_to(2)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    groups = [v.pid for v in sup.views() if v.pid is not None]
+    apps = [harness.app_pid("instance-1"), harness.app_pid("instance-2")]
+    await sup.kill_all()
+    assert sup.views() == []
+    assert not any((harness.out / f"instance-{n}.term").exists() for n in (1, 2)), "SIGKILL, no SIGTERM"
+    assert all(group_gone(g) for g in groups) and all(gone(p) for p in apps)
+
+
+async def test_scale_in_drains_a_crashed_instance_first(harness: Harness) -> None:
+    sup = harness.supervisor
+    await sup.scale_to(2)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
+    await harness.tick_until("instance-1", "crashed", harness.clock.now())
+    await sup.scale_to(1)
+    assert [(v.name, v.state) for v in sup.views()] == [("instance-2", "running")]
+    await sup.tick(harness.clock.now() + 100)
+    assert [v.name for v in sup.views()] == ["instance-2"], "nothing restarts a drained instance"
