@@ -51,7 +51,7 @@ def _announce(env: Environment) -> None:
 @click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
-    """Write a working example project into DIRECTORY (conveyor.yaml, Procfile, a worker app)."""
+    """Write a working example project into DIRECTORY (conveyor.yaml, a worker app, a sender script)."""
     try:
         written = write_example(directory)
     except ConveyorError as error:

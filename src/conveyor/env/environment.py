@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
 from conveyor.env.scaling import Autoscaler, build_policy
 from conveyor.errors import ConfigError, ConveyorError
-from conveyor.scale.supervisor import Supervisor, free_port, stop_group
+from conveyor.scale.supervisor import READY_WAIT_S, Supervisor, free_port, port_answers, stop_group
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
@@ -123,7 +124,7 @@ class Environment:
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
         self.supervisor = Supervisor(
             self.project.worker_command,
-            {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment(),
+            self.process_environment(),
             str(self.project.root),
             self.clock,
             self._make_daemon,
@@ -160,6 +161,15 @@ class Environment:
         overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
         overrides.append(("WorkerQueueURL", queue_url, "conveyor up (the environment's queue)"))
         return resolve(self.project.root, {}, {}, overrides=overrides)
+
+    def process_environment(self) -> dict[str, str]:
+        """Variables for the worker and web processes: the project's, the SDK's, and a PATH on which
+        ``python`` is the interpreter conveyor runs in (its virtualenv holds the apps' packages too)."""
+        bin_dir = os.path.dirname(sys.executable)
+        path = os.environ.get("PATH", "")
+        if path.split(os.pathsep)[0] != bin_dir:
+            path = bin_dir + os.pathsep + path
+        return {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment() | {"PATH": path}
 
     def sdk_environment(self) -> dict[str, str]:
         """What an AWS SDK in the web tier (or any app) needs to reach this environment's queue unchanged."""
@@ -198,8 +208,7 @@ class Environment:
 
     async def _start_web(self) -> None:
         port = free_port()
-        env = {**os.environ, **{k: str(v.value) for k, v in self.project.environment.items()}}
-        env |= self.sdk_environment() | {"PORT": str(port)}
+        env = {**os.environ, **self.process_environment(), "PORT": str(port)}
         assert self.project.web_command is not None
         self._web = await asyncio.create_subprocess_shell(
             self.project.web_command,
@@ -211,9 +220,15 @@ class Environment:
             start_new_session=True,
         )
         self.web_url = f"http://127.0.0.1:{port}"
-        self.events.add("environment", f"web process started on {self.web_url} (pid {self._web.pid})")
         assert self._web.stdout is not None
         self._web_pump = asyncio.create_task(self._pump("web", self._web.stdout))
+        # Announce the web tier once it answers, so the address printed is one that works (bounded).
+        deadline = asyncio.get_running_loop().time() + READY_WAIT_S
+        while self._web.returncode is None and asyncio.get_running_loop().time() < deadline:
+            if await port_answers(port):
+                break
+            await asyncio.sleep(0.05)
+        self.events.add("environment", f"web process started on {self.web_url} (pid {self._web.pid})")
 
     async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
