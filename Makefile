@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The image pipeline example under `conveyor up`: a web tier, worker instances, the queue, autoscaling.
 demo: $(STAMP)
-	$(BIN)/conveyor server --demo
+	@echo "Starting the image pipeline. When it is up, in another terminal:"
+	@echo "  curl -X POST http://127.0.0.1:8000/sample      # enqueue a resize task (or open http://127.0.0.1:8000)"
+	@echo "  .venv/bin/conveyor status                        # queue, instances, scaling; also: events, health, logs"
+	@echo "Thumbnails appear in examples/image-pipeline/data/thumbs/. Ctrl-C drains and stops."
+	$(BIN)/conveyor up examples/image-pipeline
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -34,6 +39,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/sqsd.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

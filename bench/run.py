@@ -1,4 +1,4 @@
-"""conveyor benchmarks: `make bench` (= .venv/bin/python bench/run.py). See bench/README.md.
+"""conveyor benchmarks: the queue service (`make bench` runs this, then bench/sqsd.py). See bench/README.md.
 
 Starts ``conveyor server`` as a subprocess on a temporary data directory, once per store (sqlite,
 then memory as a reference), and measures against it over loopback only:
@@ -586,6 +586,10 @@ def main() -> None:
     print()
     print_table(report)
     opts.output.parent.mkdir(parents=True, exist_ok=True)
+    try:  # keep the worker-daemon bench's figures (bench/sqsd.py merges them in under "sqsd")
+        report["sqsd"] = json.loads(opts.output.read_text())["sqsd"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     opts.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"results written to {opts.output}")
 

@@ -94,3 +94,12 @@ def test_mistakes_name_the_file_line_and_fix(tmp_path: Path, files: dict[str, st
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a folder"):
         load_project(tmp_path / "absent")
+
+
+def test_web_process_with_a_fixed_port(tmp_path: Path) -> None:
+    write(tmp_path, "conveyor.yaml", "worker: w\nweb:\n  command: python web.py\n  port: 8000\n")
+    project = load_project(tmp_path)
+    assert (project.web_command, project.web_port) == ("python web.py", 8000)
+    write(tmp_path, "conveyor.yaml", "worker: w\nweb:\n  command: python web.py\n  port: 0\n")
+    with pytest.raises(ConfigError, match="conveyor.yaml:4: web port must be an integer from 1 to 65535"):
+        load_project(tmp_path)

@@ -33,6 +33,8 @@ def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
 def start(conveyor: Conveyor, tmp_path: Path, example: str) -> tuple[Up, str]:
     project = tmp_path / example
     shutil.copytree(EXAMPLES / example, project, ignore=shutil.ignore_patterns("data", ".conveyor"))
+    config = project / "conveyor.yaml"
+    config.write_text(re.sub(r"(?m)^  port: \d+\n", "", config.read_text()))  # tests use free ports
     up = conveyor.up(project).wait_ready()
     web = re.search(r"^  web\s+(http://\S+)", up.text(), re.MULTILINE)
     assert web, up.text()

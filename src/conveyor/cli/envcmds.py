@@ -233,6 +233,3 @@ def config(env_name: str | None, as_json: bool) -> None:
         prefix = "" if section == "environment" else section + "."
         rows += [f"{prefix + k:<32} {str(v['value']):<48} {v['where']}" for k, v in data.get(section, {}).items()]
     emit(data, as_json, "\n".join(rows))
-
-
-COMMANDS = (list_, status, health, events, logs, scale, send, queues, config)

@@ -207,7 +207,9 @@ class Environment:
         await web.SockSite(runner, sock).start()
 
     async def _start_web(self) -> None:
-        port = free_port()
+        port = self.project.web_port or free_port()
+        if self.project.web_port is not None:
+            bind("127.0.0.1", port).close()  # a clear error now beats a web process that dies on start
         env = {**os.environ, **self.process_environment(), "PORT": str(port)}
         assert self.project.web_command is not None
         self._web = await asyncio.create_subprocess_shell(

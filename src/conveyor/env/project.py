@@ -57,6 +57,8 @@ class Project:
     scaling: dict[str, Setting] = field(default_factory=dict)
     #: ``health:`` of conveyor.yaml: health rule thresholds, as written (validated by the monitor).
     health: dict[str, Setting] = field(default_factory=dict)
+    #: Port of the web process (``web: {port: 8000}``); None: any free port.
+    web_port: int | None = None
     #: Name of the variable holding the worker queue URL for the web tier.
     link_name: str = DEFAULT_LINK
 
@@ -207,6 +209,7 @@ def load_project(root: Path) -> Project:
         name=str(name_setting.value),
         worker_command=str(worker_command.value),
         web_command=str(web_command.value) if web_command is not None else None,
+        web_port=_int(web["port"], "web port", 1, 65535).value if "port" in web else None,
         min_instances=min_instances,
         max_instances=max_instances,
         cooldown_s=cooldown,
