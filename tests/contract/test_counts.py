@@ -66,3 +66,20 @@ async def test_message_received_then_visible_again_is_not_counted_as_delayed(sto
     clock.advance(10)
     await receive(store, "q", visibility_timeout_s=20)
     assert await counts(store, "q") == (0, 1, 0)
+
+
+async def test_oldest_wait_is_how_long_the_front_of_the_queue_has_waited(store: Store, clock: FakeClock) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    assert (await store.queue_counts("q")).oldest_wait_s(clock.now()) is None  # nothing waits
+    await send(store, "q", "first")
+    clock.advance(7)
+    await send(store, "q", "second")
+    await send(store, "q", "later", delay_s=60)
+    clock.advance(3)
+    assert (await store.queue_counts("q")).oldest_wait_s(clock.now()) == 10  # "first", sent 10 s ago
+    await receive(store, "q", 1)  # "first" is now in flight: it no longer waits
+    assert (await store.queue_counts("q")).oldest_wait_s(clock.now()) == 3
+    clock.advance(10)  # "first" is visible again since just now; "second" has waited 13 s
+    assert (await store.queue_counts("q")).oldest_wait_s(clock.now()) == 13
+    await receive(store, "q", 10)
+    assert (await store.queue_counts("q")).oldest_wait_s(clock.now()) is None  # "later" is delayed, not waiting

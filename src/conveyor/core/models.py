@@ -78,6 +78,15 @@ class QueueCounts:
     visible: int
     in_flight: int
     delayed: int
+    #: When the message at the front of the queue became visible (epoch ms; None when none is):
+    #: ``now - this`` is how long the oldest waiting message has waited to be received.
+    oldest_visible_since_ms: int | None = None
+
+    def oldest_wait_s(self, now_s: float) -> float | None:
+        """Seconds the oldest waiting message has waited to be received; None when nothing waits."""
+        if self.oldest_visible_since_ms is None:
+            return None
+        return max(0.0, now_s - self.oldest_visible_since_ms / 1000)
 
 
 MoveTaskStatus = Literal["RUNNING", "COMPLETED", "CANCELLING", "CANCELLED", "FAILED"]

@@ -124,7 +124,7 @@ class Monitor:
         return QueueInputs(
             visible=counts.visible,
             in_flight=counts.in_flight,
-            oldest_age_s=None,
+            oldest_age_s=counts.oldest_wait_s(now_s),
             dlq_size=dlq.visible + dlq.in_flight + dlq.delayed,
             dlq_size_window_start=earliest,
             max_age_s=limits.max_age_s,

@@ -227,7 +227,7 @@ class Autoscaler:
             if self._closed:
                 return
             counts = await self.store.queue_counts(self.queue)
-            metrics = QueueMetrics.from_counts(counts, oldest_age_s=None, at_s=now_s)
+            metrics = QueueMetrics.from_counts(counts, oldest_age_s=counts.oldest_wait_s(now_s), at_s=now_s)
             decision = decide(self.policy, metrics, replace(self.state, instances=self.supervisor.active), now_s)
             self.state = decision.state
             if decision.action != "none":

@@ -151,14 +151,16 @@ class MemoryStore(BaseStore):
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         visible = in_flight = delayed = 0
+        oldest: int | None = None
         for record in self._messages[name].values():
             if record.visible_at_ms <= now_ms:
                 visible += 1
+                oldest = record.visible_at_ms if oldest is None else min(oldest, record.visible_at_ms)
             elif record.token is not None:
                 in_flight += 1
             else:
                 delayed += 1
-        return QueueCounts(visible, in_flight, delayed)
+        return QueueCounts(visible, in_flight, delayed, oldest)
 
     async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
         queue = self._messages[source]

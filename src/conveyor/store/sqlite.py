@@ -324,9 +324,9 @@ class SqliteStore(BaseStore):
         queue_id = self._qid(name)
 
         def counts(conn: sqlite3.Connection) -> QueueCounts:
-            visible = conn.execute(sql.COUNT_VISIBLE, (queue_id, now_ms)).fetchone()[0]
+            visible, oldest = conn.execute(sql.COUNT_VISIBLE, (queue_id, now_ms)).fetchone()
             hidden, in_flight = conn.execute(sql.COUNT_HIDDEN, (queue_id, now_ms)).fetchone()
-            return QueueCounts(visible, in_flight, hidden - in_flight)
+            return QueueCounts(visible, in_flight, hidden - in_flight, None if oldest is None else int(oldest))
 
         return await self._writer.submit(f"count messages in queue {name}", counts)
 

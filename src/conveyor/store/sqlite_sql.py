@@ -47,7 +47,10 @@ MOVED = (
 NEXT_VISIBLE = (
     "SELECT min(visible_at_ms) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
 )
-COUNT_VISIBLE = "SELECT count(*) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms <= ?"
+COUNT_VISIBLE = (
+    "SELECT count(*), min(visible_at_ms) FROM messages INDEXED BY messages_visible "
+    "WHERE queue_id = ? AND visible_at_ms <= ?"
+)
 COUNT_HIDDEN = (
     "SELECT count(*), count(token) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
 )
