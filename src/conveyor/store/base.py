@@ -29,6 +29,7 @@ from conveyor.core.models import (
     QueueCounts,
     QueueInfo,
     ReceivedMessage,
+    StoredMessage,
     VisibilityChange,
 )
 from conveyor.store.waiters import Waiters
@@ -91,6 +92,11 @@ class Store(Protocol):
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]: ...
 
     async def queue_counts(self, name: str) -> QueueCounts: ...
+
+    async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages in any state, oldest sent first, without receiving them: no visibility
+        change, no receive count. For looking (``conveyor dlq list``, the console), not for working."""
+        ...
 
     async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
         """Move up to ``limit`` messages; ``destination`` ``None``: back to each one's source queue."""
@@ -289,6 +295,10 @@ class BaseStore:
         self._info(name)
         return await self._counts(name, self.clock.now_ms())
 
+    async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
+        self._info(name)
+        return await self._peek(name, limit)
+
     async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
         self._info(source)
         if destination is not None:
@@ -349,6 +359,9 @@ class BaseStore:
         raise NotImplementedError
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
+        raise NotImplementedError
+
+    async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
         raise NotImplementedError
 
     async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:

@@ -149,6 +149,10 @@ class MemoryStore(BaseStore):
                 results.append(None)
         return results
 
+    async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
+        records = sorted(self._messages[name].values(), key=lambda r: (r.sent_at_ms, r.key))
+        return [r.stored() for r in records[:limit]]
+
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         visible = in_flight = delayed = 0
         oldest: int | None = None

@@ -29,7 +29,7 @@ from conveyor import errors
 from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
-from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage
+from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
 from conveyor.store import sqlite_codec as codec
 from conveyor.store import sqlite_schema
 from conveyor.store import sqlite_sql as sql
@@ -319,6 +319,15 @@ class SqliteStore(BaseStore):
             return results
 
         return await self._writer.submit(f"change visibility in queue {name}", change)
+
+    async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
+        queue_id = self._qid(name)
+
+        def peek(conn: sqlite3.Connection) -> list[StoredMessage]:
+            rows = conn.execute(sql.PEEK, (queue_id, limit)).fetchall()
+            return [codec.stored_message(row, row[9], row[10]) for row in rows]
+
+        return await self._writer.submit(f"look at messages of queue {name}", peek)
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         queue_id = self._qid(name)

@@ -32,6 +32,10 @@ FRONT_AFTER = (
     f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
     "WHERE queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, key) > (?, ?) ORDER BY visible_at_ms, key LIMIT ?"
 )
+PEEK = (
+    f"SELECT {codec.MESSAGE_COLUMNS} FROM messages INDEXED BY messages_sent "
+    "WHERE queue_id = ? ORDER BY sent_at_ms, key LIMIT ?"
+)
 RECEIVED = (
     "UPDATE messages SET receive_count = receive_count + 1, first_received_at_ms = coalesce(first_received_at_ms, ?), "
     "token = ?, visible_at_ms = ? WHERE key = ?"
