@@ -34,7 +34,8 @@ def start(conveyor: Conveyor, tmp_path: Path, example: str) -> tuple[Up, str]:
     project = tmp_path / example
     shutil.copytree(EXAMPLES / example, project, ignore=shutil.ignore_patterns("data", ".conveyor"))
     config = project / "conveyor.yaml"
-    config.write_text(re.sub(r"(?m)^  port: \d+\n", "", config.read_text()))  # tests use free ports
+    text = re.sub(r"(?m)^  port: \d+\n", "", config.read_text())  # tests use free ports
+    config.write_text(text.replace("\nsqsd:\n", "\nsqsd:\n  ErrorVisibilityTimeout: 0   # retry at once\n"))
     up = conveyor.up(project).wait_ready()
     web = re.search(r"^  web\s+(http://\S+)", up.text(), re.MULTILINE)
     assert web, up.text()
@@ -90,6 +91,20 @@ def test_image_pipeline_makes_thumbnails_and_sends_broken_uploads_to_the_dlq(
     wait_until(in_dlq, 60, "the broken upload reaches the dead-letter queue after MaxRetries (3)")
     attempts = [line for line in up.text().splitlines() if broken["id"] in line and "cannot resize" in line]
     assert len(attempts) == 3, attempts
+
+    # The dead-letter queue through the CLI: look without receiving, then redrive, then purge.
+    listed = conveyor.json("dlq", "list")
+    [dead] = listed["messages"]
+    assert broken["id"] in dead["body"]
+    assert dead["source_arn"] == "arn:aws:sqs:us-east-1:000000000000:images"
+    shown = conveyor.json("dlq", "show", dead["message_id"])
+    assert json.loads(shown["body"])["id"] == broken["id"]
+    assert conveyor.json("dlq", "list")["messages"] == listed["messages"]  # looking changed nothing
+    assert conveyor.json("dlq", "redrive") == {"moved": 1}
+    wait_until(in_dlq, 60, "the redriven upload fails MaxRetries times again and returns to the DLQ")
+    assert conveyor.json("dlq", "purge", "--yes") == {"purged": 1}
+    missing = conveyor.run("dlq", "show", dead["message_id"])
+    assert missing.returncode == 1 and "no message" in missing.stderr
     assert up.stop() == 0
 
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "send": ("conveyor.cli.envcmds", "send", "Send a message to the environment's queue."),
     "queues": ("conveyor.cli.envcmds", "queues", "Message counts of every queue."),
     "config": ("conveyor.cli.envcmds", "config", "Effective options and where each came from."),
+    "dlq": ("conveyor.cli.dlq", "dlq", "The dead-letter queue: list, show, redrive, purge."),
 }
 
 

@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from conveyor import errors
-from conveyor.core.models import MessageAttributeValue
+from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.sqsd.options import describe
 
 if TYPE_CHECKING:
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 #: Longest wait of a ``/logs`` long poll.
 MAX_LOG_WAIT_S = 30.0
+
+
+#: ``dlq show`` and the default ``dlq redrive`` look at no more than this many messages at once.
+PEEK_SEARCH_LIMIT = 1000
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -153,6 +157,60 @@ def control_app(env: Environment) -> web.Application:
         except errors.ConveyorError as error:
             return _fail(error.message)
         return _json({"sent": len(ids), "message_ids": ids[:10]})
+
+    def message_view(m: StoredMessage, full: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "message_id": m.message_id,
+            "sent_at_ms": m.sent_at_ms,
+            "receive_count": m.receive_count,
+            "source_arn": m.dead_letter_source_arn,
+            "body": m.body if full else m.body[:200],
+            "attributes": {
+                k: v.string_value if v.string_value is not None else f"<{len(v.binary_value or b'')} bytes>"
+                for k, v in m.attributes.items()
+            },
+        }
+        return view
+
+    @routes.get("/dlq")
+    async def dlq_list(request: web.Request) -> web.Response:
+        limit = int(request.query.get("limit", "50"))
+        if not 1 <= limit <= 1000:
+            return _fail("limit must be from 1 to 1000")
+        messages = await env.store.peek_messages(env.dlq_name, limit)
+        return _json(
+            {"queue": env.dlq_name, "counts": await counts(env.dlq_name)}
+            | {"messages": [message_view(m, full=False) for m in messages]}
+        )
+
+    @routes.get("/dlq/{message_id}")
+    async def dlq_show(request: web.Request) -> web.Response:
+        wanted = request.match_info["message_id"]
+        for m in await env.store.peek_messages(env.dlq_name, PEEK_SEARCH_LIMIT):
+            if m.message_id == wanted:
+                return _json(message_view(m, full=True))
+        return _fail(f"no message {wanted} in {env.dlq_name} (among its oldest {PEEK_SEARCH_LIMIT})", 404)
+
+    @routes.post("/dlq/redrive")
+    async def dlq_redrive(request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        limit = body.get("max", PEEK_SEARCH_LIMIT * 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            return _fail("max must be a positive integer")
+        moved = await env.store.move_messages(env.dlq_name, None, limit)
+        env.events.add("dlq-redrive", f"{moved} messages moved from {env.dlq_name} back to {env.queue_name}")
+        return _json({"moved": moved})
+
+    @routes.post("/dlq/purge")
+    async def dlq_purge(_: web.Request) -> web.Response:
+        before = await counts(env.dlq_name)
+        try:
+            await env.store.purge_queue(env.dlq_name)
+        except errors.ConveyorError as error:
+            return _fail(error.message, 409)
+        purged = before["visible"] + before["in_flight"] + before["delayed"]
+        env.events.add("dlq-purge", f"{purged} messages purged from {env.dlq_name}")
+        return _json({"purged": purged})
 
     app = web.Application()
     app.add_routes(routes)
