@@ -78,9 +78,10 @@ class QueueCounts:
     visible: int
     in_flight: int
     delayed: int
-    #: When the message at the front of the queue became visible (epoch ms; None when none is):
-    #: ``now - this`` is how long the oldest waiting message has waited to be received.
-    oldest_visible_since_ms: int | None = None
+    #: When the message at the front of the queue became visible (epoch ms; None when none is, or
+    #: when the queue cannot tell, as SQS's API cannot): ``now - this`` is how long the oldest waiting
+    #: message has waited. A moment, not a count: two QueueCounts with equal counts compare equal.
+    oldest_visible_since_ms: int | None = field(default=None, compare=False)
 
     def oldest_wait_s(self, now_s: float) -> float | None:
         """Seconds the oldest waiting message has waited to be received; None when nothing waits."""
