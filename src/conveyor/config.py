@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conveyor.errors import ConfigError
 
@@ -50,6 +51,21 @@ class OptionSetting:
     where: str
 
 
+def compose_yaml(path: Path, label: str, what: str = "YAML") -> Any:
+    """The YAML node tree of ``path`` (with line numbers), or ``None`` for an empty file; a file that cannot
+    be read or parsed raises ``ConfigError`` naming ``label`` and the line."""
+    import yaml
+
+    try:
+        return yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{label}{line}: not valid {what} ({getattr(error, 'problem', error)}).") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: cannot be read ({error}).") from None
+
+
 def read_option_settings(project_dir: Path, namespace: str | None = None) -> list[OptionSetting]:
     """The ``option_settings`` of ``project_dir/.ebextensions/*.config`` in file-name order (as EB applies them).
 
@@ -62,14 +78,7 @@ def read_option_settings(project_dir: Path, namespace: str | None = None) -> lis
     settings: list[OptionSetting] = []
     for path in sorted(folder.glob("*.config")) if folder.is_dir() else []:
         label = f".ebextensions/{path.name}"
-        try:
-            root = yaml.compose(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{label}{line}: not valid YAML or JSON ({getattr(error, 'problem', error)}).") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{label}: cannot be read ({error}).") from None
+        root = compose_yaml(path, label, "YAML or JSON")
         if root is None:
             continue
         if not isinstance(root, yaml.MappingNode):

@@ -44,6 +44,7 @@ import yaml
 from croniter import CroniterError, croniter
 
 from conveyor.client.base import CRON_PATH_ATTRIBUTE, CRON_SCHEDULED_ATTRIBUTE, CRON_TASK_ATTRIBUTE
+from conveyor.config import compose_yaml
 from conveyor.core.models import MessageAttributeValue
 from conveyor.errors import ConfigError
 
@@ -89,14 +90,7 @@ class CronTask:
 def load_cron_yaml(path: Path) -> tuple[CronTask, ...]:
     """The tasks of the ``cron.yaml`` at ``path``, in file order; raises ``ConfigError`` on any mistake."""
     label = path.name
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{label}{line}: not valid YAML ({getattr(error, 'problem', error)}).") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{label}: cannot be read ({error}).") from None
+    root = compose_yaml(path, label)
     if root is None:
         raise ConfigError(f"{label}:1: version: missing; {label} starts with 'version: 1' and a 'cron:' list.")
     top = _mapping(root, label, "top level", TOP_KEYS, "")

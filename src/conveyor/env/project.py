@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import read_option_settings
+from conveyor.config import compose_yaml, read_option_settings
 from conveyor.errors import ConfigError
 
 CONVEYOR_YAML = "conveyor.yaml"
@@ -68,14 +68,8 @@ def _node_where(label: str, node: yaml.Node) -> str:
 
 
 def _load_yaml(path: Path, label: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{label}{line}: not valid YAML ({getattr(error, 'problem', error)}).") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{label}: cannot be read ({error}).") from None
+    node: yaml.Node | None = compose_yaml(path, label)
+    return node
 
 
 def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
