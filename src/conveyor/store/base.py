@@ -112,6 +112,26 @@ class Store(Protocol):
         """Delete messages past their queue's retention period; returns how many."""
         ...
 
+    # Leases elect one scheduler; cron slots make each slot fire once. Times come from ``clock``.
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Atomically take or renew ``name`` if free, expired or held by ``holder``: it then expires in ``ttl_s``."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Free ``name`` if ``holder`` holds it."""
+        ...
+
+    async def lease_holder(self, name: str) -> tuple[str, float] | None:
+        """(holder, expires_at_s) of an unexpired lease."""
+        ...
+
+    async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
+        """Set the last fired slot if it is ``expected_last_s`` (None: none yet) and earlier; else ``False``."""
+        ...
+
+    async def last_slot(self, task: str) -> float | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -318,6 +338,27 @@ class BaseStore:
     async def sweep_expired(self) -> int:
         return await self._sweep(self.clock.now_ms(), {n: s.retention_s for n, s in self._settings.items()})
 
+    # -- leases and cron slots (stored in epoch ms) ---------------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        now_ms = self.clock.now_ms()
+        return await self._acquire_lease(name, holder, now_ms, now_ms + round(ttl_s * 1000))
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._release_lease(name, holder)
+
+    async def lease_holder(self, name: str) -> tuple[str, float] | None:
+        found = await self._lease_holder(name, self.clock.now_ms())
+        return None if found is None else (found[0], found[1] / 1000)
+
+    async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
+        expected_ms = None if expected_last_s is None else round(expected_last_s * 1000)
+        return await self._record_slot(task, round(slot_s * 1000), expected_ms)
+
+    async def last_slot(self, task: str) -> float | None:
+        found = await self._last_slot(task)
+        return None if found is None else found / 1000
+
     async def close(self) -> None:
         """End parked long polls (they return what they have, usually nothing)."""
         self._closing = True
@@ -371,4 +412,19 @@ class BaseStore:
         raise NotImplementedError
 
     async def _sweep(self, now_ms: int, retention_s: dict[str, int]) -> int:
+        raise NotImplementedError
+
+    async def _acquire_lease(self, name: str, holder: str, now_ms: int, expires_at_ms: int) -> bool:
+        raise NotImplementedError
+
+    async def _release_lease(self, name: str, holder: str) -> None:
+        raise NotImplementedError
+
+    async def _lease_holder(self, name: str, now_ms: int) -> tuple[str, int] | None:
+        raise NotImplementedError
+
+    async def _record_slot(self, task: str, slot_ms: int, expected_ms: int | None) -> bool:
+        raise NotImplementedError
+
+    async def _last_slot(self, task: str) -> int | None:
         raise NotImplementedError

@@ -65,6 +65,8 @@ class MemoryStore(BaseStore):
         super().__init__(clock or SystemClock())
         self._messages: dict[str, dict[int, _Record]] = {}
         self._keys = itertools.count(1)
+        self._leases: dict[str, tuple[str, int]] = {}  # name -> (holder, expires_at_ms)
+        self._slots: dict[str, int] = {}  # task -> last fired slot, ms
 
     async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
         if created:
@@ -192,6 +194,31 @@ class MemoryStore(BaseStore):
                 del queue[key]
                 dropped += 1
         return dropped
+
+    async def _acquire_lease(self, name: str, holder: str, now_ms: int, expires_at_ms: int) -> bool:
+        current = self._leases.get(name)
+        if current is not None and current[0] != holder and current[1] > now_ms:
+            return False
+        self._leases[name] = (holder, expires_at_ms)
+        return True
+
+    async def _release_lease(self, name: str, holder: str) -> None:
+        if name in self._leases and self._leases[name][0] == holder:
+            del self._leases[name]
+
+    async def _lease_holder(self, name: str, now_ms: int) -> tuple[str, int] | None:
+        current = self._leases.get(name)
+        return current if current is not None and current[1] > now_ms else None
+
+    async def _record_slot(self, task: str, slot_ms: int, expected_ms: int | None) -> bool:
+        stored = self._slots.get(task)
+        if stored != expected_ms or (stored is not None and slot_ms <= stored):
+            return False
+        self._slots[task] = slot_ms
+        return True
+
+    async def _last_slot(self, task: str) -> int | None:
+        return self._slots.get(task)
 
 
 def _order(record: _Record) -> tuple[int, int]:

@@ -35,12 +35,15 @@ from conveyor.store import sqlite_schema
 from conveyor.store import sqlite_sql as sql
 from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
 from conveyor.store.memory import not_available, not_inflight
+from conveyor.store.sqlite_cron import CronHooks
 from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
 
 T = TypeVar("T")
 
 
-class SqliteStore(BaseStore):
+class SqliteStore(CronHooks, BaseStore):
+    """Queues here; leases and cron slots in ``sqlite_cron.CronHooks``."""
+
     def __init__(self, path: Path, clock: Clock | None = None, *, synchronous: str = "FULL") -> None:
         super().__init__(clock or SystemClock())
         if synchronous.upper() not in SYNCHRONOUS_MODES:

@@ -15,6 +15,8 @@ Tables:
   ``token`` is NULL until the first receive; ``source_queue``/``source_arn`` are set while a
   redrive policy's move has put the message in a dead-letter queue.
 - ``move_tasks``: message move tasks (DLQ redrive) as JSON, by handle.
+- ``leases`` (version 2): the scheduler's leader leases, by name: holder and ``expires_at_ms``.
+- ``cron_slots`` (version 2): the last fired slot of each periodic task, by task name.
 """
 
 from __future__ import annotations
@@ -63,6 +65,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
         CREATE TABLE move_tasks (
             handle TEXT PRIMARY KEY,
             task TEXT NOT NULL
+        )
+        """,
+    ),
+    (
+        """
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at_ms INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE cron_slots (
+            task TEXT PRIMARY KEY,
+            last_slot_ms INTEGER NOT NULL
         )
         """,
     ),

@@ -64,6 +64,18 @@ HAND_BACK = "UPDATE messages SET visible_at_ms = ? WHERE key = ? AND queue_id = 
 DELETE = "DELETE FROM messages WHERE key = ? AND queue_id = ? AND token = ?"
 SWEEP = "DELETE FROM messages INDEXED BY messages_sent WHERE queue_id = ? AND sent_at_ms <= ?"
 
+# Leases and cron slots: primary-key lookups; each conditional write says by its row count whether it happened.
+ACQUIRE_LEASE = (
+    "INSERT INTO leases (name, holder, expires_at_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "holder = excluded.holder, expires_at_ms = excluded.expires_at_ms "
+    "WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= ?"
+)
+RELEASE_LEASE = "DELETE FROM leases WHERE name = ? AND holder = ?"
+LEASE_HOLDER = "SELECT holder, expires_at_ms FROM leases WHERE name = ? AND expires_at_ms > ?"
+FIRST_SLOT = "INSERT INTO cron_slots (task, last_slot_ms) VALUES (?, ?) ON CONFLICT (task) DO NOTHING"
+NEXT_SLOT = "UPDATE cron_slots SET last_slot_ms = ? WHERE task = ? AND last_slot_ms = ? AND last_slot_ms < ?"
+LAST_SLOT = "SELECT last_slot_ms FROM cron_slots WHERE task = ?"
+
 
 def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
     """Visible messages of a queue in receive order, read ``chunk`` rows at a time.
