@@ -1,0 +1,147 @@
+"""The scheduler over a real store and queue, with a FakeClock: one leader, each slot exactly once."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from conveyor.client.local import LocalQueue
+from conveyor.clock import FakeClock
+from conveyor.cron.schedule import CronTask
+from conveyor.cron.scheduler import LEASE_NAME, Scheduler
+from conveyor.store.memory import MemoryStore
+
+T0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # on the hour
+EVERY_MINUTE = CronTask("minutely", "/cron/minutely", "* * * * *")
+HOURLY = CronTask("hourly", "/cron/hourly", "0 * * * *")
+
+
+@pytest.fixture
+async def world() -> tuple[MemoryStore, LocalQueue, FakeClock]:
+    clock = FakeClock(T0)
+    store = MemoryStore(clock)
+    await store.start()
+    await store.create_queue("work", {}, {})
+    return store, LocalQueue(store, "work"), clock
+
+
+def scheduler(world: tuple[MemoryStore, LocalQueue, FakeClock], holder: str, lines: list[str]) -> Scheduler:
+    store, queue, clock = world
+    return Scheduler(
+        [EVERY_MINUTE, HOURLY], store, queue, clock, holder, lambda c, m: lines.append(f"{holder} {c}: {m}")
+    )
+
+
+async def fired_slots(store: MemoryStore) -> Counter[tuple[str, str]]:
+    messages = await store.peek_messages("work", 10_000)
+    return Counter(
+        (
+            m.attributes["beanstalk.sqsd.task_name"].string_value or "",
+            m.attributes["beanstalk.sqsd.scheduled_time"].string_value or "",
+        )
+        for m in messages
+    )
+
+
+async def test_one_scheduler_fires_each_slot_once_in_eb_wire_form(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    lines: list[str] = []
+    one = scheduler(world, "a", lines)
+    for _ in range(360):  # an hour, a tick every 10 s
+        clock.advance(10)
+        await one.tick(clock.now())
+    fired = await fired_slots(store)
+    # The first tick (10 s past the hour) fires the slot on the hour: a start fires the current slot.
+    assert sum(1 for task, _ in fired if task == "minutely") == 61  # T0, T0+1 min, ... T0+60 min
+    assert sum(1 for task, _ in fired if task == "hourly") == 2  # T0 and T0+1 h
+    assert set(fired.values()) == {1}
+    messages = await store.peek_messages("work", 100)
+    hourly = [m for m in messages if m.attributes["beanstalk.sqsd.task_name"].string_value == "hourly"]
+    message = hourly[0]
+    assert message.body == "elasticbeanstalk scheduled job"
+    assert message.attributes["beanstalk.sqsd.path"].string_value == "/cron/hourly"
+    assert message.attributes["beanstalk.sqsd.scheduled_time"].string_value.endswith(":00:00 UTC")  # type: ignore[union-attr]
+
+
+async def test_competing_schedulers_have_one_leader_and_fire_once(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    lines: list[str] = []
+    schedulers = [scheduler(world, name, lines) for name in ("a", "b", "c")]
+    for _ in range(180):  # 30 minutes
+        clock.advance(10)
+        for each in schedulers:
+            await each.tick(clock.now())
+        assert sum(s.leader for s in schedulers) == 1
+    fired = await fired_slots(store)
+    assert sum(1 for task, _ in fired if task == "minutely") == 31  # T0 ... T0+30 min
+    assert set(fired.values()) == {1}
+
+
+async def test_a_dead_leader_is_replaced_with_no_slot_lost_or_doubled(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    lines: list[str] = []
+    a, b = scheduler(world, "a", lines), scheduler(world, "b", lines)
+    for minute_tick in range(360):  # an hour; "a" dies at minute 10
+        clock.advance(10)
+        if minute_tick < 60:
+            await a.tick(clock.now())
+        await b.tick(clock.now())
+    assert (await store.lease_holder(LEASE_NAME) or ("",))[0] == "b"
+    fired = await fired_slots(store)
+    assert sum(1 for task, _ in fired if task == "minutely") == 61  # the slots during the takeover fired late, once
+    assert set(fired.values()) == {1}
+    assert any("b leader-election: b is now the leader" in line for line in lines)
+
+
+async def test_slots_older_than_the_grace_are_skipped_with_a_log_line(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    lines: list[str] = []
+    only = scheduler(world, "a", lines)
+    clock.advance(30)
+    await only.tick(clock.now())  # first start: fires only the current slots (on the hour, 30 s ago)
+    clock.advance(60)
+    await only.tick(clock.now())
+    before = sum((await fired_slots(store)).values())
+    clock.advance(20 * 60)  # nobody ticks for 20 minutes
+    await only.tick(clock.now())
+    after = await fired_slots(store)
+    assert sum(after.values()) - before == 5  # of the 20 slots missed, the 5 within the 300 s grace
+    assert any("skipped 15 slot(s)" in line for line in lines)
+
+
+async def test_a_leader_that_cannot_enqueue_gives_up_the_lease(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    lines: list[str] = []
+    a, b = scheduler(world, "a", lines), scheduler(world, "b", lines)
+    clock.advance(61)
+    await a.tick(clock.now())
+    assert a.leader
+    await store.delete_queue("work")
+    clock.advance(60)
+    await a.tick(clock.now())
+    assert not a.leader
+    assert await store.lease_holder(LEASE_NAME) is None
+    assert any("giving up leadership" in line for line in lines)
+    await b.tick(clock.now())
+    assert b.leader
+
+
+async def test_run_now_fires_a_manual_slot_without_touching_the_schedule(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, _, clock = world
+    one = scheduler(world, "a", [])
+    await one.run_now("hourly")
+    assert sum((await fired_slots(store)).values()) == 1
+    assert await store.last_slot("hourly") is None
