@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "queues": ("conveyor.cli.envcmds", "queues", "Message counts of every queue."),
     "config": ("conveyor.cli.envcmds", "config", "Effective options and where each came from."),
     "dlq": ("conveyor.cli.dlq", "dlq", "The dead-letter queue: list, show, redrive, purge."),
+    "cron": ("conveyor.cli.cron", "cron", "Periodic tasks from cron.yaml: list, run."),
 }
 
 

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from conveyor import errors
 from conveyor.core.models import MessageAttributeValue, StoredMessage
+from conveyor.cron.schedule import next_slot
+from conveyor.cron.scheduler import LEASE_NAME
 from conveyor.sqsd.options import describe
 
 if TYPE_CHECKING:
@@ -211,6 +213,41 @@ def control_app(env: Environment) -> web.Application:
         purged = before["visible"] + before["in_flight"] + before["delayed"]
         env.events.add("dlq-purge", f"{purged} messages purged from {env.dlq_name}")
         return _json({"purged": purged})
+
+    @routes.get("/cron")
+    async def cron_list(_: web.Request) -> web.Response:
+        scheduler = getattr(env, "scheduler", None)
+        now_s = env.clock.now()
+        tasks = []
+        for task in env.project.cron_tasks:
+            last = await env.store.last_slot(task.name)
+            tasks.append(
+                {
+                    "name": task.name,
+                    "url": task.url,
+                    "schedule": task.schedule,
+                    "timezone": task.timezone,
+                    "enabled": task.enabled,
+                    "last_slot_s": last,
+                    "next_slot_s": next_slot(task, now_s) if task.enabled else None,
+                }
+            )
+        holder = await env.store.lease_holder(LEASE_NAME)
+        leader = holder[0] if holder is not None else None
+        return _json({"tasks": tasks, "leader": leader, "this_scheduler": scheduler.holder if scheduler else None})
+
+    @routes.post("/cron/run")
+    async def cron_run(request: web.Request) -> web.Response:
+        scheduler = getattr(env, "scheduler", None)
+        if scheduler is None:
+            return _fail("this environment has no cron.yaml", 404)
+        name = (await request.json()).get("name")
+        try:
+            slot = await scheduler.run_now(str(name))
+        except errors.ConveyorError as error:
+            return _fail(error.message, 404)
+        env.events.add("cron-run", f"{name} fired by conveyor cron run")
+        return _json({"name": name, "slot_s": slot})
 
     app = web.Application()
     app.add_routes(routes)

@@ -28,6 +28,7 @@ from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
 from conveyor.core import attributes as queue_attributes
+from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
 from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
@@ -80,6 +81,8 @@ class Environment:
         self.dlq_name = dead_letter_queue_name(project.name)
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._cron: asyncio.Task[None] | None = None
+        self._cron_stop = asyncio.Event()
         self._web: asyncio.subprocess.Process | None = None
         self._web_pump: asyncio.Task[None] | None = None
         self._daemons: dict[str, Daemon] = {}
@@ -152,6 +155,17 @@ class Environment:
             asyncio.create_task(self._supervise()),
             asyncio.create_task(self.autoscaler.run()),
         ]
+        if self.project.cron_tasks:
+            self.scheduler = Scheduler(
+                self.project.cron_tasks,
+                self.store,
+                LocalQueue(self.store, self.queue_name),
+                self.clock,
+                holder=f"{self.project.name}-{os.getpid()}",
+                log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
+            )
+            self._cron = asyncio.create_task(self.scheduler.run(self._cron_stop))
+            self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
         from conveyor.env.control import control_app
 
         self.control_url = f"http://127.0.0.1:{control_sock.getsockname()[1]}"
@@ -269,6 +283,9 @@ class Environment:
         """Drain and stop in order; safe to call more than once and after a failed start."""
         # Whatever scaling or restart is under way finishes first; then nothing starts any more, so
         # cancelling the loops cannot cut a start or a drain in half.
+        self._cron_stop.set()  # the scheduler gives its lease up, so a restart leads at once
+        if self._cron is not None:
+            await asyncio.gather(self._cron, return_exceptions=True)
         if hasattr(self, "autoscaler"):
             await self.autoscaler.close()
         if hasattr(self, "supervisor"):

@@ -17,9 +17,11 @@ from typing import Any
 import yaml
 
 from conveyor.config import compose_yaml, read_option_settings
+from conveyor.cron.schedule import CronTask, load_cron_yaml
 from conveyor.errors import ConfigError
 
 CONVEYOR_YAML = "conveyor.yaml"
+CRON_YAML = "cron.yaml"
 PROCFILE = "Procfile"
 ASG_NAMESPACE = "aws:autoscaling:asg"
 APP_ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
@@ -57,6 +59,8 @@ class Project:
     scaling: dict[str, Setting] = field(default_factory=dict)
     #: ``health:`` of conveyor.yaml: health rule thresholds, as written (validated by the monitor).
     health: dict[str, Setting] = field(default_factory=dict)
+    #: Periodic tasks of the project's ``cron.yaml`` (EB's format), if it has one.
+    cron_tasks: tuple[CronTask, ...] = ()
     #: Port of the web process (``web: {port: 8000}``); None: any free port.
     web_port: int | None = None
     #: Name of the variable holding the worker queue URL for the web tier.
@@ -204,6 +208,7 @@ def load_project(root: Path) -> Project:
         worker_command=str(worker_command.value),
         web_command=str(web_command.value) if web_command is not None else None,
         web_port=_int(web["port"], "web port", 1, 65535).value if "port" in web else None,
+        cron_tasks=load_cron_yaml(root / CRON_YAML) if (root / CRON_YAML).is_file() else (),
         min_instances=min_instances,
         max_instances=max_instances,
         cooldown_s=cooldown,

@@ -1,0 +1,45 @@
+"""``conveyor cron list|run``: the periodic tasks of a running environment's ``cron.yaml``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from conveyor.cli.common import call, emit, environment
+from conveyor.cli.envcmds import env_option, json_option
+
+
+def _when(epoch_s: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_s)) if epoch_s is not None else "-"
+
+
+@click.group()
+def cron() -> None:
+    """Periodic tasks from cron.yaml."""
+
+
+@cron.command("list")
+@env_option
+@json_option
+def list_(env_name: str | None, as_json: bool) -> None:
+    """Each task with its schedule, last and next runs, and who leads."""
+    data = call(environment(env_name), "GET", "/cron")
+    lines = [f"leader: {data['leader'] or 'none'}"]
+    for t in data["tasks"]:
+        state = "" if t["enabled"] else "  (disabled)"
+        lines.append(
+            f"  {t['name']:<20} {t['schedule']:<16} {t['url']:<24} last {_when(t['last_slot_s'])}  "
+            f"next {_when(t['next_slot_s'])}{state}"
+        )
+    emit(data, as_json, "\n".join(lines))
+
+
+@cron.command()
+@env_option
+@json_option
+@click.argument("name")
+def run(env_name: str | None, as_json: bool, name: str) -> None:
+    """Fire task NAME now (its own slot, recorded as a manual run)."""
+    data = call(environment(env_name), "POST", "/cron/run", {"name": name})
+    emit(data, as_json, f"{name} enqueued at {_when(data['slot_s'])}")
