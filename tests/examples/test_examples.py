@@ -119,8 +119,14 @@ def test_notifications_render_and_send_mail_through_the_smtp_sink(conveyor: Conv
         QueueUrl=up.queue_url,
         MessageBody=json.dumps({"to": "bob@example.test", "template": "receipt", "name": "Bob", "number": "A-17"}),
     )
-    mailbox = wait_until(lambda: len(get(web + "/")) == 2 and get(web + "/"), 30, "two mails in the sink")
+    wanted = {"ada@example.test", "bob@example.test"}
+    mailbox = wait_until(lambda: wanted <= {m["to"][0] for m in get(web + "/")} and get(web + "/"), 30, "both mails")
     by_recipient = {mail["to"][0]: mail["data"] for mail in mailbox}
+    assert conveyor.json("cron", "run", "digest")["name"] == "digest"
+    digest = wait_until(
+        lambda: [m for m in get(web + "/") if m["to"] == ["team@example.test"]], 30, "the digest mail from cron.yaml"
+    )
+    assert "Subject: Your daily digest" in digest[0]["data"]
     assert "Subject: Welcome, Ada" in by_recipient["ada@example.test"]
     assert "thank you for order A-17" in by_recipient["bob@example.test"]
     assert up.stop() == 0
