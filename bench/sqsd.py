@@ -53,7 +53,16 @@ from conveyor.store.factory import open_store
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import HOST, RESULTS, ServerProcess, _cpu_model, _session, machine_busy_s, percentile  # noqa: E402
+from run import (  # noqa: E402
+    HOST,
+    RESULTS,
+    Profiler,
+    ServerProcess,
+    _cpu_model,
+    _session,
+    machine_busy_s,
+    percentile,
+)
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 START_TIMEOUT_S = 30.0
@@ -264,40 +273,6 @@ class CpuMeter:
 
     def cores(self, seconds: float) -> dict[str, float]:
         return {name: round(used / seconds, 3) for name, used in self.used.items()} if seconds else {}
-
-
-class Profiler:
-    """``py-spy record`` of one process during a phase (``--profile DIR``); a no-op without a DIR."""
-
-    def __init__(self, out_dir: Path | None, pid: int, label: str) -> None:
-        self.out = None if out_dir is None else out_dir / f"{label}.txt"
-        self.pid = pid
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        if self.out is None:
-            return
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        command = [spy, "record", "--pid", str(self.pid), "--rate", "250", "--threads", "--nonblocking"]
-        command += ["--format", "raw", "--output", str(self.out)]
-        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # py-spy needs a moment to attach
-
-    def stop(self) -> None:
-        if self.proc is None or self.out is None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        if self.out.exists():
-            from run import summarize_profile
-
-            summary = summarize_profile(self.out)
-            self.out.with_suffix(".top.txt").write_text(summary)
-            print(summary, flush=True)
 
 
 # -- talking to the app and the server ----------------------------------------------------------------

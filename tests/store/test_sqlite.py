@@ -9,11 +9,10 @@ import random
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from conveyor import errors
 from conveyor.clock import FakeClock
@@ -51,26 +50,6 @@ def message(body: str = "hello", *, delay_s: int | None = None, attributes: bool
 def redrive(dlq: str, max_receive_count: int) -> dict[str, str]:
     policy = f'{{"deadLetterTargetArn": "{ARN_PREFIX}{dlq}", "maxReceiveCount": {max_receive_count}}}'
     return queue_attributes.validate({"RedrivePolicy": policy})
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "conveyor.db"
-
-
-@pytest_asyncio.fixture
-async def store(db: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(db, clock)
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def reopen(store: SqliteStore, clock: FakeClock) -> SqliteStore:

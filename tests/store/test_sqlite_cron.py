@@ -4,35 +4,13 @@ and primary-key lookups. The semantics are tested over every store by tests/cont
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from conveyor.clock import FakeClock
 from conveyor.store import sqlite_schema, sqlite_sql
 from conveyor.store.sqlite import SqliteStore
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "conveyor.db"
-
-
-@pytest_asyncio.fixture
-async def store(db: Path, clock: FakeClock) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(db, clock)
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def test_leases_and_slots_survive_close_and_reopen(db: Path, clock: FakeClock) -> None:
