@@ -47,14 +47,13 @@ def make_version_1(db: Path) -> None:
 
 
 def test_a_version_1_database_is_upgraded_in_place(db: Path) -> None:
-    assert sqlite_schema.SCHEMA_VERSION == 2
     make_version_1(db)
     conn = sqlite3.connect(db)
     assert sqlite_schema.migrate(conn, db) == 1  # reports the version it found
-    assert sqlite_schema.user_version(conn) == 2
+    assert sqlite_schema.user_version(conn) == sqlite_schema.SCHEMA_VERSION  # through version 2 and on
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"queues", "messages", "move_tasks", "leases", "cron_slots"} <= tables
-    assert sqlite_schema.migrate(conn, db) == 2  # nothing left to do
+    assert sqlite_schema.migrate(conn, db) == sqlite_schema.SCHEMA_VERSION  # nothing left to do
     conn.close()
 
 
@@ -69,7 +68,7 @@ async def test_a_store_opened_on_a_version_1_file_keeps_its_queues_and_gains_lea
     finally:
         await store.close()
     conn = sqlite3.connect(db)
-    assert sqlite_schema.user_version(conn) == 2
+    assert sqlite_schema.user_version(conn) == sqlite_schema.SCHEMA_VERSION
     assert conn.execute("SELECT holder FROM leases").fetchall() == [("a",)]
     assert conn.execute("SELECT task, last_slot_ms FROM cron_slots").fetchall() == [("report", 60_000)]
     conn.close()

@@ -69,3 +69,16 @@ class CronRun:
     fired_at_s: float
     manual: bool
     message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationTotals:
+    """Messages a store has sent, received and deleted on one queue since it started.
+
+    Monotonic: a sampler takes the difference of two readings to get a rate. ``deleted`` counts
+    accepted delete entries (a stale receipt handle is accepted without deleting, as SQS does).
+    """
+
+    sent: int = 0
+    received: int = 0
+    deleted: int = 0

@@ -23,6 +23,7 @@ from conveyor.clock import Clock, FakeClock
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import receipts
 from conveyor.core.attributes import QueueSettings
+from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, OperationTotals
 from conveyor.core.models import (
     MoveTask,
     NewMessage,
@@ -132,6 +133,42 @@ class Store(Protocol):
 
     async def last_slot(self, task: str) -> float | None: ...
 
+    # History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs.
+
+    def operation_totals(self, name: str) -> OperationTotals:
+        """Messages sent, received and deleted on ``name`` since this store started (monotonic; zeros if none)."""
+        ...
+
+    async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
+        """Store ``points``; a point for a (subject, series, minute_s) already stored replaces it."""
+        ...
+
+    async def metric_series(self, subject: str, series: str, since_s: int, until_s: int) -> list[MetricPoint]:
+        """Points of one series with ``since_s <= minute_s < until_s``, ascending by minute."""
+        ...
+
+    async def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        """Store delivery attempts, in one write."""
+        ...
+
+    async def delivery_history(self, message_id: str, limit: int = 100) -> list[DeliveryAttempt]:
+        """The latest ``limit`` attempts of one message, oldest first."""
+        ...
+
+    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+        """The latest ``limit`` attempts (of one instance, if given), newest first."""
+        ...
+
+    async def record_cron_run(self, run: CronRun) -> None: ...
+
+    async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:
+        """The latest ``limit`` runs of ``task`` (``None``: of every task), newest first by ``fired_at_s``."""
+        ...
+
+    async def prune_history(self, before_s: float) -> int:
+        """Delete metric points, delivery attempts and cron runs from before ``before_s``; returns how many."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -153,6 +190,8 @@ class BaseStore:
         self._settings: dict[str, QueueSettings] = {}
         self._last_purge_s: dict[str, float] = {}
         self._move_tasks: dict[str, MoveTask] = {}
+        #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
+        self._totals: dict[str, list[int]] = {}
         self._closing = False
         #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
         #: and in a durable store the write suspends; two such changes at once would lose one.
@@ -248,6 +287,7 @@ class BaseStore:
         if visible_now:
             self._waiters.notify(name, visible_now)
         await self._insert(name, messages, self.clock.now_ms(), settings.delay_s)
+        self._count(name, 0, len(messages))
 
     async def receive_messages(
         self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
@@ -263,6 +303,8 @@ class BaseStore:
                 outcome = await self._receive_now(name, max_messages, visibility_s, self.clock.now_ms(), settings)
                 for dlq, count in outcome.moved_to.items():
                     self._waiters.notify(dlq, count)
+                if outcome.messages:
+                    self._count(name, 1, len(outcome.messages))
                 remaining_s = deadline - loop.time()
                 if outcome.messages or parked is None or remaining_s <= 0:
                     return outcome.messages
@@ -294,7 +336,9 @@ class BaseStore:
         decoded = self._receipts(name, receipt_handles)
         valid = [r for r in decoded if isinstance(r, receipts.Receipt)]
         results = iter(await self._delete(name, valid) if valid else [])
-        return [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
+        out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
+        self._count(name, 2, sum(1 for r in out if r is None))
+        return out
 
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]:
         self._info(name)
@@ -334,6 +378,18 @@ class BaseStore:
 
     async def list_move_tasks(self) -> list[MoveTask]:
         return sorted(self._move_tasks.values(), key=lambda t: t.started_at_ms, reverse=True)
+
+    # -- operation totals -----------------------------------------------------------------------
+
+    def _count(self, name: str, index: int, n: int) -> None:
+        totals = self._totals.get(name)
+        if totals is None:
+            totals = self._totals[name] = [0, 0, 0]
+        totals[index] += n
+
+    def operation_totals(self, name: str) -> OperationTotals:
+        totals = self._totals.get(name)
+        return OperationTotals() if totals is None else OperationTotals(totals[0], totals[1], totals[2])
 
     async def sweep_expired(self) -> int:
         return await self._sweep(self.clock.now_ms(), {n: s.retention_s for n, s in self._settings.items()})

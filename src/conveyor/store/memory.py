@@ -16,6 +16,7 @@ from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
 from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
+from conveyor.store.memory_history import MemoryHistory
 
 
 @dataclass(slots=True)
@@ -60,9 +61,12 @@ def not_inflight() -> errors.ConveyorError:
     return errors.MessageNotInflight("The message referred to isn't in flight: it is visible already.")
 
 
-class MemoryStore(BaseStore):
+class MemoryStore(MemoryHistory, BaseStore):
+    """Queues here; metric, delivery and cron history in ``memory_history.MemoryHistory``."""
+
     def __init__(self, clock: Clock | None = None) -> None:
-        super().__init__(clock or SystemClock())
+        BaseStore.__init__(self, clock or SystemClock())
+        MemoryHistory.__init__(self)
         self._messages: dict[str, dict[int, _Record]] = {}
         self._keys = itertools.count(1)
         self._leases: dict[str, tuple[str, int]] = {}  # name -> (holder, expires_at_ms)

@@ -36,13 +36,14 @@ from conveyor.store import sqlite_sql as sql
 from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
 from conveyor.store.memory import not_available, not_inflight
 from conveyor.store.sqlite_cron import CronHooks
+from conveyor.store.sqlite_history import HistoryHooks
 from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
 
 T = TypeVar("T")
 
 
-class SqliteStore(CronHooks, BaseStore):
-    """Queues here; leases and cron slots in ``sqlite_cron.CronHooks``."""
+class SqliteStore(CronHooks, HistoryHooks, BaseStore):
+    """Queues here; leases and cron slots in ``sqlite_cron.CronHooks``; history in ``sqlite_history.HistoryHooks``."""
 
     def __init__(self, path: Path, clock: Clock | None = None, *, synchronous: str = "FULL") -> None:
         super().__init__(clock or SystemClock())

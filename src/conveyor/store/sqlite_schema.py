@@ -17,6 +17,13 @@ Tables:
 - ``move_tasks``: message move tasks (DLQ redrive) as JSON, by handle.
 - ``leases`` (version 2): the scheduler's leader leases, by name: holder and ``expires_at_ms``.
 - ``cron_slots`` (version 2): the last fired slot of each periodic task, by task name.
+- ``metric_points`` (version 3): one-minute values by ``(subject, series, minute_s)``, the primary key
+  of a ``WITHOUT ROWID`` table, so a series is one contiguous range of the key; ``metric_points_minute``
+  serves pruning.
+- ``deliveries`` (version 3): one row per delivery attempt; ``deliveries_message`` serves a message's
+  history, ``deliveries_started`` recent attempts and pruning, ``deliveries_instance`` one instance's.
+- ``cron_runs`` (version 3): one row per periodic task run; ``cron_runs_task`` and ``cron_runs_fired``
+  serve the latest runs of one task or of all, and pruning.
 """
 
 from __future__ import annotations
@@ -82,6 +89,46 @@ MIGRATIONS: list[tuple[str, ...]] = [
             last_slot_ms INTEGER NOT NULL
         )
         """,
+    ),
+    (
+        """
+        CREATE TABLE metric_points (
+            subject TEXT NOT NULL,
+            series TEXT NOT NULL,
+            minute_s INTEGER NOT NULL,
+            value REAL NOT NULL,
+            PRIMARY KEY (subject, series, minute_s)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX metric_points_minute ON metric_points (minute_s)",
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            queue TEXT NOT NULL,
+            instance TEXT NOT NULL,
+            started_at_ms INTEGER NOT NULL,
+            duration_ms REAL NOT NULL,
+            status INTEGER,
+            error_kind TEXT,
+            error_body TEXT
+        )
+        """,
+        "CREATE INDEX deliveries_message ON deliveries (message_id, started_at_ms, id)",
+        "CREATE INDEX deliveries_started ON deliveries (started_at_ms, id)",
+        "CREATE INDEX deliveries_instance ON deliveries (instance, started_at_ms, id)",
+        """
+        CREATE TABLE cron_runs (
+            id INTEGER PRIMARY KEY,
+            task TEXT NOT NULL,
+            slot_s REAL NOT NULL,
+            fired_at_s REAL NOT NULL,
+            manual INTEGER NOT NULL,
+            message_id TEXT
+        )
+        """,
+        "CREATE INDEX cron_runs_task ON cron_runs (task, fired_at_s, id)",
+        "CREATE INDEX cron_runs_fired ON cron_runs (fired_at_s, id)",
     ),
 ]
 

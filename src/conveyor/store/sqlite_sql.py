@@ -76,6 +76,42 @@ FIRST_SLOT = "INSERT INTO cron_slots (task, last_slot_ms) VALUES (?, ?) ON CONFL
 NEXT_SLOT = "UPDATE cron_slots SET last_slot_ms = ? WHERE task = ? AND last_slot_ms = ? AND last_slot_ms < ?"
 LAST_SLOT = "SELECT last_slot_ms FROM cron_slots WHERE task = ?"
 
+# History (schema version 3): every read is a range of an index, newest or oldest first as asked.
+UPSERT_POINT = (
+    "INSERT INTO metric_points (subject, series, minute_s, value) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (subject, series, minute_s) DO UPDATE SET value = excluded.value"
+)
+SERIES = (
+    "SELECT minute_s, value FROM metric_points WHERE subject = ? AND series = ? AND minute_s >= ? AND minute_s < ? "
+    "ORDER BY minute_s"
+)
+DELIVERY_COLUMNS = "message_id, queue, instance, started_at_ms, duration_ms, status, error_kind, error_body"
+INSERT_DELIVERY = f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+MESSAGE_DELIVERIES = (
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_message WHERE message_id = ? "
+    "ORDER BY started_at_ms DESC, id DESC LIMIT ?"
+)
+RECENT_DELIVERIES = (
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_started ORDER BY started_at_ms DESC, id DESC "
+    "LIMIT ?"
+)
+INSTANCE_DELIVERIES = (
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_instance WHERE instance = ? "
+    "ORDER BY started_at_ms DESC, id DESC LIMIT ?"
+)
+CRON_RUN_COLUMNS = "task, slot_s, fired_at_s, manual, message_id"
+INSERT_CRON_RUN = f"INSERT INTO cron_runs ({CRON_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+TASK_CRON_RUNS = (
+    f"SELECT {CRON_RUN_COLUMNS} FROM cron_runs INDEXED BY cron_runs_task WHERE task = ? "
+    "ORDER BY fired_at_s DESC, id DESC LIMIT ?"
+)
+ALL_CRON_RUNS = (
+    f"SELECT {CRON_RUN_COLUMNS} FROM cron_runs INDEXED BY cron_runs_fired ORDER BY fired_at_s DESC, id DESC LIMIT ?"
+)
+PRUNE_POINTS = "DELETE FROM metric_points INDEXED BY metric_points_minute WHERE minute_s < ?"
+PRUNE_DELIVERIES = "DELETE FROM deliveries INDEXED BY deliveries_started WHERE started_at_ms < ?"
+PRUNE_CRON_RUNS = "DELETE FROM cron_runs INDEXED BY cron_runs_fired WHERE fired_at_s < ?"
+
 
 def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
     """Visible messages of a queue in receive order, read ``chunk`` rows at a time.

@@ -1,0 +1,109 @@
+"""The sqlite store's history: metric points, delivery attempts and cron runs (schema version 3).
+
+A mixin of ``SqliteStore``, apart only to keep ``sqlite.py`` short. Each method is one operation on
+the writer thread: a batch of points or attempts is one ``executemany`` in the next group commit, and
+every read is a range of one index (``sqlite_sql`` names them), so a 14-day one-minute series
+(20,160 points) or a message's delivery history never scans a table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.store import sqlite_sql as sql
+from conveyor.store.sqlite_writer import Writer
+
+
+class HistoryHooks:
+    _writer: Writer
+
+    async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
+        if not points:
+            return
+        rows = [(p.subject, p.series, int(p.minute_s), float(p.value)) for p in points]
+        await self._writer.submit(
+            f"record {len(rows)} metric points", lambda conn: conn.executemany(sql.UPSERT_POINT, rows)
+        )
+
+    async def metric_series(self, subject: str, series: str, since_s: int, until_s: int) -> list[MetricPoint]:
+        def read(conn: sqlite3.Connection) -> list[tuple[int, float]]:
+            return conn.execute(sql.SERIES, (subject, series, since_s, until_s)).fetchall()
+
+        rows = await self._writer.submit(f"read the series {series} of {subject}", read)
+        return [MetricPoint(subject, series, int(minute_s), float(value)) for minute_s, value in rows]
+
+    async def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        if not attempts:
+            return
+        rows = [
+            (
+                a.message_id,
+                a.queue,
+                a.instance,
+                a.started_at_ms,
+                a.duration_ms,
+                a.status,
+                a.error_kind,
+                a.error_body,
+            )
+            for a in attempts
+        ]
+        await self._writer.submit(
+            f"record {len(rows)} delivery attempts", lambda conn: conn.executemany(sql.INSERT_DELIVERY, rows)
+        )
+
+    async def _deliveries(self, what: str, query: str, args: tuple[Any, ...]) -> list[DeliveryAttempt]:
+        rows = await self._writer.submit(what, lambda conn: conn.execute(query, args).fetchall())
+        return [_attempt(row) for row in rows]
+
+    async def delivery_history(self, message_id: str, limit: int = 100) -> list[DeliveryAttempt]:
+        newest_first = await self._deliveries(
+            f"read the delivery history of message {message_id}", sql.MESSAGE_DELIVERIES, (message_id, max(limit, 0))
+        )
+        return newest_first[::-1]
+
+    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+        if instance is None:
+            return await self._deliveries("read recent delivery attempts", sql.RECENT_DELIVERIES, (max(limit, 0),))
+        return await self._deliveries(
+            f"read recent delivery attempts of instance {instance}", sql.INSTANCE_DELIVERIES, (instance, max(limit, 0))
+        )
+
+    async def record_cron_run(self, run: CronRun) -> None:
+        row = (run.task, run.slot_s, run.fired_at_s, int(run.manual), run.message_id)
+        await self._writer.submit(
+            f"record a run of cron task {run.task}", lambda c: c.execute(sql.INSERT_CRON_RUN, row)
+        )
+
+    async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:
+        query, args = (
+            (sql.ALL_CRON_RUNS, (max(limit, 0),)) if task is None else (sql.TASK_CRON_RUNS, (task, max(limit, 0)))
+        )
+        rows = await self._writer.submit("read cron runs", lambda conn: conn.execute(query, args).fetchall())
+        return [CronRun(str(r[0]), float(r[1]), float(r[2]), bool(r[3]), r[4]) for r in rows]
+
+    async def prune_history(self, before_s: float) -> int:
+        def prune(conn: sqlite3.Connection) -> int:
+            return (
+                conn.execute(sql.PRUNE_POINTS, (before_s,)).rowcount
+                + conn.execute(sql.PRUNE_DELIVERIES, (before_s * 1000,)).rowcount
+                + conn.execute(sql.PRUNE_CRON_RUNS, (before_s,)).rowcount
+            )
+
+        return await self._writer.submit("delete old metric, delivery and cron history", prune)
+
+
+def _attempt(row: Any) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        message_id=str(row[0]),
+        queue=str(row[1]),
+        instance=str(row[2]),
+        started_at_ms=int(row[3]),
+        duration_ms=float(row[4]),
+        status=None if row[5] is None else int(row[5]),
+        error_kind=row[6],
+        error_body=row[7],
+    )
