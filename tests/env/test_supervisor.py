@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conveyor.clock import FakeClock
+from conveyor.scale import process as process_module
 from conveyor.scale import supervisor as supervisor_module
 from conveyor.scale.supervisor import Supervisor, port_answers
 
@@ -254,7 +255,7 @@ async def test_scale_down_drains_the_newest_daemon_first_then_terminates_its_app
 async def test_an_app_that_ignores_sigterm_is_killed_after_the_grace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(supervisor_module, "STOP_GRACE_S", 0.5)
+    monkeypatch.setattr(process_module, "STOP_GRACE_S", 0.5)
     h = Harness(tmp_path, {"IGNORE_TERM": "1"})
     try:
         await h.supervisor.scale_to(1)
@@ -353,12 +354,12 @@ async def test_backoff_is_capped(harness: Harness, monkeypatch: pytest.MonkeyPat
     sup = harness.supervisor
     await sup.scale_to(1)
     assert await sup.wait_ready(10)
-    monkeypatch.setattr(sup._instances[1], "backoff_exponent", 20)
+    monkeypatch.setattr(sup._instances[1].app, "backoff_exponent", 20)
     harness.remember_pids()
     os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
     now = harness.clock.now()
     await harness.tick_until("instance-1", "crashed", now)
-    assert harness.view("instance-1").next_restart_at_s == now + supervisor_module.MAX_RESTART_BACKOFF_S
+    assert harness.view("instance-1").next_restart_at_s == now + process_module.MAX_RESTART_BACKOFF_S
 
 
 async def test_stop_all_drains_every_instance_and_leaves_no_process(harness: Harness) -> None:
