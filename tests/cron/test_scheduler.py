@@ -8,8 +8,9 @@ import pytest
 
 from conveyor.client.local import LocalQueue
 from conveyor.clock import FakeClock
+from conveyor.cron.registry import LEASE_NAME, StoreRegistry
 from conveyor.cron.schedule import CronTask
-from conveyor.cron.scheduler import LEASE_NAME, Scheduler
+from conveyor.cron.scheduler import Scheduler
 from conveyor.store.memory import MemoryStore
 
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600  # on the hour
@@ -29,7 +30,11 @@ async def world() -> tuple[MemoryStore, LocalQueue, FakeClock]:
 def scheduler(world: tuple[MemoryStore, LocalQueue, FakeClock], holder: str, lines: list[str]) -> Scheduler:
     store, queue, clock = world
     return Scheduler(
-        [EVERY_MINUTE, HOURLY], store, queue, clock, holder, lambda c, m: lines.append(f"{holder} {c}: {m}")
+        [EVERY_MINUTE, HOURLY],
+        StoreRegistry(store, holder),
+        queue,
+        clock,
+        lambda c, m: lines.append(f"{holder} {c}: {m}"),
     )
 
 
@@ -132,7 +137,7 @@ async def test_a_leader_that_cannot_enqueue_gives_up_the_lease(
     await a.tick(clock.now())
     assert not a.leader
     assert await store.lease_holder(LEASE_NAME) is None
-    assert any("giving up leadership" in line for line in lines)
+    assert any("dropping leader, due to failed to send message for job" in line for line in lines)
     await b.tick(clock.now())
     assert b.leader
 

@@ -1,17 +1,22 @@
 """The cron scheduler: ``run()`` around ``tick(now)``; one leader among all schedulers of an environment.
 
-Leadership is a lease in the store (``LEASE_NAME``): the leader renews it at every tick (every
-``TICK_S`` seconds) for ``LEASE_TTL_S`` seconds; when a leader stops renewing (it died, or it gave
-the lease up), another scheduler takes over at most ``LEASE_TTL_S`` seconds later.
+Leadership and the record of fired slots live in a ``LeaderRegistry`` (``conveyor.cron.registry``):
+a lease in conveyor's store under ``conveyor up``, a DynamoDB table laid out as EB's
+``AWSEBWorkerCronLeaderRegistry`` under ``conveyor sqsd`` (``conveyor.cron.dynamo``). Each registry
+documents its renewal and expiry times. The scheduler ticks every ``TICK_S`` seconds.
 
 Exactly once per slot: before it enqueues a slot, the leader records it as the task's last fired slot
 with a conditional write (it succeeds only if nobody recorded another slot since the leader read the
 record). A slot is thus claimed by one scheduler only, even across a change of leader. The claim
 comes before the send: a leader that dies between the two loses that slot rather than doubling it.
-A leader that cannot enqueue gives the lease up, so a healthier scheduler can lead.
+
+A leader that cannot enqueue, or whose registry fails (a timeout, a service error), gives the lease
+up (log ``scheduler: dropping leader, due to ...``, as EB) and rests ``REST_S`` seconds before it
+competes again, so a healthier scheduler leads.
 
 Slots missed while nobody led are fired once if they are at most ``grace_s`` old (300 s, as EB),
-and skipped with a log line if older.
+and skipped with a log line if older. Every message sent is noted with ``LeaderRegistry.record_run``
+as a ``CronRun``: a slot by the leader, or a manual run (``run_now``).
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from collections.abc import Callable, Sequence
 from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
+from conveyor.core.history import CronRun
+from conveyor.cron.registry import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
 from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, ruby_time, scheduled_message
-from conveyor.store.base import Store
 
-LEASE_NAME = "cron-leader"
-#: Seconds a lease lasts without renewal; a dead leader is replaced within this.
-LEASE_TTL_S = 30.0
+__all__ = ["LEASE_NAME", "LEASE_TTL_S", "REST_S", "TICK_S", "LogLine", "Scheduler"]
+
 #: Seconds between ticks: slots fire at most this late.
 TICK_S = 1.0
+#: Seconds a leader that gave up waits before competing for the lease again (EB: 15 s).
+REST_S = 15.0
 
 LogLine = Callable[[str, str], None]
 
@@ -39,29 +46,41 @@ class Scheduler:
     def __init__(
         self,
         tasks: Sequence[CronTask],
-        store: Store,
+        registry: LeaderRegistry,
         queue: QueueClient,
         clock: Clock,
-        holder: str,
         log: LogLine,
         *,
         grace_s: float = DEFAULT_GRACE_S,
-        lease_ttl_s: float = LEASE_TTL_S,
+        rest_s: float = REST_S,
     ) -> None:
         self.tasks = [t for t in tasks if t.enabled]
-        self.store = store
+        self.registry = registry
         self.queue = queue
         self.clock = clock
-        self.holder = holder
         self.log = log
         self.grace_s = grace_s
-        self.lease_ttl_s = lease_ttl_s
+        self.rest_s = rest_s
         self.leader = False
+        self._resting_until_s = float("-inf")
+
+    @property
+    def holder(self) -> str:
+        return self.registry.holder
 
     async def tick(self, now_s: float) -> list[tuple[str, float]]:
         """Lead if possible and enqueue every due slot; returns the (task, slot) pairs enqueued."""
+        if now_s < self._resting_until_s:
+            return []
         was_leader = self.leader
-        self.leader = await self.store.acquire_lease(LEASE_NAME, self.holder, self.lease_ttl_s)
+        try:
+            self.leader = await self.registry.acquire()
+        except errors.ConveyorError as error:
+            if was_leader:
+                await self._give_up(f"failed to refresh leadership, because: {error.message}", now_s)
+            else:
+                self.log("leader-election", f"cannot read the leader record: {error.message}")
+            return []
         if self.leader != was_leader:
             role = "leader" if self.leader else "follower"
             self.log("leader-election", f"{self.holder} is now the {role}")
@@ -69,61 +88,90 @@ class Scheduler:
             return []
         fired: list[tuple[str, float]] = []
         for task in self.tasks:
-            last = await self.store.last_slot(task.name)
-            due, skipped = due_slots(task, last, now_s, self.grace_s)
-            if skipped:
-                self.log(
-                    "scheduler",
-                    f"{task.name}: skipped {len(skipped)} slot(s) from {ruby_time(skipped[0])} to "
-                    f"{ruby_time(skipped[-1])}: older than the {self.grace_s:.0f} s grace",
-                )
-                if not due:  # record them, so they are not reported again; a due slot would supersede them
-                    await self.store.record_slot(task.name, skipped[-1], last)
-            for slot in due:
-                if not await self.store.record_slot(task.name, slot, last):
-                    self.log("scheduler", f"{task.name}: slot {ruby_time(slot)} was fired by another scheduler")
+            try:
+                if not await self._fire_due(task, now_s, fired):
                     break
-                last = slot
-                if not await self._send(task, slot):
-                    return fired
-                fired.append((task.name, slot))
+            except errors.ConveyorError as error:
+                await self._give_up(f"failed to record job '{task.name}', because: {error.message}", now_s)
+                break
         return fired
 
-    async def _send(self, task: CronTask, slot_s: float) -> bool:
-        body, attributes = scheduled_message(task, slot_s)
-        try:
-            await self.queue.send(body, attributes)
-        except errors.ConveyorError as error:
+    async def _fire_due(self, task: CronTask, now_s: float, fired: list[tuple[str, float]]) -> bool:
+        """Claim and enqueue ``task``'s due slots; ``False`` when this scheduler gave up leading."""
+        last = await self.registry.last_slot(task.name)
+        due, skipped = due_slots(task, last, now_s, self.grace_s)
+        if skipped:
             self.log(
                 "scheduler",
-                f"{task.name}: cannot enqueue slot {ruby_time(slot_s)} ({error.message}); giving up leadership",
+                f"{task.name}: skipped {len(skipped)} slot(s) from {ruby_time(skipped[0])} to "
+                f"{ruby_time(skipped[-1])}: older than the {self.grace_s:.0f} s grace",
             )
-            await self.store.release_lease(LEASE_NAME, self.holder)
-            self.leader = False
-            return False
-        self.log("scheduler", f"{task.name}: enqueued slot {ruby_time(slot_s)} for {task.url}")
+            if not due:  # record them, so they are not reported again; a due slot would supersede them
+                await self.registry.record_slot(task.name, skipped[-1], last)
+        for slot in due:
+            if not await self.registry.record_slot(task.name, slot, last):
+                self.log("scheduler", f"{task.name}: slot {ruby_time(slot)} was fired by another scheduler")
+                return True
+            last = slot
+            message_id = await self._send(task, slot, now_s)
+            if message_id is None:
+                return False
+            fired.append((task.name, slot))
+            await self._note(CronRun(task.name, slot, now_s, manual=False, message_id=message_id))
         return True
 
+    async def _send(self, task: CronTask, slot_s: float, now_s: float) -> str | None:
+        body, attributes = scheduled_message(task, slot_s)
+        try:
+            message_id = await self.queue.send(body, attributes)
+        except errors.ConveyorError as error:
+            await self._give_up(f"failed to send message for job '{task.name}', because: {error.message}", now_s)
+            return None
+        self.log("scheduler", f"{task.name}: enqueued slot {ruby_time(slot_s)} for {task.url}")
+        return message_id
+
+    async def _note(self, run: CronRun) -> None:
+        """Record a sent message; the message is out either way, so a failure here is only logged."""
+        try:
+            await self.registry.record_run(run)
+        except errors.ConveyorError as error:
+            self.log("scheduler", f"{run.task}: cannot record the run at {ruby_time(run.fired_at_s)}: {error.message}")
+
+    async def _give_up(self, reason: str, now_s: float) -> None:
+        self.log("scheduler", f"dropping leader, due to {reason}; resting {self.rest_s:.0f} s")
+        self.leader = False
+        self._resting_until_s = now_s + self.rest_s
+        await self._release()
+
+    async def _release(self) -> None:
+        try:
+            await self.registry.release()
+        except errors.ConveyorError as error:
+            self.log("leader-election", f"cannot give the lease up: {error.message}")
+
     async def run_now(self, name: str) -> float:
-        """Fire ``name`` at once (``conveyor cron run``): its own slot, now, not recorded as a scheduled one."""
+        """Fire ``name`` at once (``conveyor cron run``): its own slot, now, recorded as a manual run."""
         task = next((t for t in self.tasks if t.name == name), None)
         if task is None:
             raise errors.ConfigError(f"No enabled task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}.")
         slot = self.clock.now()
         body, attributes = scheduled_message(task, slot)
-        await self.queue.send(body, attributes)
+        message_id = await self.queue.send(body, attributes)
         self.log("scheduler", f"{task.name}: enqueued a manual run at {ruby_time(slot)}")
+        await self._note(CronRun(task.name, slot, slot, manual=True, message_id=message_id))
         return slot
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set, then give the lease up so another scheduler leads at once."""
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Tick until ``stop`` is set (``once``: a single tick), then give the lease up so another leads at once."""
         while not stop.is_set():
             try:
                 await self.tick(self.clock.now())
             except errors.ConveyorError as error:
                 self.log("scheduler", f"tick failed: {error.message}")
+            if once:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), TICK_S)
         if self.leader:
-            await self.store.release_lease(LEASE_NAME, self.holder)
             self.leader = False
+            await self._release()

@@ -28,6 +28,7 @@ from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
 from conveyor.core import attributes as queue_attributes
+from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
 from conveyor.env.logs import LogHub
@@ -158,10 +159,9 @@ class Environment:
         if self.project.cron_tasks:
             self.scheduler = Scheduler(
                 self.project.cron_tasks,
-                self.store,
+                StoreRegistry(self.store, f"{self.project.name}-{os.getpid()}"),
                 LocalQueue(self.store, self.queue_name),
                 self.clock,
-                holder=f"{self.project.name}-{os.getpid()}",
                 log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
             )
             self._cron = asyncio.create_task(self.scheduler.run(self._cron_stop))
