@@ -7,10 +7,11 @@ from conveyor.health.inputs import (
     ProcessState,
     QueueInputs,
     Thresholds,
+    WebInputs,
     WindowCounts,
     window_counts,
 )
-from conveyor.health.rules import environment_health, instance_health, queue_health
+from conveyor.health.rules import environment_health, instance_health, queue_health, web_health
 from conveyor.health.status import Colour, Health, Status, format_duration, worst
 
 __all__ = [
@@ -23,11 +24,13 @@ __all__ = [
     "QueueInputs",
     "Status",
     "Thresholds",
+    "WebInputs",
     "WindowCounts",
     "environment_health",
     "format_duration",
     "instance_health",
     "queue_health",
+    "web_health",
     "window_counts",
     "worst",
 ]

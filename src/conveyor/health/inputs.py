@@ -106,6 +106,23 @@ class InstanceInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class WebInputs:
+    """The project's web process (the web tier ``conveyor up`` runs beside the workers) as of ``now``.
+
+    ``started_at_s`` is when the current process started; ``restarts_at_s`` lists its restarts after a
+    crash; ``reachable`` is the last TCP connect to its port (``None`` when not checked).
+    """
+
+    port: int
+    started_at_s: float
+    process: ProcessState = "running"
+    restarts_at_s: tuple[float, ...] = ()
+    exit_code: int | None = None
+    reachable: bool | None = None
+    name: str = "web"
+
+
+@dataclass(frozen=True, slots=True)
 class QueueInputs:
     """The worker queue as of ``now``, and the scaling policy its backlog is judged against.
 

@@ -2,10 +2,11 @@
 
 An instance is judged on its process (starting, crashed, draining...), its restarts in a window, the
 startup grace, whether its app accepts connections, how long since its daemon last polled the queue,
-and the share of failed deliveries. The environment is the worst of its instances and of the queue
-rules (backlog against the scaling policy, age of the oldest waiting message, dead-letter queue),
-plus the failure rate over all instances together. An empty queue is healthy; a backlog the policy
-can absorb is Ok, or Info while more instances should be starting.
+and the share of failed deliveries. The web process (when the project has one) is judged on its
+process, its port and its restarts as a worker app is. The environment is the worst of its instances,
+the web process and the queue rules (backlog against the scaling policy, age of the oldest waiting
+message, dead-letter queue), plus the failure rate over all instances together. An empty queue is
+healthy; a backlog the policy can absorb is Ok, or Info while more instances should be starting.
 
 Every status but Ok carries causes that name the instance or queue and give the numbers.
 """
@@ -13,11 +14,14 @@ Every status but Ok carries causes that name the instance or queue and give the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from conveyor.health.inputs import (
     InstanceInputs,
+    ProcessState,
     QueueInputs,
     Thresholds,
+    WebInputs,
     WindowCounts,
     events_in_window,
     window_counts,
@@ -44,7 +48,7 @@ def instance_findings(i: InstanceInputs, now_s: float, t: Thresholds) -> list[Fi
     if i.process == "draining":
         work = plural(i.in_flight, "in-flight message")
         return [Finding(Status.INFO, name + f"draining: finishing {work}, receiving no new ones")]
-    restart = _restarts(i, now_s, t)
+    restart = _restarts(i.restarts_at_s, now_s, t)
     silent_s = _stale_report_s(i, now_s, t)
     if silent_s is not None:
         silence = format_duration(silent_s)
@@ -72,9 +76,9 @@ def _stale_report_s(i: InstanceInputs, now_s: float, t: Thresholds) -> float | N
     return now_s - i.reported_at_s
 
 
-def _restarts(i: InstanceInputs, now_s: float, t: Thresholds) -> tuple[Status, str] | None:
+def _restarts(restarts_at_s: Sequence[float], now_s: float, t: Thresholds) -> tuple[Status, str] | None:
     """(status, "restarted 3 times in the last 5 min, last 40 s ago"), or None below the warning count."""
-    recent = events_in_window(i.restarts_at_s, now_s, t.restart_window_s)
+    recent = events_in_window(restarts_at_s, now_s, t.restart_window_s)
     if len(recent) < t.restart_warning_count:
         return None
     status = Status.DEGRADED if len(recent) >= t.restart_degraded_count else Status.WARNING
@@ -85,36 +89,80 @@ def _restarts(i: InstanceInputs, now_s: float, t: Thresholds) -> tuple[Status, s
     return status, text
 
 
+@dataclass(frozen=True, slots=True)
+class _Process:
+    """What the process rules read of a worker app or the web process."""
+
+    subject: str
+    what: str
+    port: int
+    started_at_s: float
+    state: ProcessState
+    exit_code: int | None
+    reachable: bool | None
+    #: What else it has not done yet within its startup grace (a worker's daemon: "no poll of the queue yet").
+    not_yet: tuple[str, ...] = ()
+
+
 def _app_finding(i: InstanceInputs, now_s: float, t: Thresholds, restart: tuple[Status, str] | None) -> Finding:
-    """The app process and its port, with the restart count folded in."""
-    name = f"{i.name}: "
-    port = i.app_port
-    up_s = now_s - i.started_at_s
+    """The worker app process and its port, with the restart count folded in."""
+    not_yet = ("no poll of the queue yet",) if i.last_poll_ok_at_s is None else ()
+    app = _Process(i.name, "worker app", i.app_port, i.started_at_s, i.process, i.exit_code, i.app_reachable, not_yet)
+    return _process_finding(app, now_s, t, restart)
+
+
+def _process_finding(p: _Process, now_s: float, t: Thresholds, restart: tuple[Status, str] | None) -> Finding:
+    """A supervised process and its port: down is Degraded, restarting Warning, starting Pending within the
+    startup grace (Degraded after it); the restart count is folded in."""
+    name = f"{p.subject}: "
+    what, port = p.what, p.port
+    up_s = now_s - p.started_at_s
     up = format_duration(up_s)
     grace = format_duration(t.startup_grace_s)
     in_grace = up_s < t.startup_grace_s
     finding: Finding | None = None
-    if i.process == "crashed":
-        code = f" with code {i.exit_code}" if i.exit_code is not None else ""
-        finding = Finding(Status.DEGRADED, f"worker app on port {port} exited{code} and waits to be restarted")
-    elif i.process == "restarting":
-        finding = Finding(Status.WARNING, f"worker app on port {port} is restarting")
-    elif i.process == "starting" and not in_grace:
-        refused = "; it is not accepting connections" if i.app_reachable is False else ""
-        text = f"worker app on port {port} still starting {up} after launch (startup grace {grace}){refused}"
+    if p.state == "crashed":
+        code = f" with code {p.exit_code}" if p.exit_code is not None else ""
+        finding = Finding(Status.DEGRADED, f"{what} on port {port} exited{code} and waits to be restarted")
+    elif p.state == "restarting":
+        finding = Finding(Status.WARNING, f"{what} on port {port} is restarting")
+    elif p.state == "starting" and not in_grace:
+        refused = "; it is not accepting connections" if p.reachable is False else ""
+        text = f"{what} on port {port} still starting {up} after launch (startup grace {grace}){refused}"
         finding = Finding(Status.DEGRADED, text)
-    elif i.app_reachable is False and not in_grace:
-        finding = Finding(Status.DEGRADED, f"worker app is not accepting connections on port {port}")
-    elif in_grace and (i.process == "starting" or i.app_reachable is False or i.last_poll_ok_at_s is None):
-        waiting = [f"worker app not accepting connections on port {port} yet"] if i.app_reachable is False else []
-        waiting += ["no poll of the queue yet"] if i.last_poll_ok_at_s is None else []
+    elif p.reachable is False and not in_grace:
+        finding = Finding(Status.DEGRADED, f"{what} is not accepting connections on port {port}")
+    elif in_grace and (p.state == "starting" or p.reachable is False or p.not_yet):
+        waiting = [f"{what} not accepting connections on port {port} yet"] if p.reachable is False else []
+        waiting += list(p.not_yet)
         detail = f" ({'; '.join(waiting)})" if waiting else ""
         finding = Finding(Status.PENDING, f"starting, {up} into the {grace} startup grace{detail}")
     if restart is None:
         return Finding(finding.status, name + finding.cause) if finding else Finding(Status.OK, "")
     if finding is None:
-        return Finding(restart[0], name + f"worker app {restart[1]}; look at its output for the crash")
+        return Finding(restart[0], name + f"{what} {restart[1]}; look at its output for the crash")
     return Finding(worst((finding.status, restart[0])), name + f"{finding.cause} ({restart[1]})")
+
+
+# -- the web process ------------------------------------------------------------------------------
+
+
+def web_health(web: WebInputs, now_s: float, thresholds: Thresholds | None = None) -> Health:
+    """The web process's status; every cause starts with ``web:``."""
+    return combine(web_findings(web, now_s, thresholds or Thresholds()))
+
+
+def web_findings(w: WebInputs, now_s: float, t: Thresholds) -> list[Finding]:
+    """The web process judged as a worker app is: Degraded while it is down (exited and waiting for its
+    restart, or not accepting connections on its port after the startup grace), Warning while it
+    restarts and after a restart within the window, Degraded from ``restart_degraded_count`` restarts.
+
+    Not Severe: the worker tier keeps processing what is queued; only new work from the web tier stops."""
+    if w.process in ("stopped", "draining"):
+        return [Finding(Status.INFO, f"{w.name}: process {w.process}; it takes no requests")]
+    process = _Process(w.name, "process", w.port, w.started_at_s, w.process, w.exit_code, w.reachable)
+    finding = _process_finding(process, now_s, t, _restarts(w.restarts_at_s, now_s, t))
+    return [finding] if finding.status is not Status.OK else []
 
 
 def _poll_finding(i: InstanceInputs, now_s: float, t: Thresholds) -> Finding:
@@ -255,8 +303,10 @@ def environment_health(
     queue: QueueInputs | None,
     now_s: float,
     thresholds: Thresholds | None = None,
+    web: WebInputs | None = None,
 ) -> Health:
-    """The worst of every instance and of the queue, with all their causes, worst first.
+    """The worst of every instance, of the web process (if any) and of the queue, with all their causes,
+    worst first.
 
     It takes the instances' inputs (not their ``Health``) so that it can also judge the failure rate
     of all instances together: ten instances with 15 deliveries each are each below the minimum
@@ -279,6 +329,8 @@ def environment_health(
     overall = failure_finding(total, t, across=f" across {plural(len(instances), 'instance')}")
     if overall.status.severity > worst_instance_failures.severity:
         findings.append(overall)
+    if web is not None:
+        findings += web_findings(web, now_s, t)
     if queue is None:
         findings.append(Finding(Status.UNKNOWN, "no queue numbers: the queue's attributes could not be read"))
     else:
