@@ -10,6 +10,8 @@ from typing import Any
 from conveyor.errors import ConfigError
 
 DEFAULT_SERVER_PORT = 9324
+#: The web console of ``conveyor up``.
+DEFAULT_CONSOLE_PORT = 9325
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")

@@ -156,7 +156,7 @@ class Conveyor:
         out = project.parent / f"{project.name}-up-{len(self.ups)}.out"
         with open(out, "wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "conveyor", "up", str(project), "--port", "0", *extra],
+                [sys.executable, "-m", "conveyor", "up", str(project), "--port", "0", "--console-port", "0", *extra],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=sink,

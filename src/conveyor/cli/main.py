@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("conveyor.cli.envcmds", "config", "Effective options and where each came from."),
     "dlq": ("conveyor.cli.dlq", "dlq", "The dead-letter queue: list, show, redrive, purge."),
     "cron": ("conveyor.cli.cron", "cron", "Periodic tasks from cron.yaml: list, run."),
+    "console": ("conveyor.cli.console", "console", "Print and open the web console's address."),
 }
 
 

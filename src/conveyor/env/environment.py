@@ -26,7 +26,7 @@ from conveyor.api.server import bind
 from conveyor.client.base import dead_letter_queue_name
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
-from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
+from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_CONSOLE_PORT, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
 from conveyor.core import attributes as queue_attributes
 from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
@@ -57,6 +57,10 @@ class UpOptions:
     control_port: int = 0
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    #: The web console (``None``: none); a token is required when it listens beyond loopback.
+    console_host: str = "127.0.0.1"
+    console_port: int | None = DEFAULT_CONSOLE_PORT
+    console_token: str | None = None
 
 
 class Environment:
@@ -89,6 +93,7 @@ class Environment:
         self._daemons: dict[str, Daemon] = {}
         self.queue_url = ""
         self.control_url = ""
+        self.console_url = ""
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -105,10 +110,15 @@ class Environment:
         opts = self.options
         server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
         sock = bind(opts.host, opts.queue_port)
+        control_sock = console_sock = None
         try:
             control_sock = _bind_control(opts.control_port)
+            if opts.console_port is not None:
+                console_sock = _bind_console(opts.console_host, opts.console_port)
         except ConfigError:
-            sock.close()
+            for bound in (sock, control_sock):
+                if bound is not None:
+                    bound.close()
             raise
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
         await self._serve(create_app(self.store, server_config.validate()), sock)
@@ -170,6 +180,18 @@ class Environment:
 
         self.control_url = f"http://127.0.0.1:{control_sock.getsockname()[1]}"
         await self._serve(control_app(self), control_sock)
+        if console_sock is not None:
+            await self._start_console(console_sock)
+
+    async def _start_console(self, sock: Any) -> None:
+        from conveyor.console.app import console_app
+        from conveyor.env.console_backend import EnvironmentConsole
+
+        host = self.options.console_host
+        shown = f"[{host}]" if ":" in host else host
+        self.console_url = f"http://{shown}:{sock.getsockname()[1]}/"
+        await self._serve(console_app(EnvironmentConsole(self), token=self.options.console_token), sock)
+        self.events.add("environment", f"console at {self.console_url}")
 
     def _sqsd_options(self, queue_url: str) -> Resolved:
         overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
@@ -342,6 +364,16 @@ def _queue_attributes(project: Project) -> dict[str, str]:
         except ConveyorError as error:
             raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
     return checked
+
+
+def _bind_console(host: str, port: int) -> Any:
+    try:
+        return bind(host, port)
+    except ConfigError:
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} for the console: the port is in use (another conveyor up?). "
+            "Choose another --console-port, or 0 for any free port."
+        ) from None
 
 
 def _bind_control(port: int) -> Any:

@@ -56,6 +56,7 @@ def register(entry: Entry) -> Path:
     check_free(entry.name)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_bytes(orjson.dumps(asdict(entry)))
+    temporary.chmod(0o600)  # the console's address may carry its token
     temporary.replace(path)
     return path
 

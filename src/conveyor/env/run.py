@@ -13,6 +13,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from conveyor.console.auth import address
 from conveyor.env import registry
 from conveyor.env.environment import Environment, UpOptions
 from conveyor.env.project import Project
@@ -70,7 +71,7 @@ def _entry(env: Environment, options: UpOptions) -> registry.Entry:
         data_dir=str(options.data_dir.resolve()),
         control_url=env.control_url,
         queue_url=env.queue_url,
-        console_url="",
+        console_url=address(env.console_url, options.console_token),
     )
 
 

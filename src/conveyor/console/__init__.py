@@ -1,0 +1,1 @@
+"""The web console: pages over a running environment, rendered on the server, refreshed live by a small script."""

@@ -1,0 +1,209 @@
+"""What a person can ask of a running environment, in one place: the control API and the console both call it.
+
+Each operation answers a JSON-ready document (the control API's answers, which the CLI reads) or
+raises a ``ConveyorError`` whose message says what was wrong: ``BadRequest`` for a mistake in what
+was asked, ``NotFound`` for something that is not there, ``Conflict`` for something the environment
+cannot do now. Every change a person makes (a redrive, a purge, a manual cron run) is an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from conveyor import errors
+from conveyor.client.local import LocalQueue
+from conveyor.core.models import MessageAttributeValue, StoredMessage
+from conveyor.cron.schedule import next_slot
+from conveyor.cron.scheduler import LEASE_NAME
+from conveyor.sqsd.options import describe
+
+if TYPE_CHECKING:
+    from conveyor.env.environment import Environment
+
+#: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
+#: this many messages at once.
+PEEK_SEARCH_LIMIT = 1000
+#: Most copies one ``send`` makes.
+MAX_SEND_COUNT = 100_000
+
+
+class BadRequest(errors.ConveyorError):
+    http_status: ClassVar[int] = 400
+
+
+class NotFound(errors.ConveyorError):
+    http_status: ClassVar[int] = 404
+
+
+class Conflict(errors.ConveyorError):
+    http_status: ClassVar[int] = 409
+
+
+def message_view(m: StoredMessage, full: bool) -> dict[str, Any]:
+    """A message as the CLI and the console show it; binary attributes by their size only."""
+    return {
+        "message_id": m.message_id,
+        "sent_at_ms": m.sent_at_ms,
+        "receive_count": m.receive_count,
+        "source_arn": m.dead_letter_source_arn,
+        "body": m.body if full else m.body[:200],
+        "attributes": {
+            k: v.string_value if v.string_value is not None else f"<{len(v.binary_value or b'')} bytes>"
+            for k, v in m.attributes.items()
+        },
+    }
+
+
+class Operations:
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    async def counts(self, name: str) -> dict[str, int]:
+        c = await self.env.store.queue_counts(name)
+        return {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+
+    async def status(self) -> dict[str, Any]:
+        env = self.env
+        instances = []
+        for view in env.supervisor.views():
+            state = env.daemon_state(view.name)
+            instances.append(asdict(view) | {"daemon": asdict(state) if state is not None else None})
+        return {
+            "name": env.project.name,
+            "project": str(env.project.root),
+            "queue_url": env.queue_url,
+            "queue": await self.counts(env.queue_name),
+            "dlq": await self.counts(env.dlq_name),
+            "instances": instances,
+            "scaling": env.autoscaler.describe(),
+            "web_url": getattr(env, "web_url", None),
+            "web": asdict(web) if (web := env.web_view()) is not None else None,
+            "sdk_environment": env.shown_sdk_environment(),
+        }
+
+    async def health(self) -> dict[str, Any]:
+        return await self.env.health()
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        return [asdict(e) for e in self.env.events.since(since)]
+
+    def queue_url(self, name: str) -> str:
+        return f"{self.env.queue_endpoint}/{self.env.options.account_id}/{name}"
+
+    async def queues(self) -> list[dict[str, Any]]:
+        names = await self.env.store.list_queues()
+        return [{"name": n, "url": self.queue_url(n)} | await self.counts(n) for n in names]
+
+    def config(self) -> dict[str, Any]:
+        env = self.env
+        rows = [{"option": o, "value": v, "source": s} for o, v, s in describe(env.resolved)]
+        project = env.project
+        settings = {
+            "instances.min": asdict(project.min_instances),
+            "instances.max": asdict(project.max_instances),
+            "cooldown_s": asdict(project.cooldown_s),
+        }
+        return {
+            "sqsd": rows,
+            "environment": settings,
+            "scaling": {k: asdict(v) for k, v in project.scaling.items()},
+            "health": {k: asdict(v) for k, v in project.health.items()},
+            "queue": {k: asdict(v) for k, v in project.queue_attributes.items()},
+            "variables": {k: asdict(v) for k, v in project.environment.items()},
+        }
+
+    async def send(
+        self, body: object, attributes: object, delay_s: object, count: object, queue: object
+    ) -> dict[str, Any]:
+        """Send ``count`` copies of a message with String attributes; the values come unchecked from a request."""
+        if not isinstance(body, str) or not body:
+            raise BadRequest("send needs a non-empty body")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_SEND_COUNT:
+            raise BadRequest(f"send needs a count from 1 to {MAX_SEND_COUNT}")
+        if delay_s is not None and (not isinstance(delay_s, int) or isinstance(delay_s, bool)):
+            raise BadRequest("delay_s must be a whole number of seconds from 0 to 900")
+        if not isinstance(attributes, dict):
+            raise BadRequest("attributes must be an object of names to values")
+        typed = {str(k): MessageAttributeValue("String", str(v)) for k, v in attributes.items()}
+        name = queue if isinstance(queue, str) and queue else self.env.queue_name
+        try:
+            ids = await LocalQueue(self.env.store, name).send_many(body, typed, delay_s, count=count)
+        except errors.ConveyorError as error:
+            raise BadRequest(error.message) from None
+        return {"sent": len(ids), "message_ids": ids[:10]}
+
+    async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
+        """The oldest ``limit`` messages of ``queue``, looked at without receiving them."""
+        try:
+            return await self.env.store.peek_messages(queue, limit)
+        except errors.ConveyorError as error:
+            raise NotFound(error.message) from None
+
+    async def dlq_list(self, limit: int) -> dict[str, Any]:
+        if not 1 <= limit <= PEEK_SEARCH_LIMIT:
+            raise BadRequest(f"limit must be from 1 to {PEEK_SEARCH_LIMIT}")
+        messages = await self.peek(self.env.dlq_name, limit)
+        return {"queue": self.env.dlq_name, "counts": await self.counts(self.env.dlq_name)} | {
+            "messages": [message_view(m, full=False) for m in messages]
+        }
+
+    async def find(self, queue: str, message_id: str) -> StoredMessage:
+        for m in await self.peek(queue, PEEK_SEARCH_LIMIT):
+            if m.message_id == message_id:
+                return m
+        raise NotFound(f"no message {message_id} in {queue} (among its oldest {PEEK_SEARCH_LIMIT})")
+
+    async def dlq_redrive(self, limit: object = None) -> int:
+        """Move up to ``limit`` (default: all) DLQ messages back to the queues they came from."""
+        limit = PEEK_SEARCH_LIMIT * 100 if limit is None else limit
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise BadRequest("max must be a positive integer")
+        env = self.env
+        moved = await env.store.move_messages(env.dlq_name, None, limit)
+        env.events.add("dlq-redrive", f"{moved} messages moved from {env.dlq_name} back to {env.queue_name}")
+        return moved
+
+    async def dlq_purge(self) -> int:
+        env = self.env
+        before = await self.counts(env.dlq_name)
+        try:
+            await env.store.purge_queue(env.dlq_name)
+        except errors.ConveyorError as error:
+            raise Conflict(error.message) from None
+        purged = before["visible"] + before["in_flight"] + before["delayed"]
+        env.events.add("dlq-purge", f"{purged} messages purged from {env.dlq_name}")
+        return purged
+
+    async def cron_list(self) -> dict[str, Any]:
+        env = self.env
+        scheduler = getattr(env, "scheduler", None)
+        now_s = env.clock.now()
+        tasks = []
+        for task in env.project.cron_tasks:
+            last = await env.store.last_slot(task.name)
+            tasks.append(
+                {
+                    "name": task.name,
+                    "url": task.url,
+                    "schedule": task.schedule,
+                    "timezone": task.timezone,
+                    "enabled": task.enabled,
+                    "last_slot_s": last,
+                    "next_slot_s": next_slot(task, now_s) if task.enabled else None,
+                }
+            )
+        holder = await env.store.lease_holder(LEASE_NAME)
+        leader = holder[0] if holder is not None else None
+        return {"tasks": tasks, "leader": leader, "this_scheduler": scheduler.holder if scheduler else None}
+
+    async def cron_run(self, name: object, by: str = "conveyor cron run") -> dict[str, Any]:
+        scheduler = getattr(self.env, "scheduler", None)
+        if scheduler is None:
+            raise NotFound("this environment has no cron.yaml")
+        try:
+            slot = await scheduler.run_now(str(name))
+        except errors.ConveyorError as error:
+            raise NotFound(error.message) from None
+        self.env.events.add("cron-run", f"{name} fired by {by}")
+        return {"name": name, "slot_s": slot}
