@@ -63,7 +63,8 @@ NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 )
 def test_judge(status: int, retry_after: str | None, ok: bool, delay: int | None) -> None:
     outcome = judge(status, retry_after, NOW)
-    assert outcome == Outcome(ok, "ok" if ok else "http-err", status, retry_after_s=delay)
+    kind = None if ok else f"http-{status // 100}xx"
+    assert outcome == Outcome(ok, "ok" if ok else "http-err", status, retry_after_s=delay, kind=kind)
     assert outcome.reached_app
 
 

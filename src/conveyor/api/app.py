@@ -23,6 +23,11 @@ from conveyor.store.base import Store
 log = get_logger(__name__)
 
 ActionHandler = Callable[[Context, Params], Awaitable[dict[str, Any]]]
+#: Renders the Prometheus exposition of a store (``metrics.prometheus.render``, passed in by the caller:
+#: the API does not import its sibling ``metrics``).
+MetricsRenderer = Callable[[Store], Awaitable[bytes]]
+#: The Content-Type of Prometheus's text exposition format.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 ACTIONS: dict[str, ActionHandler] = {
     "CreateQueue": queues.create_queue,
@@ -160,10 +165,22 @@ async def _background(store: Store, stop: asyncio.Event) -> None:
     await runner
 
 
-def create_app(store: Store, config: ServerConfig) -> web.Application:
-    """The aiohttp application; starts and stops its background work with the app."""
+def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> web.Application:
+    """The aiohttp application; starts and stops its background work with the app.
+
+    With ``metrics``, ``GET /metrics`` answers the Prometheus exposition (a Query-protocol GET with an
+    ``Action`` is still SQS, whatever its path)."""
     api = SqsApi(store, config)
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    if metrics is not None:
+        render = metrics
+
+        async def exposition(request: web.Request) -> web.StreamResponse:
+            if "Action" in request.query:
+                return await api.handle(request)
+            return web.Response(body=await render(store), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+        app.router.add_get("/metrics", exposition)
     app.router.add_route("*", "/{tail:.*}", api.handle)
     stop = asyncio.Event()
 

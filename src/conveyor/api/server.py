@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from conveyor.api.app import create_app
+from conveyor.api.app import MetricsRenderer, create_app
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
@@ -39,9 +39,10 @@ def bind(host: str, port: int) -> socket.socket:
 class Server:
     """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> None:
         self.config = config.validate()
         self.port = config.port
+        self.metrics = metrics
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -49,7 +50,7 @@ class Server:
         self.port = sock.getsockname()[1]
         self.store = await open_store(self.config.store, self.config.data_dir)
         self._runner = web.AppRunner(
-            create_app(self.store, self.config),
+            create_app(self.store, self.config, metrics=self.metrics),
             access_log=None,
             handle_signals=False,
             shutdown_timeout=2.0,
@@ -67,9 +68,11 @@ class Server:
         await self.store.close()
 
 
-async def serve(config: ServerConfig, on_ready: Callable[[Server], None] | None = None) -> None:
+async def serve(
+    config: ServerConfig, on_ready: Callable[[Server], None] | None = None, *, metrics: MetricsRenderer | None = None
+) -> None:
     """Run until SIGINT or SIGTERM; the handlers only record the signal, this loop acts on it."""
-    server = Server(config)
+    server = Server(config, metrics=metrics)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -106,7 +106,9 @@ def server(
             click.echo(f"conveyor server listening on {url} (store: {store}, data: {data_dir})")
 
     try:
-        _run(serve(config, ready))
+        from conveyor.metrics.prometheus import render
+
+        _run(serve(config, ready, metrics=render))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)

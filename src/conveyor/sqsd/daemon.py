@@ -10,6 +10,9 @@ Shape of a run:
   (the heartbeat), so a long job is not handed to a second worker while it runs;
 - ``stop()`` drains: pollers stop, open POSTs get ``DrainTimeout`` to finish, whatever is left is
   handed back with visibility 0, pending deletes are flushed.
+
+Every POST, whatever its outcome, is reported to the optional ``recorder`` as a ``DeliveryAttempt``
+(a plain call on the event loop: the recorder buffers, it must not block).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -25,9 +29,10 @@ import aiohttp
 from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
+from conveyor.core.history import DeliveryAttempt
 from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_WAIT_TIME_S
 from conveyor.core.models import ReceivedMessage
-from conveyor.sqsd.delivery import build_request, failure_visibility_s, post
+from conveyor.sqsd.delivery import Outcome, build_request, failure_visibility_s, post
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
 
@@ -36,6 +41,9 @@ TICK_S = 1.0
 #: Pause after a failed receive before the next one.
 POLL_ERROR_PAUSE_S = 1.0
 DELETERS = 4
+
+#: Called with every delivery attempt, on the event loop; must return at once (buffer, don't write).
+DeliveryRecorder = Callable[[DeliveryAttempt], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +76,17 @@ class Daemon:
         log: SqsdLog,
         *,
         rng: random.Random | None = None,
+        recorder: DeliveryRecorder | None = None,
+        instance: str = "sqsd",
     ) -> None:
         self.queue = queue
         self.config = config
         self.clock = clock
         self.log = log
         self.rng = rng or random.Random()
+        self.recorder = recorder
+        #: Names this daemon in the delivery attempts it records.
+        self.instance = instance
         self._free = config.http_connections
         self._slot_freed = asyncio.Event()
         self._in_flight: dict[str, _InFlight] = {}
@@ -249,6 +262,7 @@ class Daemon:
             for reason in request.skipped:
                 self.log.write("attribute skipped", f"{message.message_id} {reason}")
             self._in_flight[handle] = _InFlight(received, now_s + self.heartbeat_interval_s)
+            started_at_ms = self.clock.now_ms()
             started = asyncio.get_running_loop().time()
             try:
                 outcome = await post(self._session, self.config, request, self.clock)
@@ -256,6 +270,8 @@ class Daemon:
                 self._in_flight.pop(handle, None)
             elapsed_s = asyncio.get_running_loop().time() - started
             self._app_reachable = outcome.reached_app
+            if self.recorder is not None:
+                self._record(message.message_id, started_at_ms, elapsed_s, outcome)
             if outcome.ok:
                 self._delivered += 1
                 self._deletes.put_nowait(handle)
@@ -267,6 +283,24 @@ class Daemon:
             await self._settle_failure(handle, visibility_s)
         finally:
             self._release(1)
+
+    def _record(self, message_id: str, started_at_ms: int, elapsed_s: float, outcome: Outcome) -> None:
+        assert self.recorder is not None
+        kind = None if outcome.ok else (outcome.kind or outcome.category)
+        attempt = DeliveryAttempt(
+            message_id,
+            self.queue.name,
+            self.instance,
+            started_at_ms,
+            elapsed_s * 1000,
+            outcome.status,
+            kind,
+            outcome.error_body,
+        )
+        try:
+            self.recorder(attempt)
+        except Exception as error:  # the history must never cost a delivery its outcome
+            self.log.write("history", f"could not record the delivery of {message_id}: {error!r}")
 
     async def _settle_failure(self, handle: str, visibility_s: int) -> None:
         try:

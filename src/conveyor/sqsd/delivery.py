@@ -11,7 +11,7 @@ import hmac
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_tz
 
 import aiohttp
@@ -19,6 +19,7 @@ import aiohttp
 from conveyor import __version__
 from conveyor.client.base import CRON_PATH_ATTRIBUTE, CRON_SCHEDULED_ATTRIBUTE, CRON_TASK_ATTRIBUTE
 from conveyor.clock import Clock
+from conveyor.core.history import ERROR_BODY_LIMIT_BYTES
 from conveyor.core.limits import MAX_VISIBILITY_TIMEOUT_S
 from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.logfile import iso_utc
@@ -103,7 +104,13 @@ def sign(secret: str, timestamp_s: int, body: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a delivery ended. ``category`` is the sqsd log category: ok, http-err or socket-err."""
+    """How a delivery ended. ``category`` is the sqsd log category: ok, http-err or socket-err.
+
+    ``kind`` names a failure for the delivery history (``core.history.DeliveryAttempt.error_kind``):
+    ``http-4xx``/``http-5xx``/``http-3xx``/``http-1xx`` by status class, or with no response ``refused``,
+    ``unreachable``, ``connect-timeout``, ``inactivity-timeout``, ``closed``, ``error``; ``None`` on a 2xx.
+    ``error_body`` is the start of a failed response's body (``ERROR_BODY_LIMIT_BYTES``), if it had one.
+    """
 
     ok: bool
     category: str
@@ -112,6 +119,8 @@ class Outcome:
     retry_after_s: int | None = None
     #: The app answered at all (False: refused, unreachable, timed out before any response).
     reached_app: bool = True
+    kind: str | None = None
+    error_body: str | None = None
 
 
 def retry_after_s(value: str | None, now_s: float) -> int | None:
@@ -132,7 +141,12 @@ def judge(status: int, retry_after: str | None, now_s: float) -> Outcome:
     if 200 <= status < 300:
         return Outcome(True, "ok", status)
     delay = retry_after_s(retry_after, now_s) if status in (429, 503) else None
-    return Outcome(False, "http-err", status, retry_after_s=delay)
+    return Outcome(False, "http-err", status, retry_after_s=delay, kind=f"http-{status // 100}xx")
+
+
+def error_body(body: bytes) -> str | None:
+    """What a delivery attempt keeps of a failed response's body: its first KiB, decoded; None if empty."""
+    return body[:ERROR_BODY_LIMIT_BYTES].decode("utf-8", "replace") or None
 
 
 def failure_visibility_s(outcome: Outcome, receive_count: int, config: SqsdConfig, rng: random.Random) -> int:
@@ -156,11 +170,12 @@ async def post(session: aiohttp.ClientSession, config: SqsdConfig, request: Requ
             async with session.post(
                 url, data=request.body, headers=request.headers, timeout=timeout, allow_redirects=False
             ) as response:
-                await response.read()
-                return judge(response.status, response.headers.get("Retry-After"), clock.now())
+                body = await response.read()
+                outcome = judge(response.status, response.headers.get("Retry-After"), clock.now())
+                return outcome if outcome.ok else replace(outcome, error_body=error_body(body))
         except aiohttp.ServerDisconnectedError:
             if attempt == 2:
-                return Outcome(False, "socket-err", detail="connection closed by server")
+                return Outcome(False, "socket-err", detail="connection closed by server", kind="closed")
         except aiohttp.ServerTimeoutError as error:
             connecting = "connect" in str(error).lower()
             detail = (
@@ -168,14 +183,16 @@ async def post(session: aiohttp.ClientSession, config: SqsdConfig, request: Requ
                 if connecting
                 else f"no response for {config.inactivity_timeout_s} s (InactivityTimeout)"
             )
-            return Outcome(False, "socket-err", detail=detail, reached_app=not connecting)
+            kind = "connect-timeout" if connecting else "inactivity-timeout"
+            return Outcome(False, "socket-err", detail=detail, reached_app=not connecting, kind=kind)
         except aiohttp.ClientConnectorError as error:
             return Outcome(
                 False,
                 "socket-err",
                 detail=f"cannot connect to {url}: {error.os_error.strerror or error}",
                 reached_app=False,
+                kind="refused" if isinstance(error.os_error, ConnectionRefusedError) else "unreachable",
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            return Outcome(False, "socket-err", detail=f"{type(error).__name__}: {error}")
+            return Outcome(False, "socket-err", detail=f"{type(error).__name__}: {error}", kind="error")
     raise AssertionError("unreachable")

@@ -1,0 +1,186 @@
+"""The sampler: one-minute metric series of every queue and every instance, kept in the store.
+
+``run()`` calls ``tick(now)`` every ``TICK_S`` and right after each minute starts. A tick writes, for
+the minute holding ``now``, one point per series (``Store.record_metrics`` upserts, so the last tick
+of a minute leaves its final value):
+
+- each queue (subject ``queue:<name>``): ``visible``, ``in_flight``, ``delayed`` and ``oldest_age_s``
+  (gauges: the latest sample), ``sent``, ``received`` and ``deleted`` (messages in that minute, from
+  the differences of the store's ``operation_totals``), and for a queue with a redrive policy
+  ``dlq_visible``, the visible messages of its dead-letter queue;
+- each instance (subject ``instance:<name>``), from the ``DeliveryRecorder``: ``deliveries`` (POSTs
+  that ended in the minute, any outcome), ``failures_4xx``, ``failures_5xx``, ``failures_error`` (no
+  response: refused, timed out, closed), ``failures_other`` (1xx, 3xx), and ``latency_p50_ms``,
+  ``latency_p95_ms``, ``latency_p99_ms`` when an attempt got a response.
+
+Operations are counted in the minute of the tick that first sees them (so within one tick of when they
+happened); the first minute counts everything since the store started. Once a minute the sampler
+prunes history older than its retention (``DEFAULT_HISTORY_RETENTION_S``, 14 days, unless configured).
+Docs: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from conveyor.clock import Clock
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S, MetricPoint, OperationTotals, minute_of
+from conveyor.core.models import QueueCounts
+from conveyor.core.redrive import queue_name_from_arn
+from conveyor.errors import ConveyorError
+from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
+from conveyor.store.base import Store
+
+log = logging.getLogger(__name__)
+
+#: Seconds between ticks (a tick also runs just after each minute starts).
+TICK_S = 5.0
+
+QUEUE_SERIES = ("visible", "in_flight", "delayed", "oldest_age_s", "sent", "received", "deleted", "dlq_visible")
+INSTANCE_SERIES = (
+    "deliveries",
+    "failures_4xx",
+    "failures_5xx",
+    "failures_error",
+    "failures_other",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+)
+
+
+def queue_subject(name: str) -> str:
+    return f"queue:{name}"
+
+
+def instance_subject(name: str) -> str:
+    return f"instance:{name}"
+
+
+@dataclass(slots=True)
+class _Totals:
+    """A queue's operation totals: at the start of the minute being written, and at the last tick."""
+
+    minute_s: int
+    base: OperationTotals
+    last: OperationTotals
+
+
+class Sampler:
+    """Writes the one-minute series; ``instances()`` names the live instances (they get zeros when idle)."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        recorder: DeliveryRecorder | None = None,
+        instances: Callable[[], Iterable[str]] | None = None,
+        retention_s: float = DEFAULT_HISTORY_RETENTION_S,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.recorder = recorder
+        self.instances = instances
+        self.retention_s = retention_s
+        self._totals: dict[str, _Totals] = {}
+        self._pruned_minute_s: int | None = None
+        #: Called with the error when a tick fails (the loop goes on); default: logging.
+        self.on_error: Callable[[ConveyorError], None] = lambda error: log.warning("metric sampler: %s", error)
+
+    async def tick(self, now_s: float) -> list[MetricPoint]:
+        """Sample every queue and instance into the minute of ``now_s``; prune once a minute. Returns the points."""
+        minute_s = minute_of(now_s)
+        counts: dict[str, QueueCounts] = {}
+        settings: dict[str, QueueSettings] = {}
+        for name in await self.store.list_queues():
+            try:
+                info = await self.store.get_queue(name)
+                counts[name] = await self.store.queue_counts(name)
+            except ConveyorError:  # deleted while we looked
+                continue
+            settings[name] = QueueSettings.of(info.attributes)
+        points: list[MetricPoint] = []
+        for name, queue_counts in counts.items():
+            points += self._queue_points(name, minute_s, now_s, queue_counts, settings[name], counts)
+        points += self._instance_points(minute_s)
+        await self.store.record_metrics(points)
+        if self._pruned_minute_s != minute_s:
+            await self.store.prune_history(now_s - self.retention_s)
+            self._pruned_minute_s = minute_s
+        return points
+
+    def _queue_points(
+        self,
+        name: str,
+        minute_s: int,
+        now_s: float,
+        queue_counts: QueueCounts,
+        settings: QueueSettings,
+        counts: dict[str, QueueCounts],
+    ) -> list[MetricPoint]:
+        subject = queue_subject(name)
+        now = self.store.operation_totals(name)
+        seen = self._totals.get(name)
+        if seen is None:
+            seen = self._totals[name] = _Totals(minute_s, OperationTotals(), now)
+        elif seen.minute_s != minute_s:
+            seen.minute_s, seen.base = minute_s, seen.last
+        seen.last = now
+        values = {
+            "visible": queue_counts.visible,
+            "in_flight": queue_counts.in_flight,
+            "delayed": queue_counts.delayed,
+            "oldest_age_s": queue_counts.oldest_wait_s(now_s) or 0.0,
+            "sent": now.sent - seen.base.sent,
+            "received": now.received - seen.base.received,
+            "deleted": now.deleted - seen.base.deleted,
+        }
+        if settings.redrive is not None:
+            dlq = counts.get(queue_name_from_arn(settings.redrive.dead_letter_target_arn))
+            if dlq is not None:
+                values["dlq_visible"] = dlq.visible
+        return [MetricPoint(subject, series, minute_s, float(value)) for series, value in values.items()]
+
+    def _instance_points(self, minute_s: int) -> list[MetricPoint]:
+        if self.recorder is None:
+            return []
+        # The previous minute again: attempts that ended after its last tick complete it.
+        minutes = self.recorder.instance_minutes(minute_s - 60)
+        self.recorder.forget(minute_s - 60)
+        idle = set(self.instances() if self.instances is not None else ()) - {
+            m.instance for m in minutes if m.minute_s == minute_s
+        }
+        minutes += [InstanceMinute(name, minute_s, 0, 0, 0, 0, 0, None, None, None) for name in sorted(idle)]
+        points: list[MetricPoint] = []
+        for m in minutes:
+            subject = instance_subject(m.instance)
+            values: dict[str, float | None] = {
+                "deliveries": m.deliveries,
+                "failures_4xx": m.failures_4xx,
+                "failures_5xx": m.failures_5xx,
+                "failures_error": m.failures_error,
+                "failures_other": m.failures_other,
+                "latency_p50_ms": m.latency_p50_ms,
+                "latency_p95_ms": m.latency_p95_ms,
+                "latency_p99_ms": m.latency_p99_ms,
+            }
+            points += [MetricPoint(subject, s, m.minute_s, float(v)) for s, v in values.items() if v is not None]
+        return points
+
+    async def run(self, stop: asyncio.Event, tick_s: float = TICK_S) -> None:
+        """Tick every ``tick_s`` and just after each minute starts, until ``stop``."""
+        while not stop.is_set():
+            try:
+                await self.tick(self.clock.now())
+            except ConveyorError as error:
+                self.on_error(error)
+            now_s = self.clock.now()
+            to_next_minute_s = minute_of(now_s) + 60 - now_s + 0.05
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(tick_s, to_next_minute_s))
