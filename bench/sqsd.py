@@ -4,7 +4,8 @@ Measures, over loopback only, the path queue -> daemon -> worker app, against a 
 answers 200 and does nothing) that runs in its own process:
 
 - **baseline**: this process POSTs straight to the app (aiohttp client, 50 concurrent, same body and headers);
-- **LocalQueue**: a full sqlite queue (fsynced) drained by ``Daemon`` on ``LocalQueue`` in this process;
+- **LocalQueue**: a full sqlite queue (fsynced) drained by ``Daemon`` on ``LocalQueue`` in this process,
+  recording every attempt's delivery history into the same store as ``conveyor up`` does (``--no-history``: not);
 - **server**: the same queue behind ``conveyor server`` (subprocess), drained by ``conveyor sqsd`` (subprocess,
   ``RemoteQueue`` over aiobotocore); its RSS is the daemon's memory figure;
 - **latency** at light load, send -> the app receiving the POST, one message at a time, for both set-ups;
@@ -44,6 +45,7 @@ from conveyor.client.local import LocalQueue
 from conveyor.clock import SystemClock
 from conveyor.core import checksums
 from conveyor.core.models import NewMessage, ReceivedMessage
+from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
@@ -435,7 +437,10 @@ async def local_throughput(
     """The preloaded queue drained by ``Daemon`` as ``conveyor sqsd`` runs it (long-polling pollers)."""
     await app_call(session, app_url, "reset")
     queue = CountingQueue(store, QUEUE, opts.messages)
-    daemon = Daemon(queue, config, store.clock, log)
+    recorder = DeliveryRecorder(store) if opts.history else None
+    history_stop = asyncio.Event()
+    history = asyncio.create_task(recorder.run(history_stop)) if recorder is not None else None
+    daemon = Daemon(queue, config, store.clock, log, recorder=recorder.record if recorder else None, instance="bench")
     meter = CpuMeter({"daemon+store (this process)": os.getpid(), "app": app.pid}, store_threads(store))
     profiler = Profiler(opts.profile, os.getpid(), "sqsd-local-throughput")
     profiler.start()
@@ -454,6 +459,9 @@ async def local_throughput(
     profiler.stop()
     daemon.stop()
     await running
+    history_stop.set()
+    if history is not None:
+        await history
     stats = await app_call(session, app_url, "reset")
     state = daemon.state()
     return phase_record(
@@ -471,6 +479,7 @@ async def local_throughput(
         delete_batches=queue.deletes,
         per_delete=round(queue.deleted / max(1, queue.deletes), 2),
         store_commits=commits,
+        history_recorded=recorder.written if recorder is not None else None,
         first_post_to_last_delete_s=round(started + seconds - stats["first"], 3) if stats["first"] else None,
     )
 
@@ -768,6 +777,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50, help="HttpConnections (and baseline concurrency)")
     parser.add_argument("--iterations", type=int, default=300, help="messages of each latency phase")
     parser.add_argument("--body-bytes", type=int, default=128, help="size of each message body")
+    parser.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_false",
+        help="LocalQueue phase: do not record delivery history (conveyor up records it)",
+    )
     parser.add_argument(
         "--sqsd-command",
         default="-m conveyor sqsd",

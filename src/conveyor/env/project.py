@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from conveyor.config import compose_yaml, read_option_settings
+from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.cron.schedule import CronTask, load_cron_yaml
 from conveyor.errors import ConfigError
 
@@ -29,7 +30,22 @@ SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
 DEFAULT_LINK = "WORKERQUEUE"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
 _PROCESS = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
-_TOP_KEYS = ("name", "worker", "web", "instances", "scaling", "health", "sqsd", "queue", "environment", "link")
+_TOP_KEYS = (
+    "name",
+    "worker",
+    "web",
+    "instances",
+    "scaling",
+    "health",
+    "sqsd",
+    "queue",
+    "environment",
+    "link",
+    "metrics",
+)
+#: ``metrics: {retention_days: N}``: how long metric, delivery and cron history is kept (docs/metrics.md).
+METRICS_KEYS = ("retention_days",)
+MAX_RETENTION_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,8 @@ class Project:
     web_port: int | None = None
     #: Name of the variable holding the worker queue URL for the web tier.
     link_name: str = DEFAULT_LINK
+    #: Seconds of metric, delivery and cron history kept (``metrics: {retention_days: N}``; 14 days).
+    history_retention_s: Setting = field(default_factory=lambda: Setting(DEFAULT_HISTORY_RETENTION_S, "default"))
 
 
 def _node_where(label: str, node: yaml.Node) -> str:
@@ -202,6 +220,17 @@ def load_project(root: Path) -> Project:
     environment = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == APP_ENV_NAMESPACE}
     environment |= {k: Setting(str(v.value), v.where) for k, v in section("environment").items()}
     link = scalar("link")
+    metrics = section("metrics")
+    for metrics_key, setting in metrics.items():
+        if metrics_key not in METRICS_KEYS:
+            raise ConfigError(
+                f"{setting.where}: unknown key metrics.{metrics_key}; valid keys: {', '.join(METRICS_KEYS)}."
+            )
+    retention_days = metrics.get("retention_days")
+    retention = Setting(DEFAULT_HISTORY_RETENTION_S, "default")
+    if retention_days is not None:
+        days = _int(retention_days, "metrics retention_days", 1, MAX_RETENTION_DAYS)
+        retention = Setting(days.value * 86400, days.where)
     return Project(
         root=root,
         name=str(name_setting.value),
@@ -218,4 +247,5 @@ def load_project(root: Path) -> Project:
         scaling=section("scaling"),
         health=section("health"),
         link_name=str(link.value) if link is not None else read_environment_links(root) or DEFAULT_LINK,
+        history_retention_s=retention,
     )
