@@ -25,7 +25,8 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger("conveyor.console")
 
-Metrics = Callable[[], Awaitable[str]]
+#: Renders the Prometheus exposition.
+Metrics = Callable[[], Awaitable[bytes]]
 
 
 @web.middleware
@@ -75,7 +76,7 @@ def console_app(
         render = metrics
 
         async def exposition(_: web.Request) -> web.Response:
-            return web.Response(body=(await render()).encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+            return web.Response(body=await render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
         app.router.add_get("/metrics", exposition)
     return app

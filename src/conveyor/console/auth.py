@@ -72,7 +72,7 @@ def guard(token: str | None) -> Middleware:
         given = request.query.get("token")
         if given is not None and _same(given, token):
             clean = request.rel_url.with_query({k: v for k, v in request.rel_url.query.items() if k != "token"})
-            response = web.HTTPSeeOther(str(clean))
+            response = web.Response(status=303, headers={"Location": str(clean)})
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
             return response
         if _same(_bearer(request), token) or _same(request.cookies.get(TOKEN_COOKIE), token):

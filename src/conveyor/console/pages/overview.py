@@ -9,6 +9,7 @@ from aiohttp import web
 from conveyor.console.charts import Mark, timeline
 from conveyor.console.html import Markup, el, table
 from conveyor.console.layout import Section, backend, badge, count, page, stamp
+from conveyor.console.pages.messages import message_link
 
 routes = web.RouteTableDef()
 
@@ -16,6 +17,8 @@ routes = web.RouteTableDef()
 TIMELINE_S = 3600
 #: Recent events listed under the timeline.
 RECENT_EVENTS = 15
+#: Latest delivery attempts listed.
+RECENT_DELIVERIES = 10
 #: Kinds drawn on the timeline (the others are listed only).
 TIMELINE_KINDS = ("scale-out", "scale-in", "scale", "instance-", "dlq-", "cron-run", "error", "environment")
 
@@ -130,6 +133,24 @@ async def events_section(request: web.Request) -> Markup:
     )
 
 
+async def deliveries_section(request: web.Request) -> Markup:
+    b = backend(request)
+    now_s = b.now_s()
+    rows = [
+        [
+            stamp(now_s, a.started_at_ms / 1000),
+            a.instance,
+            message_link(a.queue, a.message_id),
+            ({"class": "n"}, f"{a.duration_ms:.0f} ms"),
+            ({"class": "n"}, a.status if a.status is not None else "-"),
+            el("span", {"class": "ok" if a.ok else "bad"}, "delivered" if a.ok else a.error_kind or "failed"),
+        ]
+        for a in await b.recent_deliveries(RECENT_DELIVERIES)
+    ]
+    headers = ["started", "instance", "message", "took", "status", "outcome"]
+    return table(headers, rows, cls="deliveries", empty="No delivery recorded yet.")
+
+
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     return await page(
@@ -140,5 +161,6 @@ async def overview(request: web.Request) -> web.Response:
             Section("health", lambda: health_section(request), title="Health"),
             Section("instances", lambda: instances_section(request), title="Instances"),
             Section("events", lambda: events_section(request), title="Scaling and events"),
+            Section("deliveries", lambda: deliveries_section(request), title="Latest deliveries"),
         ],
     )
