@@ -40,6 +40,8 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/sqsd.py
+	$(BIN)/python bench/depth.py
+	$(BIN)/python bench/up_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,24 +1,21 @@
-"""``RemoteQueue``: the queue client over any SQS endpoint, through aiobotocore.
+"""``RemoteQueue``: the queue client over any SQS endpoint, through ``SqsJsonClient``.
 
 Amazon SQS (region from the queue URL, the standard AWS credential chain, SigV4), conveyor's own
-``conveyor server``, ElasticMQ, LocalStack, moto: anything that speaks the SQS API.
+``conveyor server``, ElasticMQ, LocalStack, moto: anything that speaks the SQS API's JSON protocol.
 """
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import os
 import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
-
 from conveyor import errors
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
+from conveyor.client.sqs_json import SqsError, SqsJsonClient
 from conveyor.core.models import MessageAttributeValue, QueueCounts, ReceivedMessage, StoredMessage
 
 _AWS_HOST = re.compile(r"^(?:sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)$")
@@ -40,23 +37,16 @@ def endpoint_of(queue_url: str) -> tuple[str | None, str]:
     return f"{parts.scheme}://{parts.netloc}", region
 
 
-def _error(error: ClientError | BotoCoreError) -> errors.ConveyorError:
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", str(error))
-        if code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-            return errors.QueueDoesNotExist(message)
-        if code == "ReceiptHandleIsInvalid":
-            return errors.ReceiptHandleIsInvalid(message)
-        return errors.StoreUnavailable(f"SQS answered {code}: {message}")
-    return errors.StoreUnavailable(f"Cannot reach the queue: {error}")
+def _binary(value: str | None) -> bytes | None:
+    """The JSON protocol carries binary values in base64."""
+    return None if value is None else base64.b64decode(value)
 
 
 def to_received(raw: dict[str, Any]) -> ReceivedMessage:
     """An SQS API ``Message`` as a ``ReceivedMessage``."""
     system = raw.get("Attributes", {})
     attributes = {
-        name: MessageAttributeValue(value["DataType"], value.get("StringValue"), value.get("BinaryValue"))
+        name: MessageAttributeValue(value["DataType"], value.get("StringValue"), _binary(value.get("BinaryValue")))
         for name, value in raw.get("MessageAttributes", {}).items()
     }
     trace = system.get("AWSTraceHeader")
@@ -81,38 +71,27 @@ def to_received(raw: dict[str, Any]) -> ReceivedMessage:
 class RemoteQueue:
     cancel_safe_receive = False
 
-    def __init__(self, queue_url: str, client: Any, stack: contextlib.AsyncExitStack) -> None:
+    def __init__(self, queue_url: str, client: SqsJsonClient) -> None:
         self.url = queue_url
         self.name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         self._client = client
-        self._stack = stack
 
     @classmethod
     async def open(cls, queue_url: str, *, max_connections: int = 50) -> RemoteQueue:
         """Connect to the queue's endpoint. Amazon SQS uses the standard credential chain; another
         endpoint with no credentials configured gets local placeholders (conveyor server checks none)."""
         endpoint, region = endpoint_of(queue_url)
-        session = get_session()
-        kwargs: dict[str, Any] = {"region_name": region}
-        if endpoint is not None:
-            kwargs["endpoint_url"] = endpoint
-            if await session.get_credentials() is None:
-                kwargs |= {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        config = AioConfig(max_pool_connections=max_connections, read_timeout=60, retries={"mode": "standard"})
-        stack = contextlib.AsyncExitStack()
-        client = await stack.enter_async_context(session.create_client("sqs", config=config, **kwargs))
-        return cls(queue_url, client, stack)
+        return cls(queue_url, await SqsJsonClient.open(endpoint, region, max_connections=max_connections))
 
-    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+    async def _call(self, action: str, **params: Any) -> dict[str, Any]:
         try:
-            result: dict[str, Any] = await getattr(self._client, operation)(**params)
-        except (ClientError, BotoCoreError) as error:
-            raise _error(error) from None
-        return result
+            return await self._client.call(action, params)
+        except SqsError as error:
+            raise error.as_conveyor_error() from None
 
     async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
         result = await self._call(
-            "receive_message",
+            "ReceiveMessage",
             QueueUrl=self.url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_time_s,
@@ -131,11 +110,11 @@ class RemoteQueue:
 
     async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
-        return self._failures(await self._call("delete_message_batch", QueueUrl=self.url, Entries=entries))
+        return self._failures(await self._call("DeleteMessageBatch", QueueUrl=self.url, Entries=entries))
 
     async def change_visibility(self, changes: Sequence[tuple[str, int]]) -> list[EntryFailure]:
         entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(changes)]
-        return self._failures(await self._call("change_message_visibility_batch", QueueUrl=self.url, Entries=entries))
+        return self._failures(await self._call("ChangeMessageVisibilityBatch", QueueUrl=self.url, Entries=entries))
 
     async def send(
         self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
@@ -144,13 +123,13 @@ class RemoteQueue:
         for name, value in (attributes or {}).items():
             wire[name] = {"DataType": value.data_type}
             if value.binary_value is not None:
-                wire[name]["BinaryValue"] = value.binary_value
+                wire[name]["BinaryValue"] = base64.b64encode(value.binary_value).decode()
             else:
                 wire[name]["StringValue"] = value.string_value
         params: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body, "MessageAttributes": wire}
         if delay_s is not None:
             params["DelaySeconds"] = delay_s
-        result = await self._call("send_message", **params)
+        result = await self._call("SendMessage", **params)
         return str(result["MessageId"])
 
     async def counts(self) -> QueueCounts:
@@ -159,22 +138,22 @@ class RemoteQueue:
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
         ]
-        attrs = (await self._call("get_queue_attributes", QueueUrl=self.url, AttributeNames=names))["Attributes"]
+        attrs = (await self._call("GetQueueAttributes", QueueUrl=self.url, AttributeNames=names)).get("Attributes", {})
         return QueueCounts(*(int(attrs.get(n, 0)) for n in names))
 
     async def ensure_worker_queue(self, max_retries: int) -> None:
         """Create the queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries)."""
-        dlq_url = (await self._call("create_queue", QueueName=dead_letter_queue_name(self.name)))["QueueUrl"]
-        dlq_arn = (await self._call("get_queue_attributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))[
-            "Attributes"
-        ]["QueueArn"]
+        dlq_url = (await self._call("CreateQueue", QueueName=dead_letter_queue_name(self.name)))["QueueUrl"]
+        dlq_arn = (await self._call("GetQueueAttributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
+            "QueueArn"
+        ]
         policy = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": {max_retries}}}'
         try:
-            await self._call("get_queue_url", QueueName=self.name)
+            await self._call("GetQueueUrl", QueueName=self.name)
         except errors.QueueDoesNotExist:
-            await self._call("create_queue", QueueName=self.name, Attributes={"RedrivePolicy": policy})
+            await self._call("CreateQueue", QueueName=self.name, Attributes={"RedrivePolicy": policy})
             return
-        await self._call("set_queue_attributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
+        await self._call("SetQueueAttributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
 
     async def close(self) -> None:
-        await self._stack.aclose()
+        await self._client.close()

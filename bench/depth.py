@@ -1,0 +1,154 @@
+"""conveyor benchmark: receive cost as the queue grows (DESIGN target: flat within 20% from 1,000 to 10,000,000).
+
+Grows one queue in a sqlite store (on a temporary data directory, fsynced as in production) through the
+store's own ``send_messages`` in batches of 1,000, and at each depth times ``receive_messages(10)`` and
+``delete_messages`` of what came back, one pair at a time: the cost a daemon pays per batch. Each level
+is measured twice, on what sits at the front of the queue after the top-up, and consumes
+``--iterations`` x 10 messages; the top-up puts them back first, so the depth during a level runs from
+``depth + consumed`` down to ``depth``.
+
+Store level on purpose: HTTP adds a constant per request, the question is whether the store's work
+grows with the depth. ``--store memory`` runs the reference store (its receive sorts the whole queue,
+so it is linear; expect it to fail the target: that is why the durable store is the product).
+
+    .venv/bin/python bench/depth.py                   # 1e3 ... 1e7, sqlite (~6 min, ~3.5 GB of disk)
+    .venv/bin/python bench/depth.py --max-depth 1e6   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conveyor.core import checksums
+from conveyor.core.models import NewMessage
+from conveyor.store.factory import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "depth.json"
+QUEUE = "depth"
+SEND_BATCH = 1000
+FLAT_WITHIN = 0.20
+
+
+def body_of(n: int, size: int) -> str:
+    head = f'{{"n":{n},"pad":"'
+    return head + "x" * max(0, size - len(head) - 2) + '"}'
+
+
+async def top_up(store: Any, count: int, body_bytes: int, next_n: int) -> int:
+    """Send ``count`` messages; returns the next message number."""
+    for start in range(0, count, SEND_BATCH):
+        batch = []
+        for n in range(next_n + start, next_n + min(count, start + SEND_BATCH)):
+            body = body_of(n, body_bytes)
+            batch.append(NewMessage(uuid.uuid4().hex, body, checksums.md5_of_body(body), sender_id="bench-depth"))
+        await store.send_messages(QUEUE, batch)
+    return next_n + count
+
+
+async def measure(store: Any, iterations: int) -> dict[str, float]:
+    """``iterations`` receive(10) + delete pairs; per-pair milliseconds."""
+    receive_ms: list[float] = []
+    total_ms: list[float] = []
+    received = 0
+    for _ in range(iterations):
+        started = time.perf_counter()
+        messages = await store.receive_messages(QUEUE, 10, 30, 0.0)
+        got = time.perf_counter()
+        await store.delete_messages(QUEUE, [m.receipt_handle for m in messages])
+        done = time.perf_counter()
+        receive_ms.append((got - started) * 1000)
+        total_ms.append((done - started) * 1000)
+        received += len(messages)
+    return {
+        "receive_p50_ms": statistics.median(receive_ms),
+        "pair_p50_ms": statistics.median(total_ms),
+        "pair_p99_ms": sorted(total_ms)[int(len(total_ms) * 0.99) - 1],
+        "messages_per_s": received / (sum(total_ms) / 1000),
+        "received": received,
+    }
+
+
+def depths_up_to(max_depth: int) -> list[int]:
+    depths, depth = [], 1000
+    while depth <= max_depth:
+        depths.append(depth)
+        depth *= 10
+    return depths
+
+
+async def run(opts: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    store = await open_store(opts.store, workdir)
+    levels: list[dict[str, Any]] = []
+    try:
+        await store.create_queue(QUEUE, {}, {})
+        depth, next_n = 0, 0
+        consumed = opts.iterations * 10
+        for target in depths_up_to(int(opts.max_depth)):
+            started = time.monotonic()
+            add = target + consumed - depth
+            next_n = await top_up(store, add, opts.body_bytes, next_n)
+            fill_s = time.monotonic() - started
+            counts = await store.queue_counts(QUEUE)
+            figures = await measure(store, opts.iterations)
+            depth = target + consumed - figures["received"]
+            level = {"depth": target, "visible_before": counts.visible, "fill_s": round(fill_s, 1), **figures}
+            levels.append(level)
+            print(
+                f"depth {target:>11,}  receive p50 {figures['receive_p50_ms']:.3f} ms  "
+                f"receive+delete p50 {figures['pair_p50_ms']:.3f} ms p99 {figures['pair_p99_ms']:.3f} ms  "
+                f"{figures['messages_per_s']:,.0f} msgs/s  (filled in {fill_s:.1f} s)",
+                flush=True,
+            )
+    finally:
+        await store.close()
+    base = levels[0]["pair_p50_ms"]
+    worst = max(level["pair_p50_ms"] for level in levels)
+    return {
+        "store": opts.store,
+        "iterations": opts.iterations,
+        "body_bytes": opts.body_bytes,
+        "levels": levels,
+        "worst_over_first": round(worst / base, 3),
+        "flat_within_20pct": worst <= base * (1 + FLAT_WITHIN),
+        "data_dir_bytes": sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
+    parser.add_argument("--max-depth", type=float, default=1e7)
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--body-bytes", type=int, default=200)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the store lives (default: a temp dir)")
+    opts = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="conveyor-depth-", dir=opts.workdir))
+    try:
+        report = asyncio.run(run(opts, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    verdict = "met" if report["flat_within_20pct"] else "MISSED"
+    print(
+        f"receive+delete p50 at the deepest level is {report['worst_over_first']:.2f}x the 1,000-message figure "
+        f"(target: flat within 20%): {verdict}; store on disk {report['data_dir_bytes'] / 1e9:.2f} GB"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    report["python"] = sys.version.split()[0]
+    report["cpus"] = os.cpu_count()
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
