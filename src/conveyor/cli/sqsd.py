@@ -10,9 +10,14 @@ from typing import Any
 
 import click
 
+from conveyor.clock import SystemClock
+from conveyor.cron.beside import DaemonCron
+from conveyor.cron.schedule import load_cron_yaml
 from conveyor.errors import ConveyorError
-from conveyor.sqsd.options import OPTIONS, describe, resolve
+from conveyor.sqsd.options import CRON_OFF, OPTIONS, SqsdConfig, describe, resolve
 from conveyor.sqsd.runner import run_daemon
+
+CRON_YAML = "cron.yaml"
 
 
 def _option_flags(command: Any) -> Any:
@@ -42,6 +47,9 @@ def sqsd(project: Path, print_config: bool, once: bool, **flags: object) -> None
     Options use Elastic Beanstalk's names (namespace aws:elasticbeanstalk:sqsd). Precedence, lowest
     first: defaults, .ebextensions option_settings, environment (PORT, SQS_PATH, SQS_QUEUE_URL,
     CONVEYOR_SQSD_<OPTION>), flags. SIGTERM or Ctrl-C drains; a second one stops at once.
+
+    With a cron.yaml in the project folder the daemon also runs its periodic tasks, one leader among
+    all daemons elected in the DynamoDB table CronTable (AWS_ENDPOINT_URL_DYNAMODB points elsewhere).
     """
     try:
         resolved = resolve(project, os.environ, flags, require_queue=not print_config)
@@ -56,11 +64,29 @@ def sqsd(project: Path, print_config: bool, once: bool, **flags: object) -> None
             click.echo(f"{name:<{width}}  {value:<{value_width}}  {source}")
         return
     try:
-        status = _run(run_daemon(resolved.config, once=once))
+        companion = _cron(project, resolved.config)
+        status = _run(run_daemon(resolved.config, once=once, companion=companion))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
     sys.exit(status)
+
+
+def _cron(project: Path, config: SqsdConfig) -> DaemonCron | None:
+    """The cron scheduler for the project's cron.yaml, if it has one and CronTable is not off."""
+    path = project / CRON_YAML
+    if config.cron_table == CRON_OFF or not path.is_file():
+        return None
+    tasks = load_cron_yaml(path)
+    if not config.cron_table:
+        raise ConveyorError(
+            f"{path} has {len(tasks)} periodic task(s), and their leader is elected in a DynamoDB table laid out as "
+            "EB's AWSEBWorkerCronLeaderRegistry (string hash key 'id'): set CronTable (--cron-table NAME or "
+            f"CONVEYOR_SQSD_CRON_TABLE=NAME; CreateQueue also creates it), or --cron-table {CRON_OFF} to run this "
+            "daemon without periodic tasks."
+        )
+    clock = SystemClock()
+    return DaemonCron(tasks, config.cron_table, config.worker_queue_url, clock, create_table=config.create_queue)
 
 
 def _run(main: Any) -> int:

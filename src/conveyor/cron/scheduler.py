@@ -15,7 +15,8 @@ up (log ``scheduler: dropping leader, due to ...``, as EB) and rests ``REST_S`` 
 competes again, so a healthier scheduler leads.
 
 Slots missed while nobody led are fired once if they are at most ``grace_s`` old (300 s, as EB),
-and skipped with a log line if older. Every message sent is noted with ``LeaderRegistry.record_run``
+and skipped with a log line if older. A leader reads a task's record only when a slot of it is due.
+Every message sent is noted with ``LeaderRegistry.record_run``
 as a ``CronRun``: a slot by the leader, or a manual run (``run_now``).
 """
 
@@ -30,7 +31,7 @@ from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun
 from conveyor.cron.registry import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
-from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, ruby_time, scheduled_message
+from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, next_slot, ruby_time, scheduled_message
 
 __all__ = ["LEASE_NAME", "LEASE_TTL_S", "REST_S", "TICK_S", "LogLine", "Scheduler"]
 
@@ -63,6 +64,8 @@ class Scheduler:
         self.rest_s = rest_s
         self.leader = False
         self._resting_until_s = float("-inf")
+        #: While this scheduler leads without a break: per task, the next slot; no registry read before it.
+        self._next_slot_s: dict[str, float] = {}
 
     @property
     def holder(self) -> str:
@@ -84,10 +87,13 @@ class Scheduler:
         if self.leader != was_leader:
             role = "leader" if self.leader else "follower"
             self.log("leader-election", f"{self.holder} is now the {role}")
+            self._next_slot_s.clear()
         if not self.leader:
             return []
         fired: list[tuple[str, float]] = []
         for task in self.tasks:
+            if now_s < self._next_slot_s.get(task.name, now_s):
+                continue
             try:
                 if not await self._fire_due(task, now_s, fired):
                     break
@@ -111,13 +117,14 @@ class Scheduler:
         for slot in due:
             if not await self.registry.record_slot(task.name, slot, last):
                 self.log("scheduler", f"{task.name}: slot {ruby_time(slot)} was fired by another scheduler")
-                return True
+                break
             last = slot
             message_id = await self._send(task, slot, now_s)
             if message_id is None:
                 return False
             fired.append((task.name, slot))
             await self._note(CronRun(task.name, slot, now_s, manual=False, message_id=message_id))
+        self._next_slot_s[task.name] = next_slot(task, now_s)
         return True
 
     async def _send(self, task: CronTask, slot_s: float, now_s: float) -> str | None:
@@ -140,6 +147,7 @@ class Scheduler:
     async def _give_up(self, reason: str, now_s: float) -> None:
         self.log("scheduler", f"dropping leader, due to {reason}; resting {self.rest_s:.0f} s")
         self.leader = False
+        self._next_slot_s.clear()
         self._resting_until_s = now_s + self.rest_s
         await self._release()
 

@@ -17,6 +17,8 @@ from conveyor.config import read_option_settings
 from conveyor.errors import ConfigError
 
 NAMESPACE = "aws:elasticbeanstalk:sqsd"
+#: ``CronTable`` value that runs no periodic tasks from this daemon even when the project has a cron.yaml.
+CRON_OFF = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +81,24 @@ OPTIONS: tuple[Option, ...] = (
     Option("LogFile", "log_file", "", "sqsd log file (EB's line format); empty: standard output", eb=False),
     Option("LogFormat", "log_format", "text", "text (EB's format) or json", eb=False, choices=("text", "json")),
     Option(
-        "CreateQueue", "create_queue", False, "create the queue and its DLQ (maxReceiveCount = MaxRetries)", eb=False
+        "CreateQueue",
+        "create_queue",
+        False,
+        "create the queue and its DLQ (maxReceiveCount = MaxRetries), and CronTable if missing",
+        eb=False,
+    ),
+    Option(
+        "CronTable",
+        "cron_table",
+        "",
+        f"DynamoDB table electing the cron.yaml leader (EB's AWSEBWorkerCronLeaderRegistry); {CRON_OFF!r}: no cron",
+        eb=False,
     ),
 )
 BY_NAME = {option.name.lower(): option for option in OPTIONS}
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,7 @@ class SqsdConfig:
     log_file: str = ""
     log_format: str = "text"
     create_queue: bool = False
+    cron_table: str = ""
 
     @property
     def app_url(self) -> str:
@@ -149,6 +164,11 @@ def convert(option: Option, raw: object, where: str) -> Any:
         raise ConfigError(f"{where}: {option.name} must be one of {', '.join(option.choices)}, not {text!r}.")
     if option.name == "HttpPath" and not text.startswith("/"):
         raise ConfigError(f"{where}: HttpPath must start with '/', e.g. /work (got {text!r}).")
+    if option.name == "CronTable" and text not in ("", CRON_OFF) and not _TABLE_NAME.match(text):
+        raise ConfigError(
+            f"{where}: CronTable must be a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -) or {CRON_OFF!r}, "
+            f"not {text!r}."
+        )
     return text
 
 

@@ -1,11 +1,21 @@
-"""``conveyor sqsd`` as a process: open the queue, run the daemon, drain on SIGTERM / SIGINT."""
+"""``conveyor sqsd`` as a process: open the queue, run the daemon, drain on SIGTERM / SIGINT.
+
+A ``Companion`` runs beside the daemon on the same queue: ``conveyor sqsd`` passes the cron
+scheduler when the project has a ``cron.yaml``. It is opened before the daemon starts (a mistake,
+such as a missing table, stops the process with a clear message), and stopped at the first signal.
+With ``once`` it runs one round before the daemon delivers what is visible, so a slot it enqueues
+is delivered by the same run.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
+from typing import Protocol
 
 from conveyor import errors
+from conveyor.client.base import QueueClient
 from conveyor.client.remote import RemoteQueue
 from conveyor.clock import SystemClock
 from conveyor.sqsd.daemon import Daemon
@@ -13,15 +23,35 @@ from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
 
 
-async def run_daemon(config: SqsdConfig, *, once: bool = False) -> int:
+class Companion(Protocol):
+    """Work beside the daemon on its queue, logged to the daemon's log."""
+
+    async def open(self, queue: QueueClient, log: Callable[[str, str], None]) -> None: ...
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Work until ``stop`` is set (``once``: one round)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Companion | None = None) -> int:
     """Run until drained; returns the exit status. A first signal drains, a second one forces."""
     clock = SystemClock()
     log = SqsdLog(clock, config.log_file, config.log_format)
     log.write("init", f"initializing conveyor sqsd for {config.worker_queue_url} -> {config.app_url}{config.http_path}")
     queue = await RemoteQueue.open(config.worker_queue_url, max_connections=config.http_connections + 8)
+    companion_stop = asyncio.Event()
+    beside: asyncio.Task[None] | None = None
     try:
         if config.create_queue:
             await queue.ensure_worker_queue(config.max_retries)
+        if companion is not None:
+            await companion.open(queue, log.write)
+            if once:
+                await companion.run(companion_stop, once=True)
+            else:
+                beside = asyncio.create_task(companion.run(companion_stop))
         daemon = Daemon(queue, config, clock, log)
         main = asyncio.current_task()
         loop = asyncio.get_running_loop()
@@ -32,6 +62,7 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False) -> int:
             signals += 1
             if signals == 1:
                 log.write("stop", "signal received: draining (send it again to stop at once)")
+                companion_stop.set()
                 daemon.stop()
             elif main is not None:
                 main.cancel()
@@ -48,5 +79,10 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False) -> int:
             return 1
         return 0
     finally:
+        companion_stop.set()
+        if beside is not None:
+            await asyncio.gather(beside, return_exceptions=True)
+        if companion is not None:
+            await companion.close()
         await queue.close()
         log.close()

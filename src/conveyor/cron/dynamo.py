@@ -1,0 +1,284 @@
+"""The leader lease and the slots in DynamoDB, laid out as Elastic Beanstalk's ``AWSEBWorkerCronLeaderRegistry``.
+
+For daemons in front of Amazon SQS (``conveyor sqsd --cron-table``): there is no conveyor store to
+hold a lease, so the schedulers of every instance meet in one table, as EB's do. The table has a
+string hash key ``id`` and these items:
+
+- ``registration-record``: ``ADD worker_id 1`` gives each scheduler a unique number at start; its id
+  is ``<host>.<worker_id as 10 digits>``, for example ``ip-10-0-0-7.0000000003``.
+- ``leader-election-record``: ``leader_id`` and ``leader_timestamp``, the lease's expiry (epoch
+  seconds, a float). The leader renews it every ``HEARTBEAT_S`` (5 s) by a conditional write on
+  ``leader_id = <me>`` that moves the expiry to ``LEASE_TTL_S`` (10 s) ahead; it stops acting as
+  leader when fewer than ``TOLERANCE_S`` (1 s) remain (room for clock skew between instances).
+  A follower reads the record (consistent read) at each tick and, once ``leader_timestamp`` has
+  passed, takes over with a conditional write on the ``leader_timestamp`` it read: of several
+  followers exactly one wins. Giving the lease up sets ``leader_timestamp`` to -1, so a follower
+  takes over at its next tick. A dead leader is thus replaced within ``LEASE_TTL_S`` + one tick.
+- one item per cron task ``name``: ``schedule_time`` (the last slot fired, epoch seconds) and
+  ``update_time`` (when it was recorded), written with a condition on the ``schedule_time`` the leader
+  read, so no slot is fired twice across a leader change; ``manual_time`` records the last
+  ``conveyor cron run`` without touching ``schedule_time``.
+
+Every call has a 2 s timeout (EB's heartbeat timeout) and one retry. The credentials, the region and
+the endpoint come from the standard AWS chain; ``AWS_ENDPOINT_URL_DYNAMODB`` (read by botocore)
+points the client at DynamoDB Local or moto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from decimal import Decimal
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from conveyor import errors
+from conveyor.clock import Clock
+from conveyor.core.history import CronRun
+
+KEY = "id"
+REGISTRATION_ID = "registration-record"
+LEADER_ID = "leader-election-record"
+#: Item ids of the table that a task name must not take.
+RESERVED_IDS = (REGISTRATION_ID, LEADER_ID)
+#: Seconds each renewal moves the lease's expiry ahead (EB: 10 s).
+LEASE_TTL_S = 10.0
+#: Seconds between the leader's renewals (EB: 5 s).
+HEARTBEAT_S = 5.0
+#: The leader stops leading when fewer than this many seconds of its lease remain (EB: 1 s).
+TOLERANCE_S = 1.0
+#: Timeout of each DynamoDB call (EB's heartbeat timeout).
+CALL_TIMEOUT_S = 2.0
+#: ``leader_timestamp`` of a lease given up.
+RELEASED = -1.0
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+
+
+def number(value: float) -> dict[str, str]:
+    """A DynamoDB Number attribute for ``value``, in plain decimal notation."""
+    return {"N": format(Decimal(repr(float(value))), "f")}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class DynamoRegistry:
+    """The ``LeaderRegistry`` of one scheduler (``holder``) in an ``AWSEBWorkerCronLeaderRegistry`` table."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        holder: str,
+        clock: Clock,
+        *,
+        lease_ttl_s: float = LEASE_TTL_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        tolerance_s: float = TOLERANCE_S,
+        stack: contextlib.AsyncExitStack | None = None,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.holder = holder
+        self.clock = clock
+        self.lease_ttl_s = lease_ttl_s
+        self.heartbeat_s = heartbeat_s
+        self.tolerance_s = tolerance_s
+        self._stack = stack
+        #: While this scheduler leads: when it last renewed, and the expiry it wrote.
+        self._renewed_at_s = 0.0
+        self._expires_at_s: float | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        table: str,
+        clock: Clock,
+        *,
+        region: str,
+        host: str,
+        create: bool = False,
+        endpoint_url: str | None = None,
+    ) -> DynamoRegistry:
+        """Connect to ``table`` and register a new scheduler id; ``create`` makes the table if it is missing."""
+        session = get_session()
+        kwargs: dict[str, Any] = {"region_name": region}
+        if endpoint_url is not None:
+            kwargs["endpoint_url"] = endpoint_url
+        local = endpoint_url is not None or any(os.environ.get(v) for v in _ENDPOINT_VARIABLES)
+        if local and await session.get_credentials() is None:
+            kwargs |= {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        config = AioConfig(
+            connect_timeout=CALL_TIMEOUT_S,
+            read_timeout=CALL_TIMEOUT_S,
+            retries={"mode": "standard", "total_max_attempts": 2},
+        )
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(session.create_client("dynamodb", config=config, **kwargs))
+        registry = cls(client, table, "", clock, stack=stack)
+        try:
+            if create:
+                await registry.ensure_table()
+            registry.holder = await registry.register(host)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return registry
+
+    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One DynamoDB call on the table; ``ClientError`` for a failed condition, ``ConveyorError`` otherwise."""
+        try:
+            result: dict[str, Any] = await getattr(self.client, operation)(TableName=self.table, **params)
+        except ClientError as error:
+            code = _code(error)
+            if code == "ConditionalCheckFailedException":
+                raise
+            if code == "ResourceNotFoundException":
+                raise errors.ConfigError(
+                    f"DynamoDB table {self.table!r} does not exist: create it with a string hash key 'id' "
+                    f"(aws dynamodb create-table --table-name {self.table} --attribute-definitions "
+                    "AttributeName=id,AttributeType=S --key-schema AttributeName=id,KeyType=HASH "
+                    "--billing-mode PAY_PER_REQUEST), or set CreateQueue to create it."
+                ) from None
+            message = error.response.get("Error", {}).get("Message", str(error))
+            raise errors.StoreUnavailable(f"DynamoDB answered {code}: {message}") from None
+        except BotoCoreError as error:
+            raise errors.StoreUnavailable(f"Cannot reach DynamoDB: {error}") from None
+        return result
+
+    async def _conditional(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """A conditional ``UpdateItem`` on item ``key``; ``False`` when the condition failed."""
+        try:
+            await self._call(
+                "update_item",
+                Key={KEY: {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError:
+            return False
+        return True
+
+    async def _get(self, key: str) -> dict[str, Any]:
+        result = await self._call("get_item", Key={KEY: {"S": key}}, ConsistentRead=True)
+        item: dict[str, Any] = result.get("Item", {})
+        return item
+
+    async def ensure_table(self) -> None:
+        """Create the table (on-demand capacity) if it does not exist, and wait until it is active."""
+        try:
+            await self._call(
+                "create_table",
+                AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except errors.StoreUnavailable as error:
+            if "ResourceInUseException" not in error.message:
+                raise
+        try:
+            await self.client.get_waiter("table_exists").wait(
+                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise errors.StoreUnavailable(f"DynamoDB table {self.table!r} did not become active: {error}") from None
+
+    async def register(self, host: str) -> str:
+        """A new scheduler id ``<host>.<10-digit worker_id>`` from the registration record's counter."""
+        result = await self._call(
+            "update_item",
+            Key={KEY: {"S": REGISTRATION_ID}},
+            UpdateExpression="ADD worker_id :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return f"{host}.{int(result['Attributes']['worker_id']['N']):010d}"
+
+    # -- the lease --------------------------------------------------------------------------------------
+
+    async def acquire(self) -> bool:
+        now_s = self.clock.now()
+        if self._expires_at_s is not None:
+            if now_s < self._renewed_at_s + self.heartbeat_s and now_s < self._expires_at_s - self.tolerance_s:
+                return True
+            return await self._renew(now_s)
+        item = await self._get(LEADER_ID)
+        seen = item.get("leader_timestamp", {}).get("N")
+        if item.get("leader_id", {}).get("S") == self.holder:
+            return await self._renew(now_s)
+        if seen is not None and float(seen) >= now_s:
+            return False  # another scheduler leads
+        condition = "attribute_not_exists(leader_timestamp)" if seen is None else "leader_timestamp = :seen"
+        values = {":me": {"S": self.holder}, ":expiry": number(now_s + self.lease_ttl_s)}
+        if seen is not None:
+            values[":seen"] = {"N": seen}
+        if not await self._conditional(LEADER_ID, "SET leader_id = :me, leader_timestamp = :expiry", condition, values):
+            return False  # another follower took over first
+        return self._led(now_s)
+
+    async def _renew(self, now_s: float) -> bool:
+        values = {":me": {"S": self.holder}, ":expiry": number(now_s + self.lease_ttl_s)}
+        try:
+            renewed = await self._conditional(LEADER_ID, "SET leader_timestamp = :expiry", "leader_id = :me", values)
+        except errors.ConveyorError:
+            self._expires_at_s = None
+            raise
+        if not renewed:
+            self._expires_at_s = None
+            return False
+        return self._led(now_s)
+
+    def _led(self, renewed_at_s: float) -> bool:
+        """Note a renewal written at ``renewed_at_s``; leading only if the call left enough of the lease."""
+        self._renewed_at_s = renewed_at_s
+        self._expires_at_s = renewed_at_s + self.lease_ttl_s
+        if self.clock.now() >= self._expires_at_s - self.tolerance_s:
+            self._expires_at_s = None
+            return False
+        return True
+
+    async def release(self) -> None:
+        self._expires_at_s = None
+        values = {":me": {"S": self.holder}, ":released": number(RELEASED)}
+        await self._conditional(LEADER_ID, "SET leader_timestamp = :released", "leader_id = :me", values)
+
+    async def leader(self) -> tuple[str, float] | None:
+        item = await self._get(LEADER_ID)
+        holder = item.get("leader_id", {}).get("S")
+        expires_at_s = float(item.get("leader_timestamp", {}).get("N", RELEASED))
+        return (holder, expires_at_s) if holder and expires_at_s >= self.clock.now() else None
+
+    # -- the slots --------------------------------------------------------------------------------------
+
+    async def last_slot(self, task: str) -> float | None:
+        found = (await self._get(task)).get("schedule_time", {}).get("N")
+        return float(found) if found is not None else None
+
+    async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
+        if expected_last_s is not None and slot_s <= expected_last_s:
+            return False
+        values = {":slot": number(slot_s), ":now": number(self.clock.now())}
+        condition = "attribute_not_exists(schedule_time)"
+        if expected_last_s is not None:
+            condition = "schedule_time = :expected"
+            values[":expected"] = number(expected_last_s)
+        return await self._conditional(task, "SET schedule_time = :slot, update_time = :now", condition, values)
+
+    async def record_run(self, run: CronRun) -> None:
+        """A manual run sets ``manual_time``; a scheduled one is already recorded by ``record_slot``."""
+        if run.manual:
+            await self._call(
+                "update_item",
+                Key={KEY: {"S": run.task}},
+                UpdateExpression="SET manual_time = :fired",
+                ExpressionAttributeValues={":fired": number(run.fired_at_s)},
+            )
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
