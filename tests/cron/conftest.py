@@ -19,7 +19,7 @@ REGION = "us-east-1"
 
 
 class SerialMotoServer(ThreadedMotoServer):
-    """moto's threaded server, one request at a time.
+    """moto's threaded server, one DynamoDB request at a time.
 
     DynamoDB applies each conditional write atomically; moto's backends take no lock, so two threads
     could both pass a condition. Serving requests one by one gives the atomicity the real service has,
@@ -35,6 +35,8 @@ class SerialMotoServer(ThreadedMotoServer):
         inner = DomainDispatcherApplication(create_backend_app)
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                return inner(environ, start_response)  # SQS: a long poll must not hold the others up
             with self._lock:
                 return list(inner(environ, start_response))
 
