@@ -21,7 +21,6 @@ class Markup(str):
     __slots__ = ()
 
 
-Child = "str | int | float | Markup | None | Iterable[Child]"
 Attributes = Mapping[str, "str | int | float | bool | None"]
 
 

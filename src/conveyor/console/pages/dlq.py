@@ -36,7 +36,8 @@ async def list_section(request: web.Request) -> Markup:
     rows = message_rows(b.dlq_name, messages, b.now_s(), select=True)
     if not rows:
         return el("p", {"class": "empty", "data-empty": "dlq"}, "The dead-letter queue is empty.")
-    headers = ["", "message id", "sent", "receives", "attributes", "body"]
+    select_all = el("input", {"type": "checkbox", "data-select-all": True, "aria-label": "select every message"})
+    headers = [select_all, "message id", "sent", "receives", "attributes", "body"]
     actions = el(
         "div",
         {"class": "actions"},

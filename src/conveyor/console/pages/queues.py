@@ -10,7 +10,7 @@ from aiohttp import web
 from conveyor.console.backend import ConsoleBackend
 from conveyor.console.charts import How, Series, bucket, chart, sparkline
 from conveyor.console.html import Markup, el, quote, table, url
-from conveyor.console.layout import Section, backend, constant, count, page
+from conveyor.console.layout import Section, backend, count, page
 from conveyor.console.pages.messages import messages_section
 from conveyor.core.history import MetricPoint
 
@@ -141,16 +141,20 @@ async def charts_section(request: web.Request, queue: str) -> Markup:
 async def counts_section(request: web.Request, queue: str) -> Markup:
     for q in await backend(request).queues():
         if q["name"] == queue:
-            return el(
-                "p",
-                {"class": "counts"},
-                count(q["visible"], "visible"),
-                " visible · ",
-                count(q["in_flight"], "in-flight"),
-                " in flight · ",
-                count(q["delayed"], "delayed"),
-                " delayed  ",
-                el("code", {"class": "url"}, q["url"]),
+            return Markup(
+                el(
+                    "p",
+                    {"class": "counts"},
+                    count(q["visible"], "visible"),
+                    " visible · ",
+                    count(q["in_flight"], "in-flight"),
+                    " in flight · ",
+                    count(q["delayed"], "delayed"),
+                    " delayed",
+                    el("br"),
+                    el("code", {"class": "url"}, q["url"]),
+                )
+                + _range_links(queue, _range(request))
             )
     raise web.HTTPNotFound(text=f"no queue named {queue}")
 
@@ -179,7 +183,6 @@ async def queue_detail(request: web.Request) -> web.Response:
         "queues",
         [
             Section("counts", lambda: counts_section(request, name)),
-            Section("ranges", lambda: constant(_range_links(name, r)), live=False),
             Section("charts", lambda: charts_section(request, name), live=r.span_s <= 3600, title="Charts"),
             Section("messages", lambda: messages_section(request, name), live=False, title="Messages"),
         ],
