@@ -8,6 +8,7 @@ import pytest
 
 from conveyor.client.local import LocalQueue
 from conveyor.clock import FakeClock
+from conveyor.core.history import CronRun
 from conveyor.cron.registry import LEASE_NAME, StoreRegistry
 from conveyor.cron.schedule import CronTask
 from conveyor.cron.scheduler import Scheduler
@@ -147,6 +148,24 @@ async def test_run_now_fires_a_manual_slot_without_touching_the_schedule(
 ) -> None:
     store, _, clock = world
     one = scheduler(world, "a", [])
-    await one.run_now("hourly")
+    slot = await one.run_now("hourly")
     assert sum((await fired_slots(store)).values()) == 1
     assert await store.last_slot("hourly") is None
+    [run] = await store.cron_runs("hourly", 10)
+    assert run == CronRun("hourly", slot, clock.now(), manual=True, message_id=run.message_id)
+    [message] = await store.peek_messages("work", 10)
+    assert run.message_id == message.message_id
+
+
+async def test_every_scheduled_fire_is_recorded_as_a_run(world: tuple[MemoryStore, LocalQueue, FakeClock]) -> None:
+    store, _, clock = world
+    one = scheduler(world, "a", [])
+    for _ in range(3):
+        clock.advance(60)
+        await one.tick(clock.now())
+    runs = await store.cron_runs("minutely", 10)
+    assert [r.slot_s for r in runs] == [T0 + 180, T0 + 120, T0 + 60]  # newest first
+    assert not any(r.manual for r in runs)
+    assert {r.message_id for r in runs} == {m.message_id for m in await store.peek_messages("work", 10)} - {
+        r.message_id for r in await store.cron_runs("hourly", 10)
+    }

@@ -80,9 +80,15 @@ def test_an_every_minute_task_is_posted_with_eb_headers(conveyor: Conveyor, tmp_
     [task] = listed["tasks"]
     assert task["name"] == "tick" and task["last_slot_s"] is not None and task["next_slot_s"] > task["last_slot_s"]
     assert listed["leader"] == listed["this_scheduler"]
+    assert task["last_run"]["manual"] is False and task["last_run"]["slot_s"] == task["last_slot_s"]
     ran = conveyor.json("cron", "run", "tick")
     assert ran["name"] == "tick"
     wait_until(lambda: len(posts(root)) >= 2, 30, "the manual run is POSTed")
+    [after] = conveyor.json("cron", "list")["tasks"]
+    assert after["last_run"]["manual"] is True and after["last_run"]["slot_s"] == ran["slot_s"]
+    assert after["last_slot_s"] == task["last_slot_s"]  # a manual run is not a slot of the schedule
+    listing = conveyor.run("cron", "list")
+    assert listing.returncode == 0 and " (manual)  next " in listing.stdout, listing.stdout
     missing = conveyor.run("cron", "run", "nope")
     assert missing.returncode == 1 and "No enabled task named 'nope'" in missing.stderr
     assert up.stop() == 0

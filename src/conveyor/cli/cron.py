@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -12,6 +13,14 @@ from conveyor.cli.envcmds import env_option, json_option
 
 def _when(epoch_s: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_s)) if epoch_s is not None else "-"
+
+
+def _last(task: dict[str, Any]) -> str:
+    """The latest run: the last one recorded (``(manual)`` for ``cron run``), else the last fired slot."""
+    run = task.get("last_run")
+    if run is None:
+        return _when(task["last_slot_s"])
+    return _when(run["slot_s"]) + (" (manual)" if run["manual"] else "")
 
 
 @click.group()
@@ -29,7 +38,7 @@ def list_(env_name: str | None, as_json: bool) -> None:
     for t in data["tasks"]:
         state = "" if t["enabled"] else "  (disabled)"
         lines.append(
-            f"  {t['name']:<20} {t['schedule']:<16} {t['url']:<24} last {_when(t['last_slot_s'])}  "
+            f"  {t['name']:<20} {t['schedule']:<16} {t['url']:<24} last {_last(t)}  "
             f"next {_when(t['next_slot_s'])}{state}"
         )
     emit(data, as_json, "\n".join(lines))

@@ -61,7 +61,8 @@ class LeaderRegistry(Protocol):
 
 
 class StoreRegistry:
-    """The lease and the slots in conveyor's store: ``Store.acquire_lease`` and ``Store.record_slot``."""
+    """The lease and the slots in conveyor's store (``Store.acquire_lease``, ``Store.record_slot``); every
+    run, scheduled or manual, is kept in the store's history (``Store.record_cron_run``)."""
 
     def __init__(self, store: Store, holder: str, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self.store = store
@@ -84,7 +85,7 @@ class StoreRegistry:
         return await self.store.record_slot(task, slot_s, expected_last_s)
 
     async def record_run(self, run: CronRun) -> None:
-        return None
+        await self.store.record_cron_run(run)
 
     async def close(self) -> None:
         return None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from conveyor import errors
 from conveyor.client.local import LocalQueue
+from conveyor.core.history import CronRun
 from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.cron.schedule import next_slot
 from conveyor.cron.scheduler import LEASE_NAME
@@ -53,6 +54,11 @@ def message_view(m: StoredMessage, full: bool) -> dict[str, Any]:
             for k, v in m.attributes.items()
         },
     }
+
+
+def _run_view(run: CronRun) -> dict[str, Any]:
+    """A periodic task's run as ``cron list`` shows it: ``manual`` for ``conveyor cron run``."""
+    return {"slot_s": run.slot_s, "fired_at_s": run.fired_at_s, "manual": run.manual, "message_id": run.message_id}
 
 
 class Operations:
@@ -182,6 +188,7 @@ class Operations:
         tasks = []
         for task in env.project.cron_tasks:
             last = await env.store.last_slot(task.name)
+            runs = await env.store.cron_runs(task.name, 1)
             tasks.append(
                 {
                     "name": task.name,
@@ -190,6 +197,7 @@ class Operations:
                     "timezone": task.timezone,
                     "enabled": task.enabled,
                     "last_slot_s": last,
+                    "last_run": _run_view(runs[0]) if runs else None,
                     "next_slot_s": next_slot(task, now_s) if task.enabled else None,
                 }
             )
