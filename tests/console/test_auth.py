@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from conveyor.console.app import console_app
-from conveyor.console.auth import TOKEN_COOKIE, address, needs_token, new_token
+from conveyor.console.auth import TOKEN_COOKIE, address, choose_token, needs_token, new_token
 from tests.console.fake import FakeBackend
 
 TOKEN = "s3cret-token"
@@ -25,6 +25,8 @@ def test_loopback_needs_no_token_anything_else_does() -> None:
     assert not needs_token("127.0.0.2")
     assert needs_token("0.0.0.0") and needs_token("192.168.1.20") and needs_token("::")
     assert len(new_token()) >= 32 and new_token() != new_token()
+    assert choose_token("127.0.0.1", None) is None and choose_token("127.0.0.1", "mine") == "mine"
+    assert choose_token("0.0.0.0", "mine") == "mine" and len(choose_token("0.0.0.0", None) or "") >= 32
     assert address("http://h:1/", "t") == "http://h:1/?token=t" and address("http://h:1/", None) == "http://h:1/"
 
 

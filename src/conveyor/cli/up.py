@@ -10,7 +10,7 @@ import click
 
 from conveyor.cli.common import fail, run_async
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT
-from conveyor.console.auth import TOKEN_ENV, address, needs_token, new_token
+from conveyor.console.auth import TOKEN_ENV, address, choose_token
 from conveyor.env.environment import Environment, UpOptions
 from conveyor.env.examples import write_example
 from conveyor.env.project import load_project
@@ -48,7 +48,7 @@ def up(
     no_console: bool,
 ) -> None:
     """Run the worker environment of the project in DIRECTORY: queue, workers, autoscaler, health, console."""
-    token = os.environ.get(TOKEN_ENV) or (new_token() if needs_token(console_host) else None)
+    token = choose_token(console_host, os.environ.get(TOKEN_ENV))
     try:
         project = load_project(directory)
         options = UpOptions(

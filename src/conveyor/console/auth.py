@@ -35,6 +35,12 @@ def needs_token(host: str) -> bool:
     return host not in LOOPBACK and not host.startswith("127.")
 
 
+def choose_token(host: str, given: str | None) -> str | None:
+    """The token a console on ``host`` asks for: the one given (``$CONVEYOR_CONSOLE_TOKEN``), else a new one
+    beyond loopback, else none."""
+    return given or (new_token() if needs_token(host) else None)
+
+
 def _same(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
