@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from conveyor import errors
+from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations, message_view
 
 if TYPE_CHECKING:
@@ -41,6 +42,12 @@ def control_app(env: Environment) -> web.Application:
     @routes.get("/health")
     async def health(_: web.Request) -> web.Response:
         return _json(await ops.health())
+
+    @routes.get("/metrics")
+    async def metrics(_: web.Request) -> web.Response:
+        """Prometheus exposition: the queues and every instance's deliveries (docs/metrics.md)."""
+        body = await env.history.exposition()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     @routes.get("/events")
     async def events(request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
+from conveyor.env.history import History
 from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
@@ -121,7 +122,16 @@ class Environment:
                     bound.close()
             raise
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
-        await self._serve(create_app(self.store, server_config.validate()), sock)
+        self.history = History(
+            self.store,
+            self.clock,
+            self.project.history_retention_s.value,
+            self._instance_names,
+            lambda text: self.events.add("error", text),
+        )
+        self.history.start()
+        metrics = self.history.exposition
+        await self._serve(create_app(self.store, server_config.validate(), metrics=lambda _: metrics()), sock)
         self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
         self.resolved = self._sqsd_options(self.queue_url)
         await ensure_worker_queue(
@@ -157,6 +167,7 @@ class Environment:
             self.autoscaler.limits,
             self.resolved.config.http_connections,
             self.thresholds,
+            history=self.history,
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
         await self.supervisor.wait_ready()
@@ -228,9 +239,15 @@ class Environment:
     def _make_daemon(self, port: int, name: str) -> Daemon:
         config: SqsdConfig = replace(self.resolved.config, port=port, http_host="127.0.0.1")
         log = SqsdLog(self.clock, fmt=config.log_format, stream=self.logs.stream(f"{name}/sqsd"))
-        daemon = Daemon(LocalQueue(self.store, self.queue_name), config, self.clock, log)
+        queue = LocalQueue(self.store, self.queue_name)
+        daemon = Daemon(queue, config, self.clock, log, recorder=self.history.recorder.record, instance=name)
         self._daemons[name] = daemon
         return daemon
+
+    def _instance_names(self) -> list[str]:
+        """Instances whose series the sampler writes (zeros while idle)."""
+        supervisor = getattr(self, "supervisor", None)
+        return [v.name for v in supervisor.views() if v.state != "stopped"] if supervisor is not None else []
 
     def daemon_state(self, name: str) -> Any:
         daemon = self._daemons.get(name)
@@ -321,6 +338,8 @@ class Environment:
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
             self.events.add("environment", "stopped: every instance drained")
+        if hasattr(self, "history"):
+            await self.history.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()
         for runner in reversed(self._runners):
             await runner.cleanup()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from conveyor.env.history import History
 from conveyor.errors import ConfigError
 from conveyor.health import (
     CounterSample,
@@ -75,6 +76,8 @@ class Monitor:
         limits: Callable[[], Limits],
         http_connections: int,
         thresholds: Thresholds | None = None,
+        *,
+        history: History | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -84,6 +87,9 @@ class Monitor:
         self.limits = limits
         self.http_connections = http_connections
         self.thresholds = thresholds or Thresholds()
+        #: The environment's metric and delivery history: when given, delivery counts come from its
+        #: recorder (the numbers of /metrics and the series) and the DLQ's past size from its series.
+        self.history = history
         self._counters: dict[str, deque[CounterSample]] = {}
         self._dlq_sizes: deque[tuple[float, int]] = deque(maxlen=MAX_SAMPLES)
 
@@ -92,9 +98,20 @@ class Monitor:
             state = self.daemon_state(view.name)
             if state is not None:
                 samples = self._counters.setdefault(view.name, deque(maxlen=MAX_SAMPLES))
-                samples.append(CounterSample(now_s, state.delivered, state.failed, state.expired))
+                delivered, failed = self._deliveries(view.name, state)
+                samples.append(CounterSample(now_s, delivered, failed, state.expired))
         counts = await self.store.queue_counts(self.dlq)
         self._dlq_sizes.append((now_s, counts.visible + counts.in_flight + counts.delayed))
+
+    def _deliveries(self, name: str, state: Any) -> tuple[int, int]:
+        """(2xx, failed) deliveries of an instance so far: the recorder's totals, else its daemon's counters."""
+        if self.history is None:
+            return state.delivered, state.failed
+        totals = self.history.recorder.totals().get(name)
+        if totals is None:
+            return 0, 0
+        failed = sum(totals.failures.values())
+        return totals.deliveries - failed, failed
 
     def _instance_inputs(self, view: InstanceView, answers: bool | None) -> InstanceInputs:
         state = self.daemon_state(view.name)
@@ -119,7 +136,12 @@ class Monitor:
         dlq = await self.store.queue_counts(self.dlq)
         window_start = now_s - self.thresholds.dlq_window_s
         before = [size for at_s, size in self._dlq_sizes if at_s <= window_start]
-        earliest = before[-1] if before else (self._dlq_sizes[0][1] if self._dlq_sizes else None)
+        earliest = before[-1] if before else None
+        if earliest is None and self.history is not None:
+            # Samples since this start do not reach back a whole window: the series from before do.
+            earliest = await self.history.queue_size_at(self.dlq, window_start)
+        if earliest is None and self._dlq_sizes:
+            earliest = self._dlq_sizes[0][1]
         limits = self.limits()
         return QueueInputs(
             visible=counts.visible,

@@ -11,19 +11,26 @@ and ``scaling`` in ``conveyor.yaml``:
 | ``step_upper_threshold``, ``step_lower_threshold``, ``breach_duration_s``, ``out_increment`` | EB's step policy |
 | ``max_age_s`` | scale out while the oldest message waits longer |
 | ``interval_s`` | seconds between decisions (default 10) |
+
+The step rule's "above the threshold for the breach duration" survives a restart of ``conveyor up``:
+at its first decision the autoscaler reads the queue's one-minute ``visible`` series (docs/metrics.md)
+and starts the breach clock where the series shows the breach began (``breach_from_series``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from conveyor.clock import Clock
+from conveyor.core.history import MetricPoint, minute_of
 from conveyor.env.events import EventLog
 from conveyor.env.monitor import Limits
 from conveyor.env.project import Project, Setting
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.metrics.series import queue_subject
 from conveyor.scale import (
     Bounds,
     OldestAgeScaling,
@@ -34,6 +41,7 @@ from conveyor.scale import (
     TargetTracking,
     decide,
 )
+from conveyor.scale.rules import Breach
 from conveyor.scale.supervisor import Supervisor
 from conveyor.store.base import Store
 
@@ -167,6 +175,33 @@ def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
     return policy, interval
 
 
+def breach_from_series(step: StepScaling, visible: Sequence[MetricPoint], now_s: float) -> Breach:
+    """The step rule's breach clocks as the ``visible`` series leaves them at ``now_s``.
+
+    The run of consecutive minutes, ending at the current or the previous minute, whose values all breach
+    the same threshold (above the upper or below the lower). It counts from the end of its first minute,
+    since a minute's value is its last sample: the clock claims no more than the series shows. A gap (a
+    minute not sampled: ``conveyor up`` was not running) ends the run.
+    """
+    points = sorted(visible, key=lambda p: p.minute_s, reverse=True)
+    if not points or points[0].minute_s < minute_of(now_s) - 60:
+        return Breach()
+
+    def side(value: float) -> str | None:
+        return "above" if value > step.upper_threshold else "below" if value < step.lower_threshold else None
+
+    first = side(points[0].value)
+    if first is None:
+        return Breach()
+    start_s = points[0].minute_s
+    for newer, older in zip(points, points[1:], strict=False):
+        if older.minute_s != newer.minute_s - 60 or side(older.value) != first:
+            break
+        start_s = older.minute_s
+    since_s = min(start_s + 60.0, now_s)
+    return Breach(above_since_s=since_s) if first == "above" else Breach(below_since_s=since_s)
+
+
 class Autoscaler:
     def __init__(
         self, project: Project, store: Store, queue: str, supervisor: Supervisor, events: EventLog, clock: Clock
@@ -181,6 +216,7 @@ class Autoscaler:
         self.last_reason = "starting"
         self._lock = asyncio.Lock()
         self._closed = False
+        self._seeded = False
 
     def initial_instances(self) -> int:
         return self.policy.bounds.min_instances
@@ -226,6 +262,8 @@ class Autoscaler:
         async with self._lock:
             if self._closed:
                 return
+            if not self._seeded:
+                await self._seed_breach(now_s)
             counts = await self.store.queue_counts(self.queue)
             metrics = QueueMetrics.from_counts(counts, oldest_age_s=counts.oldest_wait_s(now_s), at_s=now_s)
             decision = decide(self.policy, metrics, replace(self.state, instances=self.supervisor.active), now_s)
@@ -234,6 +272,18 @@ class Autoscaler:
                 self.last_reason = decision.reason
                 self.events.add(decision.action, decision.reason, decision.numbers)
                 await self.supervisor.scale_to(decision.desired)
+
+    async def _seed_breach(self, now_s: float) -> None:
+        """Start the step rule's breach clock from the series, once, before the first decision."""
+        self._seeded = True
+        step = self.policy.step
+        if step is None or self.state.above_since_s is not None or self.state.below_since_s is not None:
+            return
+        minutes = int(step.breach_duration_s // 60) + 2
+        since_s = minute_of(now_s) - 60 * minutes
+        visible = await self.store.metric_series(queue_subject(self.queue), "visible", since_s, minute_of(now_s) + 60)
+        breach = breach_from_series(step, visible, now_s)
+        self.state = replace(self.state, above_since_s=breach.above_since_s, below_since_s=breach.below_since_s)
 
     async def run(self) -> None:
         while True:

@@ -1,0 +1,80 @@
+"""Metric and delivery history for ``conveyor up``: the recorder, the sampler, and ``/metrics``.
+
+One ``History`` per environment. Every instance's daemon reports its attempts to ``recorder`` (buffered,
+written in batches); ``sampler`` writes the one-minute series of the queues and instances and prunes
+what is older than the project's retention (``metrics: {retention_days: N}``, 14 days by default).
+``exposition()`` is the Prometheus text for the control API and the console. Health and the autoscaler
+read the same numbers: the recorder's minutes (``recent_minutes``) and the store's series.
+
+Start after the store opens; stop after every daemon has drained (so their last attempts are written)
+and before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from conveyor.clock import Clock
+from conveyor.core.history import minute_of
+from conveyor.errors import ConveyorError
+from conveyor.metrics.prometheus import render
+from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
+from conveyor.metrics.series import Sampler, queue_subject
+from conveyor.store.base import Store
+
+
+class History:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        retention_s: float,
+        instances: Callable[[], Iterable[str]],
+        on_error: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.recorder = DeliveryRecorder(store)
+        self.sampler = Sampler(store, clock, recorder=self.recorder, instances=instances, retention_s=retention_s)
+        self.recorder.on_error = lambda error: on_error(f"recording delivery history failed: {error.message}")
+        self.sampler.on_error = lambda error: on_error(f"sampling metrics failed: {error.message}")
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.recorder.run(self._stop)),
+            asyncio.create_task(self.sampler.run(self._stop)),
+        ]
+
+    async def stop(self) -> None:
+        """Write what is buffered and one last sample; safe to call twice or without ``start``."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            self._tasks = []
+            try:
+                await self.sampler.tick(self.clock.now())
+            except ConveyorError:
+                pass  # the store is going away; the minute before is written
+
+    def recent_minutes(self, now_s: float, minutes: int) -> list[InstanceMinute]:
+        """The recorder's per-instance minutes from ``minutes`` ago up to now (the current one included)."""
+        return self.recorder.instance_minutes(minute_of(now_s) - 60 * (minutes - 1))
+
+    async def queue_size_at(self, queue: str, at_s: float) -> int | None:
+        """Messages in ``queue`` (visible, in flight and delayed) as the series recorded them for the minute
+        holding ``at_s`` (the last sample of that minute); ``None`` when that minute was not sampled."""
+        minute_s = minute_of(at_s)
+        subject = queue_subject(queue)
+        total = 0
+        for series in ("visible", "in_flight", "delayed"):
+            points = await self.store.metric_series(subject, series, minute_s, minute_s + 60)
+            if not points:
+                return None
+            total += int(points[0].value)
+        return total
+
+    async def exposition(self) -> bytes:
+        return await render(self.store, self.recorder)
