@@ -181,7 +181,8 @@ def test_print_config_needs_no_queue_and_shows_every_source(tmp_path: Path) -> N
     assert rows["WorkerQueueURL"] == ["default"]  # empty value, and no error
     assert rows["HmacSecret"] == ["***", "env", "CONVEYOR_SQSD_HMAC_SECRET"]
     assert "hunter2" not in result.stdout
-    assert len(rows) == 21 and result.stderr == ""
+    assert rows["CronTable"] == ["default"]  # empty: no cron.yaml here, none needed
+    assert len(rows) == 22 and result.stderr == ""
     # --project points elsewhere: the folder's .ebextensions, not the working directory's.
     other = tmp_path / "elsewhere"
     other.mkdir()
