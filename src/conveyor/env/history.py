@@ -4,7 +4,8 @@ One ``History`` per environment. Every instance's daemon reports its attempts to
 written in batches); ``sampler`` writes the one-minute series of the queues and instances and prunes
 what is older than the project's retention (``metrics: {retention_days: N}``, 14 days by default).
 ``exposition()`` is the Prometheus text for the control API and the console. Health and the autoscaler
-read the same numbers: the recorder's minutes (``recent_minutes``) and the store's series.
+read the same numbers: the recorder's totals (``env/monitor.py``), the DLQ's past size
+(``queue_size_at``) and the queue's ``visible`` series (``env/scaling.py``).
 
 Start after the store opens; stop after every daemon has drained (so their last attempts are written)
 and before the store closes.
@@ -19,7 +20,7 @@ from conveyor.clock import Clock
 from conveyor.core.history import minute_of
 from conveyor.errors import ConveyorError
 from conveyor.metrics.prometheus import render
-from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
+from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.metrics.series import Sampler, queue_subject
 from conveyor.store.base import Store
 
@@ -58,10 +59,6 @@ class History:
                 await self.sampler.tick(self.clock.now())
             except ConveyorError:
                 pass  # the store is going away; the minute before is written
-
-    def recent_minutes(self, now_s: float, minutes: int) -> list[InstanceMinute]:
-        """The recorder's per-instance minutes from ``minutes`` ago up to now (the current one included)."""
-        return self.recorder.instance_minutes(minute_of(now_s) - 60 * (minutes - 1))
 
     async def queue_size_at(self, queue: str, at_s: float) -> int | None:
         """Messages in ``queue`` (visible, in flight and delayed) as the series recorded them for the minute
