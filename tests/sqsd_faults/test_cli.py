@@ -189,7 +189,7 @@ def test_print_config_needs_no_queue_and_shows_every_source(tmp_path: Path) -> N
     result = run("--print-config", "--project", str(tmp_path), cwd=other)
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
     assert rows["HttpConnections"] == ["75", ".ebextensions/01.config:2"]
-    assert run("--print-config", cwd=other).stdout.count(" default") == 21
+    assert run("--print-config", cwd=other).stdout.count(" default") == 22
 
 
 # -- an unreachable queue -------------------------------------------------------------------------
