@@ -148,8 +148,6 @@ class DeliveryRecorder:
             totals.latency_sum_s += seconds
             totals.answered += 1
 
-    __call__ = record
-
     def _sample(self, minute: _Minute, latency_ms: float) -> None:
         minute.answered += 1
         if len(minute.latencies_ms) < LATENCY_SAMPLE:
