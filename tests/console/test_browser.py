@@ -230,6 +230,7 @@ def test_the_numbers_shown_match_the_sqs_api(shop: Up, browser: Any) -> None:
         depth.locator(".s0.dot, .s0.line").first.wait_for(timeout=20_000)
         assert depth.locator(".legend li").first.inner_text().split() == ["visible", "5"]
         assert depth.locator(".legend li").nth(1).inner_text().split() == ["in", "flight", "2"]
+        shot(w.page, "queue-detail-with-data")
         assert int(attributes(shop, "side")["ApproximateNumberOfMessages"]) == 5, "and receives none of them"
         w.page.fill("input[name=attr]", "nothing=here")
         w.page.click("form.search button")

@@ -127,7 +127,7 @@ async def test_messages_are_searched_by_id_and_attribute_without_being_received(
     assert blue[0] in by_name and red[0] not in by_name
     by_id = await get(client, f"/queues/shop?id={red[0][:8]}")
     assert red[0] in by_id and blue[0] not in by_id
-    assert "1 matching of the 2 oldest" in by_id
+    assert "1 of the 2 oldest messages match; 1 shown." in by_id
     c = await backend.store.queue_counts("shop")
     assert (c.visible, c.in_flight) == (2, 0), "looking received nothing"
     assert all(m.receive_count == 0 for m in await backend.store.peek_messages("shop", 10))

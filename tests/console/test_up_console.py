@@ -46,6 +46,11 @@ def test_a_token_from_the_environment_is_required_printed_and_recorded(conveyor:
     bare = recorded.split("?")[0]
     assert status_of(bare) == 401
     assert status_of(bare + "queues", {"Authorization": "Bearer tok-123"}) == 200
+    scrape = urllib.request.Request(bare + "metrics", headers={"Authorization": "Bearer tok-123"})
+    with urllib.request.urlopen(scrape, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert 'queue="tokened"' in response.read().decode(), "the Prometheus exposition of the environment"
+    assert status_of(bare + "metrics") == 401
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     assert status_of(recorded, opener=browser) == 200, "the token in the address lets a browser in (redirect, cookie)"
     assert status_of(bare + "dlq", opener=browser) == 200, "and the cookie keeps it in"

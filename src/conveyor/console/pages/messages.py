@@ -93,12 +93,16 @@ async def messages_section(request: web.Request, queue: str) -> Markup:
         method="get",
         cls="search",
     )
-    what = "matching" if message_id or attribute else "oldest"
+    shown = min(len(found), SHOW_LIMIT)
+    if message_id or attribute:
+        what = f"{len(found)} of the {len(scanned)} oldest messages match; {shown} shown."
+    else:
+        what = f"The {shown} oldest messages" + (f" (of {len(scanned)} looked at)." if shown < len(scanned) else ".")
     note = el(
         "p",
         {"class": "muted"},
-        f"{min(len(found), SHOW_LIMIT)} {what} of the {len(scanned)} oldest messages looked at "
-        "(looking does not receive them: their visibility and receive counts stay as they are).",
+        what,
+        " Looking does not receive them: their visibility and receive counts stay as they are.",
     )
     rows = message_rows(queue, found[:SHOW_LIMIT], b.now_s())
     return Markup(
