@@ -128,9 +128,10 @@ class Harness:
             await asyncio.sleep(0.01)
 
     async def tick_until(self, name: str, state: str, now_s: float, timeout_s: float = 10.0) -> None:
-        """Tick at ``now_s`` until ``name`` is in ``state`` (the exit of a killed app takes a moment to see)."""
+        """Tick at ``now_s`` until ``name`` is in ``state`` (the exit of a killed app takes a moment to see); a
+        crashed instance shows as crashed as soon as it exits, and counts once a tick has scheduled its restart."""
         deadline = time.monotonic() + timeout_s
-        while self.view(name).state != state:
+        while (view := self.view(name)).state != state or (state == "crashed" and view.next_restart_at_s is None):
             if time.monotonic() > deadline:
                 raise AssertionError(f"{name} not {state} within {timeout_s} s: {self.view(name)}")
             await self.supervisor.tick(now_s)

@@ -61,7 +61,12 @@ def status(env_name: str | None, as_json: bool) -> None:
             f"delivered {daemon.get('delivered', 0)} failed {daemon.get('failed', 0)} "
             f"in flight {daemon.get('in_flight', 0)}{restarts}{exited}"
         )
-    if data.get("web_url"):
+    if web := data.get("web"):
+        restarts = f" restarts {len(web['restarts_at_s'])}" if web["restarts_at_s"] else ""
+        exited = f" (exited with code {web['exit_code']})" if web["state"] == "crashed" else ""
+        state = f"{web['state']} pid {web['pid'] or '-'}{restarts}{exited}"
+        lines.append(f"web          {data['web_url']}   {state}")
+    elif data.get("web_url"):
         lines.append(f"web          {data['web_url']}")
     emit(data, as_json, "\n".join(lines))
 
@@ -71,6 +76,8 @@ def _health_text(data: dict[str, Any]) -> str:
     lines += [f"  - {cause}" for cause in data["causes"]]
     for i in data["instances"]:
         lines.append(f"  {i['name']:<12} {i['status']:<9} " + "; ".join(i["causes"]))
+    if web := data.get("web"):
+        lines.append(f"  {'web':<12} {web['status']:<9} " + "; ".join(web["causes"]))
     return "\n".join(lines)
 
 

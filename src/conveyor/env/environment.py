@@ -11,10 +11,9 @@ receiving and finishes its POSTs, the apps stop, then the APIs and the store clo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import sys
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,16 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
+from conveyor.env.leftovers import guard, release
 from conveyor.env.history import History
 from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
 from conveyor.env.scaling import Autoscaler, build_policy
 from conveyor.errors import ConfigError, ConveyorError
-from conveyor.scale.supervisor import READY_WAIT_S, Supervisor, free_port, port_answers, stop_group
+from conveyor.scale.process import ProcessView, SupervisedProcess
+from conveyor.scale.supervisor import Supervisor, free_port
+from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
@@ -89,9 +91,14 @@ class Environment:
         self._tasks: list[asyncio.Task[None]] = []
         self._cron: asyncio.Task[None] | None = None
         self._cron_stop = asyncio.Event()
-        self._web: asyncio.subprocess.Process | None = None
-        self._web_pump: asyncio.Task[None] | None = None
+        #: The project's web process, supervised as a worker app is (restarted with backoff after a crash).
+        self.web: SupervisedProcess | None = None
+        #: Held by every start, restart and stop of the web process, so a stop never cuts a restart in half.
+        self._web_lock = asyncio.Lock()
         self._daemons: dict[str, Daemon] = {}
+        #: Marks every process this ``up`` starts; its watchdog stops them all if ``up`` dies (leftovers.py).
+        self.up_id = uuid.uuid4().hex
+        self.watchdog: Watchdog | None = None
         self.queue_url = ""
         self.control_url = ""
         self.console_url = ""
@@ -102,6 +109,7 @@ class Environment:
         opts = self.options
         try:
             self.store: Store = await open_store("sqlite", opts.data_dir, self.clock)
+            self.watchdog = await guard(opts.data_dir, self.up_id, self.events.add)
             await self._start()
         except BaseException:
             await self.stop()
@@ -167,6 +175,7 @@ class Environment:
             self.autoscaler.limits,
             self.resolved.config.http_connections,
             self.thresholds,
+            web_view=self.web_view,
             history=self.history,
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
@@ -201,10 +210,7 @@ class Environment:
         host = self.options.console_host
         shown = f"[{host}]" if ":" in host else host
         self.console_url = f"http://{shown}:{sock.getsockname()[1]}/"
-        console = console_app(
-            EnvironmentConsole(self), token=self.options.console_token, metrics=self.history.exposition
-        )
-        await self._serve(console, sock)
+        await self._serve(console_app(EnvironmentConsole(self), token=self.options.console_token), sock)
         self.events.add("environment", f"console at {self.console_url}")
 
     def _sqsd_options(self, queue_url: str) -> Resolved:
@@ -219,7 +225,8 @@ class Environment:
         path = os.environ.get("PATH", "")
         if path.split(os.pathsep)[0] != bin_dir:
             path = bin_dir + os.pathsep + path
-        return {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment() | {"PATH": path}
+        variables = {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment()
+        return variables | {"PATH": path, UP_ID_VARIABLE: self.up_id}
 
     def sdk_environment(self) -> dict[str, str]:
         """What an AWS SDK in the web tier (or any app) needs to reach this environment's queue unchanged."""
@@ -266,31 +273,30 @@ class Environment:
         port = self.project.web_port or free_port()
         if self.project.web_port is not None:
             bind("127.0.0.1", port).close()  # a clear error now beats a web process that dies on start
-        env = {**os.environ, **self.process_environment(), "PORT": str(port)}
         assert self.project.web_command is not None
-        self._web = await asyncio.create_subprocess_shell(
+        web = SupervisedProcess(
+            "web",
             self.project.web_command,
-            cwd=str(self.project.root),
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            self.process_environment(),
+            str(self.project.root),
+            port,
+            self.clock,
+            self.logs.line,
+            self.events.add,
+            what="process",
+            kind="web",
         )
+        async with self._web_lock:
+            await web.spawn()
+            self.web = web
         self.web_url = f"http://127.0.0.1:{port}"
-        assert self._web.stdout is not None
-        self._web_pump = asyncio.create_task(self._pump("web", self._web.stdout))
         # Announce the web tier once it answers, so the address printed is one that works (bounded).
-        deadline = asyncio.get_running_loop().time() + READY_WAIT_S
-        while self._web.returncode is None and asyncio.get_running_loop().time() < deadline:
-            if await port_answers(port):
-                break
-            await asyncio.sleep(0.05)
-        self.events.add("environment", f"web process started on {self.web_url} (pid {self._web.pid})")
+        await web.wait_ready()
+        self.events.add("environment", f"web process started on {self.web_url} (pid {web.pid})")
 
-    async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.logs.line(name, line.decode("utf-8", "replace").rstrip("\n"))
+    def web_view(self) -> ProcessView | None:
+        """The web process as health, ``conveyor status`` and the console see it; None without one."""
+        return self.web.view() if self.web is not None else None
 
     async def _supervise(self) -> None:
         ticks = 0
@@ -298,6 +304,9 @@ class Environment:
             await asyncio.sleep(SUPERVISE_INTERVAL_S)
             try:
                 await self.supervisor.tick(self.clock.now())
+                async with self._web_lock:
+                    if self.web is not None and self.web.state not in ("draining", "stopped"):
+                        await self.web.check(self.clock.now())
                 ticks += 1
                 if ticks % SAMPLE_EVERY_TICKS == 0:
                     await self.monitor.sample(self.clock.now())
@@ -307,7 +316,7 @@ class Environment:
 
     async def health(self) -> dict[str, Any]:
         """The environment's health and each instance's, as the control API serves it."""
-        overall, instances = await self.monitor.health(self.clock.now())
+        overall, instances, web = await self.monitor.health(self.clock.now())
         return {
             "name": self.project.name,
             "status": overall.status.value,
@@ -317,6 +326,9 @@ class Environment:
                 {"name": name, "status": h.status.value, "colour": h.colour.value, "causes": list(h.causes)}
                 for name, h in instances
             ],
+            "web": None
+            if web is None
+            else {"name": "web", "status": web.status.value, "colour": web.colour.value, "causes": list(web.causes)},
         }
 
     # -- stop -----------------------------------------------------------------------------------
@@ -332,6 +344,9 @@ class Environment:
             await self.autoscaler.close()
         if hasattr(self, "supervisor"):
             await self.supervisor.close()
+        async with self._web_lock:  # a restart of the web process under way finishes; none starts after
+            if self.web is not None and self.web.state != "stopped":
+                self.web.state = "draining"
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -347,6 +362,9 @@ class Environment:
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners = []
+        if self.watchdog is not None:
+            release(self.options.data_dir, self.up_id, self.watchdog)
+            self.watchdog = None
         if hasattr(self, "store"):
             await self.store.close()
             del self.store
@@ -356,20 +374,19 @@ class Environment:
         """Stop at once (a second Ctrl-C): every process gets SIGKILL, nothing is drained."""
         if hasattr(self, "supervisor"):
             await self.supervisor.kill_all()
-        if self._web is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._web.pid, signal.SIGKILL)
+        if self.web is not None:
+            self.web.kill()
         for task in self._tasks:
             task.cancel()
+        if self.watchdog is not None:
+            release(self.options.data_dir, self.up_id, self.watchdog)  # it stops whatever is left
+            self.watchdog = None
         self.logs.close()
 
     async def _stop_web(self) -> None:
-        if self._web is None:
-            return
-        await stop_group(self._web)
-        if self._web_pump is not None:
-            await asyncio.gather(self._web_pump, return_exceptions=True)
-        self._web = None
+        """SIGTERM (SIGKILL after the grace) to the web process and its children."""
+        if self.web is not None and self.web.state != "stopped":
+            await self.web.stop()
 
 
 def _queue_attributes(project: Project) -> dict[str, str]:

@@ -24,9 +24,12 @@ from conveyor.health import (
     InstanceInputs,
     QueueInputs,
     Thresholds,
+    WebInputs,
     environment_health,
     instance_health,
+    web_health,
 )
+from conveyor.scale.process import ProcessView
 from conveyor.scale.supervisor import InstanceView, Supervisor, port_answers
 from conveyor.store.base import Store
 
@@ -78,8 +81,11 @@ class Monitor:
         thresholds: Thresholds | None = None,
         *,
         history: History | None = None,
+        web_view: Callable[[], ProcessView | None] | None = None,
     ) -> None:
         self.store = store
+        #: The web process as the environment supervises it (None: the project has none).
+        self.web_view = web_view
         self.queue = queue
         self.dlq = dlq
         self.supervisor = supervisor
@@ -155,15 +161,24 @@ class Monitor:
             max_instances=limits.max_instances,
         )
 
-    async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]]]:
-        """The environment's health and each instance's."""
+    async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]], Health | None]:
+        """The environment's health, each instance's, and the web process's (None without one)."""
         views = self.supervisor.views()
         checks = [port_answers(v.port) if v.state == "running" else _unknown() for v in views]
         answers = await asyncio.gather(*checks)
         inputs = [self._instance_inputs(view, answer) for view, answer in zip(views, answers, strict=True)]
+        web = await self._web_inputs()
         queue = await self._queue_inputs(now_s)
-        overall = environment_health(inputs, queue, now_s, self.thresholds)
-        return overall, [(i.name, instance_health(i, now_s, self.thresholds)) for i in inputs]
+        overall = environment_health(inputs, queue, now_s, self.thresholds, web=web)
+        parts = [(i.name, instance_health(i, now_s, self.thresholds)) for i in inputs]
+        return overall, parts, web_health(web, now_s, self.thresholds) if web is not None else None
+
+    async def _web_inputs(self) -> WebInputs | None:
+        view = self.web_view() if self.web_view is not None else None
+        if view is None:
+            return None
+        reachable = await port_answers(view.port) if view.state == "running" else None
+        return WebInputs(view.port, view.started_at_s, view.state, view.restarts_at_s, view.exit_code, reachable)
 
 
 async def _unknown() -> bool | None:

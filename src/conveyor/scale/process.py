@@ -180,14 +180,20 @@ class SupervisedProcess:
         return process.pid if process is not None and process.returncode is None else None
 
     def view(self) -> ProcessView:
+        """Its state now: a process that exited shows as ``crashed`` with its code even before ``check()``
+        has noticed (and scheduled the restart)."""
+        state, code = self.state, self.exit_code
+        process = self.process
+        if state in ("starting", "running", "restarting") and process is not None and process.returncode is not None:
+            state, code = "crashed", process.returncode
         return ProcessView(
             self.name,
             self.port,
             self.pid,
-            self.state,
+            state,
             self.started_at_s,
             tuple(self.restarts_at_s),
-            self.exit_code,
+            code,
             self.next_restart_at_s if self.state == "crashed" else None,
         )
 
@@ -288,8 +294,17 @@ class SupervisedProcess:
             self.ready_task.cancel()
         if self.process is not None:
             await stop_group(self.process, STOP_GRACE_S)
-        await asyncio.gather(*self.readers, return_exceptions=True)
+        await self._end_readers()
         self.state = "stopped"
+
+    async def _end_readers(self) -> None:
+        """Read the output to its end; a child that left the group (``setsid``) may hold the pipe open
+        after the group is gone, so the rest is given up after ``GROUP_EXIT_WAIT_S``."""
+        if self.readers:
+            _, pending = await asyncio.wait(self.readers, timeout=GROUP_EXIT_WAIT_S)
+            for reader in pending:
+                reader.cancel()
+            await asyncio.gather(*self.readers, return_exceptions=True)
 
     def kill(self) -> None:
         """SIGKILL to the group at once (``wait_killed()`` waits for it)."""
@@ -301,7 +316,9 @@ class SupervisedProcess:
 
     def killed_waits(self) -> list[Awaitable[object]]:
         """What to await after ``kill()``: the process, its group and its readers."""
-        waits: list[Awaitable[object]] = [t for t in (self.ready_task, *self.readers) if t is not None]
+        waits: list[Awaitable[object]] = [self._end_readers()]
+        if self.ready_task is not None:
+            waits.append(self.ready_task)
         if self.process is not None:
             waits += [self.process.wait(), group_gone(self.process.pid, GROUP_EXIT_WAIT_S)]
         return waits
