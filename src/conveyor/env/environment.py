@@ -30,8 +30,8 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
-from conveyor.env.leftovers import guard, release
 from conveyor.env.history import History
+from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
