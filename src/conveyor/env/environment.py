@@ -210,7 +210,10 @@ class Environment:
         host = self.options.console_host
         shown = f"[{host}]" if ":" in host else host
         self.console_url = f"http://{shown}:{sock.getsockname()[1]}/"
-        await self._serve(console_app(EnvironmentConsole(self), token=self.options.console_token), sock)
+        console = console_app(
+            EnvironmentConsole(self), token=self.options.console_token, metrics=self.history.exposition
+        )
+        await self._serve(console, sock)
         self.events.add("environment", f"console at {self.console_url}")
 
     def _sqsd_options(self, queue_url: str) -> Resolved:
