@@ -25,6 +25,7 @@ from conveyor.errors import ConveyorError
 @click.option("--control-port", default=0, show_default=True, help="Control API port (0: any free port).")
 @click.option(
     "--console-port",
+    type=click.IntRange(0, 65535),
     default=DEFAULT_CONSOLE_PORT,
     show_default=True,
     envvar="CONVEYOR_CONSOLE_PORT",

@@ -411,10 +411,12 @@ def _queue_attributes(project: Project) -> dict[str, str]:
 def _bind_console(host: str, port: int) -> Any:
     try:
         return bind(host, port)
-    except ConfigError:
+    except ConfigError as error:
+        # bind's message: "Cannot listen on HOST:PORT: <reason>. Another server may be using the port: ..."
+        reason = error.message.split(": ", 1)[-1].split(". Another server", 1)[0]
         raise ConfigError(
-            f"Cannot listen on {host}:{port} for the console: the port is in use (another conveyor up?). "
-            "Choose another --console-port, or 0 for any free port."
+            f"Cannot listen on {host}:{port} for the console: {reason}. Another conveyor up may be using the "
+            "port: choose another --console-port (0 for any free port), or check --console-host."
         ) from None
 
 
