@@ -130,7 +130,9 @@ async def load(endpoint: str, queue_url: str, messages: int, timeout_s: float) -
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            answer = await sqs(session, endpoint, "GetQueueAttributes", {"QueueUrl": queue_url, "AttributeNames": names})
+            answer = await sqs(
+                session, endpoint, "GetQueueAttributes", {"QueueUrl": queue_url, "AttributeNames": names}
+            )
             if all(answer["Attributes"][n] == "0" for n in names):
                 return time.monotonic() - started
             await asyncio.sleep(0.1)
@@ -154,7 +156,17 @@ def main() -> None:
     env = os.environ | {"CONVEYOR_HOME": str(workdir / "home")}
     log = (workdir / "up.log").open("wb")
     up = subprocess.Popen(
-        [str(CONVEYOR), "up", str(project), "--data-dir", str(workdir / "data"), "--port", str(port)],
+        [
+            str(CONVEYOR),
+            "up",
+            str(project),
+            "--data-dir",
+            str(workdir / "data"),
+            "--port",
+            str(port),
+            "--console-port",
+            "0",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
