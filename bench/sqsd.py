@@ -7,7 +7,7 @@ answers 200 and does nothing) that runs in its own process:
 - **LocalQueue**: a full sqlite queue (fsynced) drained by ``Daemon`` on ``LocalQueue`` in this process,
   recording every attempt's delivery history into the same store as ``conveyor up`` does (``--no-history``: not);
 - **server**: the same queue behind ``conveyor server`` (subprocess), drained by ``conveyor sqsd`` (subprocess,
-  ``RemoteQueue`` over aiobotocore); its RSS is the daemon's memory figure;
+  ``RemoteQueue`` over the lean JSON client); its RSS is the daemon's memory figure;
 - **latency** at light load, send -> the app receiving the POST, one message at a time, for both set-ups;
 - CPU of every process per phase from /proc/<pid>/stat, and of everything else from /proc/stat.
 

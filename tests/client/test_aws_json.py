@@ -1,4 +1,4 @@
-"""``SqsJsonClient``: what it puts on the wire, how it reads errors, when it retries.
+"""``AwsJsonClient``: what it puts on the wire, how it reads errors, when it retries.
 
 A real aiohttp server on 127.0.0.1 plays the endpoint and records each request; the answers it
 gives are scripted per test. The full round trips (conveyor server, moto) are in tests/sqsd.
@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 from botocore.credentials import Credentials
 
 from conveyor import errors
-from conveyor.client.remote import RemoteQueue
-from conveyor.client.sqs_json import SqsError, SqsJsonClient, amazon_endpoint, parse_error
+from conveyor.client.aws_json import DYNAMODB, SQS, AwsError, AwsJsonClient, parse_error
+from conveyor.client.remote import RemoteQueue, _queue_error
 from conveyor.core.models import MessageAttributeValue
 
 
@@ -60,10 +60,10 @@ OpenClient = Callable[..., Any]
 
 @pytest.fixture
 async def client_for() -> AsyncIterator[OpenClient]:
-    opened: list[SqsJsonClient] = []
+    opened: list[AwsJsonClient] = []
 
-    async def open_client(url: str, credentials: Credentials | None = None) -> SqsJsonClient:
-        client = await SqsJsonClient.open(url, "eu-west-1")
+    async def open_client(url: str, credentials: Credentials | None = None) -> AwsJsonClient:
+        client = await AwsJsonClient.open(SQS, url, "eu-west-1")
         if credentials is not None:
             client._credentials = credentials
         client._rng = NoWait()
@@ -117,10 +117,10 @@ async def test_a_client_error_is_not_retried_and_keeps_the_query_code(
         )
     )
     client = await client_for(url)
-    with pytest.raises(SqsError) as raised:
+    with pytest.raises(AwsError) as raised:
         await client.call("GetQueueUrl", {"QueueName": "nope"})
     assert raised.value.code == "AWS.SimpleQueueService.NonExistentQueue"
-    assert isinstance(raised.value.as_conveyor_error(), errors.QueueDoesNotExist)
+    assert isinstance(_queue_error(raised.value), errors.QueueDoesNotExist)
     assert len(state.requests) == 1
 
 
@@ -128,7 +128,7 @@ async def test_three_failures_in_a_row_give_up(endpoint: tuple[Endpoint, str], c
     state, url = endpoint
     state.answers += [(500, {}, {"__type": "InternalError", "message": "boom"})] * 4
     client = await client_for(url)
-    with pytest.raises(SqsError, match="InternalError: boom"):
+    with pytest.raises(AwsError, match="InternalError: boom"):
         await client.call("ReceiveMessage", {})
     assert len(state.requests) == 3
 
@@ -152,10 +152,13 @@ def test_error_codes_come_from_the_query_header_then_the_type() -> None:
 def test_amazon_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    assert amazon_endpoint("us-east-2") == "https://sqs.us-east-2.amazonaws.com"
-    assert amazon_endpoint("cn-north-1") == "https://sqs.cn-north-1.amazonaws.com.cn"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    assert SQS.endpoint("us-east-2") == "https://sqs.us-east-2.amazonaws.com"
+    assert SQS.endpoint("cn-north-1") == "https://sqs.cn-north-1.amazonaws.com.cn"
+    assert DYNAMODB.endpoint("eu-west-1") == "https://dynamodb.eu-west-1.amazonaws.com"
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4566/")
-    assert amazon_endpoint("us-east-2") == "http://127.0.0.1:4566"
+    assert SQS.endpoint("us-east-2") == "http://127.0.0.1:4566"
+    assert DYNAMODB.endpoint("eu-west-1") == "https://dynamodb.eu-west-1.amazonaws.com"
 
 
 async def test_amazon_sqs_without_credentials_says_how_to_give_them(
@@ -166,8 +169,12 @@ async def test_amazon_sqs_without_credentials_says_how_to_give_them(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(errors.ConfigError, match="No AWS credentials found for Amazon SQS"):
-        await SqsJsonClient.open(None, "us-east-1")
+        await AwsJsonClient.open(SQS, None, "us-east-1")
+    with pytest.raises(errors.ConfigError, match="No AWS credentials found for Amazon DynamoDB"):
+        await AwsJsonClient.open(DYNAMODB, None, "us-east-1")
 
 
 async def test_binary_attributes_travel_in_base64(endpoint: tuple[Endpoint, str]) -> None:

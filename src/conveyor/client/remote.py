@@ -1,4 +1,4 @@
-"""``RemoteQueue``: the queue client over any SQS endpoint, through ``SqsJsonClient``.
+"""``RemoteQueue``: the queue client over any SQS endpoint, through ``AwsJsonClient``.
 
 Amazon SQS (region from the queue URL, the standard AWS credential chain, SigV4), conveyor's own
 ``conveyor server``, ElasticMQ, LocalStack, moto: anything that speaks the SQS API's JSON protocol.
@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conveyor import errors
+from conveyor.client.aws_json import SQS, AwsError, AwsJsonClient
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
-from conveyor.client.sqs_json import SqsError, SqsJsonClient
 from conveyor.core.models import MessageAttributeValue, QueueCounts, ReceivedMessage, StoredMessage
 
 _AWS_HOST = re.compile(r"^(?:sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)$")
@@ -35,6 +35,14 @@ def endpoint_of(queue_url: str) -> tuple[str | None, str]:
         return None, match.group(1) or match.group(2)
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     return f"{parts.scheme}://{parts.netloc}", region
+
+
+def _queue_error(error: AwsError) -> errors.ConveyorError:
+    if error.code in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+        return errors.QueueDoesNotExist(error.message)
+    if error.code == "ReceiptHandleIsInvalid":
+        return errors.ReceiptHandleIsInvalid(error.message)
+    return errors.StoreUnavailable(f"SQS answered {error.code}: {error.message}")
 
 
 def _binary(value: str | None) -> bytes | None:
@@ -71,7 +79,7 @@ def to_received(raw: dict[str, Any]) -> ReceivedMessage:
 class RemoteQueue:
     cancel_safe_receive = False
 
-    def __init__(self, queue_url: str, client: SqsJsonClient) -> None:
+    def __init__(self, queue_url: str, client: AwsJsonClient) -> None:
         self.url = queue_url
         self.name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         self._client = client
@@ -81,13 +89,13 @@ class RemoteQueue:
         """Connect to the queue's endpoint. Amazon SQS uses the standard credential chain; another
         endpoint with no credentials configured gets local placeholders (conveyor server checks none)."""
         endpoint, region = endpoint_of(queue_url)
-        return cls(queue_url, await SqsJsonClient.open(endpoint, region, max_connections=max_connections))
+        return cls(queue_url, await AwsJsonClient.open(SQS, endpoint, region, max_connections=max_connections))
 
     async def _call(self, action: str, **params: Any) -> dict[str, Any]:
         try:
             return await self._client.call(action, params)
-        except SqsError as error:
-            raise error.as_conveyor_error() from None
+        except AwsError as error:
+            raise _queue_error(error) from None
 
     async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
         result = await self._call(

@@ -19,23 +19,20 @@ string hash key ``id`` and these items:
   read, so no slot is fired twice across a leader change; ``manual_time`` records the last
   ``conveyor cron run`` without touching ``schedule_time``.
 
-Every call has a 2 s timeout (EB's heartbeat timeout) and one retry. The credentials, the region and
-the endpoint come from the standard AWS chain; ``AWS_ENDPOINT_URL_DYNAMODB`` (read by botocore)
-points the client at DynamoDB Local or moto.
+Every call has a 2 s timeout (EB's heartbeat timeout) and one retry, through the same lean JSON
+client as ``RemoteQueue`` (``conveyor.client.aws_json``). The credentials come from the standard AWS
+chain; ``AWS_ENDPOINT_URL_DYNAMODB`` (or ``AWS_ENDPOINT_URL``) points the client at DynamoDB Local or
+moto.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import asyncio
 from decimal import Decimal
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
-
 from conveyor import errors
+from conveyor.client.aws_json import DYNAMODB, AwsError, AwsJsonClient
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun
 
@@ -54,7 +51,9 @@ TOLERANCE_S = 1.0
 CALL_TIMEOUT_S = 2.0
 #: ``leader_timestamp`` of a lease given up.
 RELEASED = -1.0
-_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+#: How long ``ensure_table`` waits for a new table to become active, and how often it looks.
+TABLE_ACTIVE_TIMEOUT_S = 120.0
+TABLE_POLL_S = 1.0
 
 
 def number(value: float) -> dict[str, str]:
@@ -62,16 +61,12 @@ def number(value: float) -> dict[str, str]:
     return {"N": format(Decimal(repr(float(value))), "f")}
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 class DynamoRegistry:
     """The ``LeaderRegistry`` of one scheduler (``holder``) in an ``AWSEBWorkerCronLeaderRegistry`` table."""
 
     def __init__(
         self,
-        client: Any,
+        client: AwsJsonClient,
         table: str,
         holder: str,
         clock: Clock,
@@ -79,7 +74,6 @@ class DynamoRegistry:
         lease_ttl_s: float = LEASE_TTL_S,
         heartbeat_s: float = HEARTBEAT_S,
         tolerance_s: float = TOLERANCE_S,
-        stack: contextlib.AsyncExitStack | None = None,
     ) -> None:
         self.client = client
         self.table = table
@@ -88,7 +82,6 @@ class DynamoRegistry:
         self.lease_ttl_s = lease_ttl_s
         self.heartbeat_s = heartbeat_s
         self.tolerance_s = tolerance_s
-        self._stack = stack
         #: While this scheduler leads: when it last renewed, and the expiry it wrote.
         self._renewed_at_s = 0.0
         self._expires_at_s: float | None = None
@@ -105,36 +98,23 @@ class DynamoRegistry:
         endpoint_url: str | None = None,
     ) -> DynamoRegistry:
         """Connect to ``table`` and register a new scheduler id; ``create`` makes the table if it is missing."""
-        session = get_session()
-        kwargs: dict[str, Any] = {"region_name": region}
-        if endpoint_url is not None:
-            kwargs["endpoint_url"] = endpoint_url
-        local = endpoint_url is not None or any(os.environ.get(v) for v in _ENDPOINT_VARIABLES)
-        if local and await session.get_credentials() is None:
-            kwargs |= {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        config = AioConfig(
-            connect_timeout=CALL_TIMEOUT_S,
-            read_timeout=CALL_TIMEOUT_S,
-            retries={"mode": "standard", "total_max_attempts": 2},
-        )
-        stack = contextlib.AsyncExitStack()
-        client = await stack.enter_async_context(session.create_client("dynamodb", config=config, **kwargs))
-        registry = cls(client, table, "", clock, stack=stack)
+        client = await AwsJsonClient.open(DYNAMODB, endpoint_url, region, max_connections=4)
+        registry = cls(client, table, "", clock)
         try:
             if create:
                 await registry.ensure_table()
             registry.holder = await registry.register(host)
         except BaseException:
-            await stack.aclose()
+            await client.close()
             raise
         return registry
 
-    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """One DynamoDB call on the table; ``ClientError`` for a failed condition, ``ConveyorError`` otherwise."""
+    async def _call(self, action: str, **params: Any) -> dict[str, Any]:
+        """One DynamoDB call on the table; ``AwsError`` for a failed condition, ``ConveyorError`` otherwise."""
         try:
-            result: dict[str, Any] = await getattr(self.client, operation)(TableName=self.table, **params)
-        except ClientError as error:
-            code = _code(error)
+            return await self.client.call(action, {"TableName": self.table, **params})
+        except AwsError as error:
+            code = error.code
             if code == "ConditionalCheckFailedException":
                 raise
             if code == "ResourceNotFoundException":
@@ -144,28 +124,24 @@ class DynamoRegistry:
                     "AttributeName=id,AttributeType=S --key-schema AttributeName=id,KeyType=HASH "
                     "--billing-mode PAY_PER_REQUEST), or set CreateQueue to create it."
                 ) from None
-            message = error.response.get("Error", {}).get("Message", str(error))
-            raise errors.StoreUnavailable(f"DynamoDB answered {code}: {message}") from None
-        except BotoCoreError as error:
-            raise errors.StoreUnavailable(f"Cannot reach DynamoDB: {error}") from None
-        return result
+            raise errors.StoreUnavailable(f"DynamoDB answered {code}: {error.message}") from None
 
     async def _conditional(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         """A conditional ``UpdateItem`` on item ``key``; ``False`` when the condition failed."""
         try:
             await self._call(
-                "update_item",
+                "UpdateItem",
                 Key={KEY: {"S": key}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
             )
-        except ClientError:
+        except AwsError:
             return False
         return True
 
     async def _get(self, key: str) -> dict[str, Any]:
-        result = await self._call("get_item", Key={KEY: {"S": key}}, ConsistentRead=True)
+        result = await self._call("GetItem", Key={KEY: {"S": key}}, ConsistentRead=True)
         item: dict[str, Any] = result.get("Item", {})
         return item
 
@@ -173,7 +149,7 @@ class DynamoRegistry:
         """Create the table (on-demand capacity) if it does not exist, and wait until it is active."""
         try:
             await self._call(
-                "create_table",
+                "CreateTable",
                 AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
                 BillingMode="PAY_PER_REQUEST",
@@ -181,17 +157,21 @@ class DynamoRegistry:
         except errors.StoreUnavailable as error:
             if "ResourceInUseException" not in error.message:
                 raise
-        try:
-            await self.client.get_waiter("table_exists").wait(
-                TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise errors.StoreUnavailable(f"DynamoDB table {self.table!r} did not become active: {error}") from None
+        status = ""
+        for _ in range(int(TABLE_ACTIVE_TIMEOUT_S / TABLE_POLL_S)):
+            status = (await self._call("DescribeTable")).get("Table", {}).get("TableStatus", "")
+            if status == "ACTIVE":
+                return
+            await asyncio.sleep(TABLE_POLL_S)
+        raise errors.StoreUnavailable(
+            f"DynamoDB table {self.table!r} did not become active within {TABLE_ACTIVE_TIMEOUT_S:.0f} s "
+            f"(status {status or 'unknown'})."
+        )
 
     async def register(self, host: str) -> str:
         """A new scheduler id ``<host>.<10-digit worker_id>`` from the registration record's counter."""
         result = await self._call(
-            "update_item",
+            "UpdateItem",
             Key={KEY: {"S": REGISTRATION_ID}},
             UpdateExpression="ADD worker_id :one",
             ExpressionAttributeValues={":one": {"N": "1"}},
@@ -273,12 +253,11 @@ class DynamoRegistry:
         """A manual run sets ``manual_time``; a scheduled one is already recorded by ``record_slot``."""
         if run.manual:
             await self._call(
-                "update_item",
+                "UpdateItem",
                 Key={KEY: {"S": run.task}},
                 UpdateExpression="SET manual_time = :fired",
                 ExpressionAttributeValues={":fired": number(run.fired_at_s)},
             )
 
     async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
+        await self.client.close()
