@@ -153,7 +153,7 @@ def chart(title: str, series: Sequence[Series], since_s: float, until_s: float, 
             scaled = [(sx(x), sy(y)) for x, y in run]
             if len(scaled) == 1:
                 x, y = scaled[0]
-                parts.append(el("circle", {"class": f"dot s{s.colour}", "cx": f"{x:.1f}", "cy": f"{y:.1f}", "r": 2}))
+                parts.append(el("circle", {"class": f"dot s{s.colour}", "cx": f"{x:.1f}", "cy": f"{y:.1f}", "r": 3}))
                 continue
             if s.area:
                 area = _path(scaled) + f" L{scaled[-1][0]:.1f},{bottom:.1f} L{scaled[0][0]:.1f},{bottom:.1f} Z"
