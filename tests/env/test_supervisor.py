@@ -405,3 +405,18 @@ async def test_scale_in_drains_a_crashed_instance_first(harness: Harness) -> Non
     assert [(v.name, v.state) for v in sup.views()] == [("instance-2", "running")]
     await sup.tick(harness.clock.now() + 100)
     assert [v.name for v in sup.views()] == ["instance-2"], "nothing restarts a drained instance"
+
+
+async def test_an_exited_app_shows_as_crashed_before_the_next_tick(harness: Harness) -> None:
+    """Health reads views between ticks: an app that exited is not shown running meanwhile."""
+    sup = harness.supervisor
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
+    await harness.wait_for(lambda: harness.view("instance-1").state == "crashed")
+    view = harness.view("instance-1")
+    assert view.exit_code == 128 + signal.SIGKILL and view.pid is None
+    assert view.next_restart_at_s is None, "no restart is scheduled until a tick notices"
+    await sup.tick(harness.clock.now())
+    assert harness.view("instance-1").next_restart_at_s == harness.clock.now() + 1
