@@ -175,8 +175,8 @@ class Environment:
             self.autoscaler.limits,
             self.resolved.config.http_connections,
             self.thresholds,
-            web_view=self.web_view,
             history=self.history,
+            web_view=self.web_view,
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
         await self.supervisor.wait_ready()
