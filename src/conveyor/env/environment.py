@@ -18,10 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from conveyor.api.app import create_app
-from conveyor.api.server import bind
 from conveyor.client.base import dead_letter_queue_name
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
@@ -36,9 +33,11 @@ from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
 from conveyor.env.scaling import Autoscaler, build_policy
+from conveyor.env.serving import Servers, bind_all, serve_console
+from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.scale.process import ProcessView, SupervisedProcess
-from conveyor.scale.supervisor import Supervisor, free_port
+from conveyor.scale.supervisor import Supervisor
 from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
@@ -87,14 +86,11 @@ class Environment:
         self.events = EventLog(self.clock, self.logs)
         self.queue_name = project.name
         self.dlq_name = dead_letter_queue_name(project.name)
-        self._runners: list[web.AppRunner] = []
+        self.servers = Servers()
         self._tasks: list[asyncio.Task[None]] = []
         self._cron: asyncio.Task[None] | None = None
         self._cron_stop = asyncio.Event()
-        #: The project's web process, supervised as a worker app is (restarted with backoff after a crash).
-        self.web: SupervisedProcess | None = None
-        #: Held by every start, restart and stop of the web process, so a stop never cuts a restart in half.
-        self._web_lock = asyncio.Lock()
+        self.web_tier = WebTier(project, self.clock, self.logs, self.events)
         self._daemons: dict[str, Daemon] = {}
         #: Marks every process this ``up`` starts; its watchdog stops them all if ``up`` dies (leftovers.py).
         self.up_id = uuid.uuid4().hex
@@ -118,17 +114,8 @@ class Environment:
     async def _start(self) -> None:
         opts = self.options
         server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
-        sock = bind(opts.host, opts.queue_port)
-        control_sock = console_sock = None
-        try:
-            control_sock = _bind_control(opts.control_port)
-            if opts.console_port is not None:
-                console_sock = _bind_console(opts.console_host, opts.console_port)
-        except ConfigError:
-            for bound in (sock, control_sock):
-                if bound is not None:
-                    bound.close()
-            raise
+        sockets = bind_all(opts.host, opts.queue_port, opts.control_port, opts.console_host, opts.console_port)
+        sock = sockets.queue
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
         self.history = History(
             self.store,
@@ -139,7 +126,7 @@ class Environment:
         )
         self.history.start()
         metrics = self.history.exposition
-        await self._serve(create_app(self.store, server_config.validate(), metrics=lambda _: metrics()), sock)
+        await self.servers.serve(create_app(self.store, server_config.validate(), metrics=lambda _: metrics()), sock)
         self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
         self.resolved = self._sqsd_options(self.queue_url)
         await ensure_worker_queue(
@@ -181,7 +168,7 @@ class Environment:
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
         await self.supervisor.wait_ready()
         if self.project.web_command:
-            await self._start_web()
+            await self.web_tier.start(self.process_environment)
         self._tasks += [
             asyncio.create_task(self._supervise()),
             asyncio.create_task(self.autoscaler.run()),
@@ -198,23 +185,20 @@ class Environment:
             self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
         from conveyor.env.control import control_app
 
-        self.control_url = f"http://127.0.0.1:{control_sock.getsockname()[1]}"
-        await self._serve(control_app(self), control_sock)
-        if console_sock is not None:
-            await self._start_console(console_sock)
+        self.control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
+        await self.servers.serve(control_app(self), sockets.control)
+        if sockets.console is not None:
+            self.console_url = await serve_console(self, self.servers, sockets.console)
+            self.events.add("environment", f"console at {self.console_url}")
 
-    async def _start_console(self, sock: Any) -> None:
-        from conveyor.console.app import console_app
-        from conveyor.env.console_backend import EnvironmentConsole
+    @property
+    def web(self) -> SupervisedProcess | None:
+        """The project's web process (None without one, or before it starts)."""
+        return self.web_tier.process
 
-        host = self.options.console_host
-        shown = f"[{host}]" if ":" in host else host
-        self.console_url = f"http://{shown}:{sock.getsockname()[1]}/"
-        console = console_app(
-            EnvironmentConsole(self), token=self.options.console_token, metrics=self.history.exposition
-        )
-        await self._serve(console, sock)
-        self.events.add("environment", f"console at {self.console_url}")
+    @property
+    def web_url(self) -> str | None:
+        return self.web_tier.url
 
     def _sqsd_options(self, queue_url: str) -> Resolved:
         overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
@@ -266,40 +250,9 @@ class Environment:
         daemon = self._daemons.get(name)
         return daemon.state() if daemon is not None else None
 
-    async def _serve(self, app: web.Application, sock: Any) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runners.append(runner)
-        await web.SockSite(runner, sock).start()
-
-    async def _start_web(self) -> None:
-        port = self.project.web_port or free_port()
-        if self.project.web_port is not None:
-            bind("127.0.0.1", port).close()  # a clear error now beats a web process that dies on start
-        assert self.project.web_command is not None
-        web = SupervisedProcess(
-            "web",
-            self.project.web_command,
-            self.process_environment(),
-            str(self.project.root),
-            port,
-            self.clock,
-            self.logs.line,
-            self.events.add,
-            what="process",
-            kind="web",
-        )
-        async with self._web_lock:
-            await web.spawn()
-            self.web = web
-        self.web_url = f"http://127.0.0.1:{port}"
-        # Announce the web tier once it answers, so the address printed is one that works (bounded).
-        await web.wait_ready()
-        self.events.add("environment", f"web process started on {self.web_url} (pid {web.pid})")
-
     def web_view(self) -> ProcessView | None:
         """The web process as health, ``conveyor status`` and the console see it; None without one."""
-        return self.web.view() if self.web is not None else None
+        return self.web_tier.view()
 
     async def _supervise(self) -> None:
         ticks = 0
@@ -307,9 +260,7 @@ class Environment:
             await asyncio.sleep(SUPERVISE_INTERVAL_S)
             try:
                 await self.supervisor.tick(self.clock.now())
-                async with self._web_lock:
-                    if self.web is not None and self.web.state not in ("draining", "stopped"):
-                        await self.web.check(self.clock.now())
+                await self.web_tier.check(self.clock.now())
                 ticks += 1
                 if ticks % SAMPLE_EVERY_TICKS == 0:
                     await self.monitor.sample(self.clock.now())
@@ -347,14 +298,12 @@ class Environment:
             await self.autoscaler.close()
         if hasattr(self, "supervisor"):
             await self.supervisor.close()
-        async with self._web_lock:  # a restart of the web process under way finishes; none starts after
-            if self.web is not None and self.web.state != "stopped":
-                self.web.state = "draining"
+        await self.web_tier.begin_drain()  # a restart of the web process under way finishes; none starts after
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self._stop_web()
+        await self.web_tier.stop()
         if hasattr(self, "supervisor"):
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
@@ -362,9 +311,7 @@ class Environment:
         if hasattr(self, "history"):
             await self.history.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        self._runners = []
+        await self.servers.close()
         if self.watchdog is not None:
             release(self.options.data_dir, self.up_id, self.watchdog)
             self.watchdog = None
@@ -377,19 +324,13 @@ class Environment:
         """Stop at once (a second Ctrl-C): every process gets SIGKILL, nothing is drained."""
         if hasattr(self, "supervisor"):
             await self.supervisor.kill_all()
-        if self.web is not None:
-            self.web.kill()
+        self.web_tier.kill()
         for task in self._tasks:
             task.cancel()
         if self.watchdog is not None:
             release(self.options.data_dir, self.up_id, self.watchdog)  # it stops whatever is left
             self.watchdog = None
         self.logs.close()
-
-    async def _stop_web(self) -> None:
-        """SIGTERM (SIGKILL after the grace) to the web process and its children."""
-        if self.web is not None and self.web.state != "stopped":
-            await self.web.stop()
 
 
 def _queue_attributes(project: Project) -> dict[str, str]:
@@ -406,25 +347,3 @@ def _queue_attributes(project: Project) -> dict[str, str]:
         except ConveyorError as error:
             raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
     return checked
-
-
-def _bind_console(host: str, port: int) -> Any:
-    try:
-        return bind(host, port)
-    except ConfigError as error:
-        # bind's message: "Cannot listen on HOST:PORT: <reason>. Another server may be using the port: ..."
-        reason = error.message.split(": ", 1)[-1].split(". Another server", 1)[0]
-        raise ConfigError(
-            f"Cannot listen on {host}:{port} for the console: {reason}. Another conveyor up may be using the "
-            "port: choose another --console-port (0 for any free port), or check --console-host."
-        ) from None
-
-
-def _bind_control(port: int) -> Any:
-    try:
-        return bind("127.0.0.1", port)
-    except ConfigError:
-        raise ConfigError(
-            f"Cannot listen on 127.0.0.1:{port} for the control API: the port is in use. "
-            "Choose another --control-port, or 0 for any free port."
-        ) from None

@@ -1,0 +1,95 @@
+"""The listening side of ``conveyor up``: its sockets, bound before anything starts so a port in use is
+reported first, and the HTTP servers on them (the SQS API, the control API, the console).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from conveyor.api.server import bind
+from conveyor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from conveyor.env.environment import Environment
+
+
+@dataclass(frozen=True, slots=True)
+class Sockets:
+    queue: socket.socket
+    control: socket.socket
+    #: None without a console.
+    console: socket.socket | None
+
+
+def bind_all(host: str, queue_port: int, control_port: int, console_host: str, console_port: int | None) -> Sockets:
+    """Every socket ``up`` listens on, or a ConfigError naming the one that cannot be (none is left open)."""
+    sock = bind(host, queue_port)
+    control_sock = console_sock = None
+    try:
+        control_sock = bind_control(control_port)
+        if console_port is not None:
+            console_sock = bind_console(console_host, console_port)
+    except ConfigError:
+        for bound in (sock, control_sock):
+            if bound is not None:
+                bound.close()
+        raise
+    return Sockets(sock, control_sock, console_sock)
+
+
+def bind_console(host: str, port: int) -> socket.socket:
+    try:
+        return bind(host, port)
+    except ConfigError as error:
+        # bind's message: "Cannot listen on HOST:PORT: <reason>. Another server may be using the port: ..."
+        reason = error.message.split(": ", 1)[-1].split(". Another server", 1)[0]
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} for the console: {reason}. Another conveyor up may be using the "
+            "port: choose another --console-port (0 for any free port), or check --console-host."
+        ) from None
+
+
+def bind_control(port: int) -> socket.socket:
+    try:
+        return bind("127.0.0.1", port)
+    except ConfigError:
+        raise ConfigError(
+            f"Cannot listen on 127.0.0.1:{port} for the control API: the port is in use. "
+            "Choose another --control-port, or 0 for any free port."
+        ) from None
+
+
+class Servers:
+    """The HTTP servers started so far; ``close()`` stops them, the last started first."""
+
+    def __init__(self) -> None:
+        self._runners: list[web.AppRunner] = []
+
+    async def serve(self, app: web.Application, sock: socket.socket) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.SockSite(runner, sock).start()
+
+    async def close(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners = []
+
+
+async def serve_console(env: Environment, servers: Servers, sock: socket.socket) -> str:
+    """The web console over the environment, on ``sock``; its address."""
+    # Imported here: an ``up`` without a console loads none of it.
+    from conveyor.console.app import console_app
+    from conveyor.env.console_backend import EnvironmentConsole
+
+    host = env.options.console_host
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    console = console_app(EnvironmentConsole(env), token=env.options.console_token, metrics=env.history.exposition)
+    await servers.serve(console, sock)
+    return url
