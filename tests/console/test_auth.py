@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from conveyor.console.app import console_app
-from conveyor.console.auth import TOKEN_COOKIE, address, choose_token, needs_token, new_token
+from conveyor.console.auth import TOKEN_COOKIE, address, choose_token, host_name, loopback_host, needs_token, new_token
 from tests.console.fake import FakeBackend
 
 TOKEN = "s3cret-token"
@@ -64,3 +64,44 @@ async def test_a_form_from_another_site_is_refused(client: TestClient, backend: 
     same = f"http://{client.host}:{client.port}"
     response = await client.post("/dlq/purge", headers={"Origin": same}, allow_redirects=False)
     assert response.status == 303 and backend.calls == [("purge", None)]
+
+
+async def test_a_rebound_dns_name_is_refused_without_a_token(client: TestClient, backend: FakeBackend) -> None:
+    """A page on evil.example rebinding its name to 127.0.0.1 sends Host: evil.example: no read, no purge."""
+    port = client.port
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}"):
+        response = await client.get("/", headers={"Host": host}, allow_redirects=False)
+        assert response.status == 421, host
+        origin = {"Host": host, "Origin": f"http://{host}"}
+        response = await client.post("/dlq/purge", headers=origin, allow_redirects=False)
+        assert response.status == 421, host
+    assert backend.calls == []
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.5"):
+        assert (await client.get("/", headers={"Host": host})).status == 200, host
+
+
+def test_host_names_without_their_port() -> None:
+    assert host_name("[::1]:9325") == "::1" and host_name("127.0.0.1:9325") == "127.0.0.1"
+    assert host_name("localhost") == "localhost" and host_name("::1") == "::1"
+    assert loopback_host("LOCALHOST:1") and not loopback_host("127.0.0.1.nip.io:9325")
+
+
+async def test_pages_cannot_be_framed_nor_run_foreign_scripts(client: TestClient) -> None:
+    for path in ("/", "/dlq", "/static/console.js", "/no-such-page"):
+        headers = (await client.get(path)).headers
+        assert headers["X-Frame-Options"] == "DENY", path
+        policy = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+
+
+async def test_a_notice_shows_only_when_a_form_of_this_console_signed_it(client: TestClient) -> None:
+    forged = await (await client.get("/dlq?notice=Session+expired,+log+in+at+evil.example")).text()
+    assert "evil.example" not in forged
+    response = await client.post("/dlq/purge", allow_redirects=False)
+    location = response.headers["Location"]
+    assert "nsig=" in location
+    page = await (await client.get(location)).text()
+    assert 'class="notice ok"' in page
+    tampered = await (await client.get(location.replace("notice=", "notice=x"))).text()
+    assert 'class="notice' not in tampered

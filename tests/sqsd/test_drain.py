@@ -111,3 +111,16 @@ async def test_once_on_an_empty_queue_returns(queue: QueueUnderTest, app: Worker
     lines = run.lines()
     assert re.fullmatch(rf"{TS} start: polling \S+", lines[0])
     assert lines[-1].endswith("stop: delivered 0, failed 0, expired 0")
+
+
+async def test_an_idle_queue_shows_a_successful_poll_at_once(queue: QueueUnderTest, sqsd: MakeSqsd) -> None:
+    """The first receive does not wait out a long poll, so health sees the queue answer right after start."""
+    run = sqsd("/ok")
+    assert run.daemon.long_poll_s >= 1
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(lambda: run.daemon.state().last_poll_ok_at_s is not None, timeout_s=run.daemon.long_poll_s / 2)
+        assert run.daemon.state().last_poll_error is None
+    finally:
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S + run.daemon.long_poll_s)

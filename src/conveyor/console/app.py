@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from conveyor import __version__
-from conveyor.console.auth import Handler, guard
+from conveyor.console.auth import Handler, guard, secure_headers
 from conveyor.console.backend import ConsoleBackend
 from conveyor.console.html import el
 from conveyor.console.layout import BACKEND, VERSION
@@ -67,6 +67,7 @@ def console_app(
     """The console over ``backend``; ``token``: required of every request (see ``auth``); ``metrics``:
     renders ``/metrics`` (Prometheus exposition)."""
     app = web.Application(middlewares=[guard(token), errors])
+    app.on_response_prepare.append(secure_headers)
     app[BACKEND] = backend
     app[VERSION] = __version__
     for module in (overview, queues, messages, dlq, cron, send, config):

@@ -7,11 +7,18 @@ the token, so it does not stay in the address bar or the history.
 Every POST must come from the console's own pages: a browser sends ``Origin`` (and
 ``Sec-Fetch-Site``) with a form, and a form on another site (cross-site request forgery against a
 console on 127.0.0.1) is refused.
+
+A console without a token (on loopback) answers only requests addressed to a loopback name
+(``Host: 127.0.0.1:9325``, ``localhost``, ``[::1]``): a page that rebinds its own DNS name to
+127.0.0.1 sends its own name as ``Host`` and is refused, so it can neither read nor post.
+Every answer forbids framing (``X-Frame-Options``, CSP ``frame-ancestors``) and scripts from
+anywhere but the console itself.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -58,6 +65,25 @@ def _refused(status: int, title: str, text: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="text/html")
 
 
+def host_name(host: str) -> str:
+    """The name in a ``Host`` header, without the port: ``[::1]:9325`` gives ``::1``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def loopback_host(host: str) -> bool:
+    """``Host`` names this machine's loopback: ``localhost`` or a loopback address (not a DNS name
+    that merely starts with ``127.``)."""
+    name = host_name(host).lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def cross_site(request: web.Request) -> bool:
     """A state-changing request sent by a page of another origin."""
     if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
@@ -74,6 +100,12 @@ def guard(token: str | None) -> Middleware:
         if request.method not in ("GET", "HEAD") and cross_site(request):
             return _refused(403, "Refused", "This form was sent from another site; use the console's own pages.")
         if token is None:
+            if not loopback_host(request.host):
+                return _refused(
+                    421,
+                    "Wrong address",
+                    "This console answers on 127.0.0.1 only; open it as http://127.0.0.1:&lt;port&gt;/.",
+                )
             return await handler(request)
         given = request.query.get("token")
         if given is not None and _same(given, token):
@@ -92,6 +124,20 @@ def guard(token: str | None) -> Middleware:
         )
 
     return middleware
+
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'; script-src 'self'; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def secure_headers(_: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: no framing, scripts only from the console, no sniffing, no referrer."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def address(url: str, token: str | None) -> str:

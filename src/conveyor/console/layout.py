@@ -3,17 +3,22 @@
 A page is a list of sections. A *live* section carries ``data-live``: the script fetches the same
 URL with ``?fragment=<id>`` every few seconds and swaps the section's content, so numbers change
 without a reload; without JavaScript the page is complete as served. Forms POST, then redirect to a
-page with ``?notice=`` (POST-redirect-GET).
+page with ``?notice=`` (POST-redirect-GET). A notice carries an HMAC (``nsig``) with a key of this
+process, so a link made elsewhere cannot put its own words on a console page.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 from aiohttp import web
+from yarl import URL
 
 from conveyor.console.backend import ConsoleBackend
 from conveyor.console.html import Markup, el, url
@@ -92,17 +97,34 @@ def count(value: int, name: str) -> Markup:
     return el("span", {"class": "count", "data-count": name}, value)
 
 
+_NOTICE_KEY = secrets.token_bytes(32)
+
+
+def _notice_signature(text: str, level: str) -> str:
+    return hmac.new(_NOTICE_KEY, f"{level}\n{text}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def notice(request: web.Request) -> Markup:
+    """The notice a form's redirect carries, if this process signed it."""
     text = request.query.get("notice")
     if not text:
         return Markup("")
     level = "error" if request.query.get("level") == "error" else "ok"
+    if not hmac.compare_digest(request.query.get("nsig", ""), _notice_signature(text, level)):
+        return Markup("")
     return el("p", {"class": f"notice {level}", "role": "status" if level == "ok" else "alert"}, text)
 
 
+def _without_notice(address: URL) -> URL:
+    """``address`` without the notice of a form (the live refresh must not repeat it)."""
+    return address.with_query([(k, v) for k, v in address.query.items() if k not in ("notice", "level", "nsig")])
+
+
 def see_other(path: str, text: str, *, error: bool = False, **query: object) -> NoReturn:
-    """End a POST: redirect (303) to ``path`` with a notice."""
-    raise web.HTTPSeeOther(url(path, **query, notice=text, level="error" if error else None))
+    """End a POST: redirect (303) to ``path`` with a signed notice."""
+    level = "error" if error else "ok"
+    signature = _notice_signature(text, level)
+    raise web.HTTPSeeOther(url(path, **query, notice=text, level="error" if error else None, nsig=signature))
 
 
 async def page(request: web.Request, title: str, active: str, sections: Sequence[Section]) -> web.Response:
@@ -115,7 +137,7 @@ async def page(request: web.Request, title: str, active: str, sections: Sequence
         raise web.HTTPNotFound(text=f"no section {fragment!r} on this page")
     parts = []
     for section in sections:
-        live = str(request.rel_url.update_query(fragment=section.id)) if section.live else None
+        live = str(_without_notice(request.rel_url).update_query(fragment=section.id)) if section.live else None
         heading = el("h2", None, section.title) if section.title else None
         parts.append(
             el(

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from conveyor import errors
 from conveyor.api.app import METRICS_CONTENT_TYPE
+from conveyor.console.auth import Handler, cross_site, loopback_host
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations, message_view
 
 if TYPE_CHECKING:
@@ -154,6 +155,20 @@ def control_app(env: Environment) -> web.Application:
             return _fail("a number in the request is not a valid integer")
         return response
 
-    app = web.Application(middlewares=[refusals])
+    @web.middleware
+    async def same_machine(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Only the CLI on this machine: a loopback ``Host`` (no DNS rebinding), no browser request from
+        another site, and a POST only as JSON (which a page of another site cannot send without a
+        CORS preflight this API never grants)."""
+        if not loopback_host(request.host):
+            return _fail("the control API answers on 127.0.0.1 only", 421)
+        if request.method == "POST":
+            if cross_site(request):
+                return _fail("refused: sent by a page of another site", 403)
+            if request.content_type != "application/json":
+                return _fail("POST requests must be sent as application/json", 415)
+        return await handler(request)
+
+    app = web.Application(middlewares=[same_machine, refusals])
     app.add_routes(routes)
     return app

@@ -188,6 +188,10 @@ class Daemon:
             await self.tick(self.clock.now())
 
     async def _poll_loop(self, once: bool) -> None:
+        # The first receive of each poller does not wait: on an idle queue a long poll would only
+        # return after long_poll_s, and until a poll returns health cannot tell a reachable queue
+        # from one that is not (the instance would show Pending for 20 s after every start).
+        first = True
         while not self._stopping.is_set():
             while self._free == 0 and not self._stopping.is_set():
                 self._slot_freed.clear()
@@ -197,7 +201,8 @@ class Daemon:
             reserved = min(MAX_BATCH_ENTRIES, self._free)
             self._free -= reserved
             try:
-                received = await self._receive(reserved, 0 if once else self.long_poll_s)
+                received = await self._receive(reserved, 0 if once or first else self.long_poll_s)
+                first = False
             except asyncio.CancelledError:
                 self._release(reserved)
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -47,7 +48,7 @@ async def health_section(request: web.Request) -> Markup:
         el(
             "dd",
             None,
-            el("a", {"href": f"/queues/{status['queue_url'].rsplit('/', 1)[-1]}"}, b.queue_name),
+            el("a", {"href": f"/queues/{quote(b.queue_name, safe='')}"}, b.queue_name),
             " ",
             _counts(status["queue"], "queue"),
         ),
