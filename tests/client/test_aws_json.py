@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,11 +36,14 @@ class NoWait(random.Random):
 class Endpoint:
     answers: list[tuple[int, dict[str, str], Any]] = field(default_factory=list)
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    #: When set, the next answer's body is these bytes as they are (not JSON).
+    raw: bytes | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
         status, headers, body = self.answers.pop(0) if self.answers else (200, {}, {})
-        return web.Response(status=status, headers=headers, body=orjson.dumps(body))
+        raw, self.raw = self.raw, None
+        return web.Response(status=status, headers=headers, body=raw if raw is not None else orjson.dumps(body))
 
 
 @pytest.fixture
@@ -198,3 +202,43 @@ async def test_binary_attributes_travel_in_base64(endpoint: tuple[Endpoint, str]
         assert received.message.attributes["blob"].binary_value == b"\x00\xff"
     finally:
         await queue.close()
+
+
+async def test_an_answer_that_is_not_json_is_an_error_not_a_crash(
+    endpoint: tuple[Endpoint, str], client_for: OpenClient
+) -> None:
+    state, url = endpoint
+    queue = await RemoteQueue.open(f"{url}/000000000000/jobs")
+    try:
+        state.answers.append((200, {}, "placeholder"))
+        state.raw = b"<html>a proxy page</html>"
+        with pytest.raises(errors.StoreUnavailable, match="InvalidResponse: not JSON: <html>a proxy page"):
+            await queue.counts()
+    finally:
+        await queue.close()
+
+
+class Expiring(Credentials):
+    """Role credentials that need a refresh: the refresh must not run on the event loop's thread."""
+
+    def __init__(self) -> None:
+        super().__init__("AKIDROLE", "secret")
+        self.refreshed_on: list[int] = []
+
+    def refresh_needed(self) -> bool:
+        return True
+
+    def get_frozen_credentials(self) -> Any:
+        self.refreshed_on.append(threading.get_ident())
+        return super().get_frozen_credentials()
+
+
+async def test_role_credentials_are_refreshed_off_the_event_loop(
+    endpoint: tuple[Endpoint, str], client_for: OpenClient
+) -> None:
+    state, url = endpoint
+    credentials = Expiring()
+    client = await client_for(url, credentials)
+    await client.call("ListQueues", {})
+    assert credentials.refreshed_on and threading.get_ident() not in credentials.refreshed_on
+    assert "Credential=AKIDROLE/" in state.requests[-1][0]["Authorization"]

@@ -22,8 +22,9 @@ from conveyor.cron.dynamo import HEARTBEAT_S, LEADER_ID, LEASE_TTL_S, REGISTRATI
 from conveyor.cron.schedule import CronTask, ruby_time
 from conveyor.cron.scheduler import Scheduler
 from conveyor.store.memory import MemoryStore
+from tests.moto_server import MotoServer
 
-from .conftest import REGION, SerialMotoServer
+from .conftest import REGION
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
@@ -33,7 +34,7 @@ HOURLY = CronTask("hourly", "/cron/hourly", "0 * * * *")
 
 
 class World:
-    def __init__(self, moto: SerialMotoServer, table: str) -> None:
+    def __init__(self, moto: MotoServer, table: str) -> None:
         self.moto = moto
         self.table = table
         self.clock = FakeClock(T0)
@@ -76,7 +77,7 @@ class World:
 
 
 @pytest.fixture
-async def world(moto: SerialMotoServer, table_name: str) -> AsyncIterator[World]:
+async def world(moto: MotoServer, table_name: str) -> AsyncIterator[World]:
     world = World(moto, table_name)
     await world.store.start()
     await world.store.create_queue("work", {}, {})
@@ -156,6 +157,19 @@ async def test_the_conditional_slot_write_refuses_a_doubled_slot(world: World) -
     item = world.item("minutely")
     assert float(item["schedule_time"]["N"]) == slot + 60
     assert float(item["update_time"]["N"]) == T0
+
+
+async def test_a_claim_whose_answer_was_lost_is_still_ours_on_the_retry(world: World) -> None:
+    """A conditional write that timed out after DynamoDB applied it is retried; the retry's condition
+    fails, yet the slot was claimed by this scheduler and must be sent, not skipped."""
+    a, b = await world.registry("a"), await world.registry("b")
+    slot = T0 + 60
+    assert await a.record_slot("minutely", slot, None)  # applied; say its answer never arrived
+    assert await a.record_slot("minutely", slot, None)  # the retry: condition fails, the claim is a's
+    assert not await b.record_slot("minutely", slot, None)  # b's claim of the same slot is refused
+    assert world.item("minutely")["claimed_by"]["S"] == a.holder
+    assert await a.record_slot("minutely", slot + 60, slot)
+    assert not await a.record_slot("minutely", slot + 120, slot)  # a stale read is still refused
 
 
 async def test_a_manual_run_is_recorded_apart_from_the_schedule(world: World) -> None:

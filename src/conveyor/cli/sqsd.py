@@ -90,9 +90,14 @@ def _cron(project: Path, config: SqsdConfig) -> DaemonCron | None:
 
 
 def _run(main: Any) -> int:
+    """Run ``main``; Ctrl-C before the daemon's own signal handlers are in place (while it connects,
+    or waits for a new DynamoDB table) stops it with status 130 and no traceback."""
     try:
-        import uvloop
-
+        try:
+            import uvloop
+        except ImportError:
+            return int(asyncio.run(main))
         return int(uvloop.run(main))
-    except ImportError:
-        return int(asyncio.run(main))
+    except KeyboardInterrupt:
+        click.echo("conveyor sqsd: interrupted while starting", err=True)
+        return 130

@@ -149,7 +149,16 @@ class AwsJsonClient:
         session = aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
         return cls(service, endpoint or service.endpoint(region), region, credentials, session)
 
-    def _signed_headers(self, action: str, body: bytes) -> dict[str, str]:
+    async def _frozen_credentials(self) -> Any:
+        """The credentials to sign with; role credentials near expiry are refreshed off the loop (the
+        refresh is a blocking HTTP call to a metadata, container or SSO endpoint)."""
+        credentials = self._credentials
+        refresh_needed = getattr(credentials, "refresh_needed", None)
+        if refresh_needed is not None and refresh_needed():
+            return await asyncio.to_thread(credentials.get_frozen_credentials)
+        return credentials.get_frozen_credentials()
+
+    def _signed_headers(self, action: str, body: bytes, credentials: Any) -> dict[str, str]:
         request = AWSRequest(
             method="POST",
             url=self.endpoint,
@@ -160,18 +169,19 @@ class AwsJsonClient:
                 "User-Agent": "conveyor",
             },
         )
-        # get_frozen_credentials refreshes role credentials as they near expiry.
-        credentials = self._credentials.get_frozen_credentials()
         SigV4Auth(credentials, self.service.signing_name, self.region).add_auth(request)
         return dict(request.headers.items())
 
     async def _attempt(self, action: str, body: bytes) -> dict[str, Any]:
-        headers = self._signed_headers(action, body)
+        headers = self._signed_headers(action, body, await self._frozen_credentials())
         async with self._session.post(self.endpoint, data=body, headers=headers) as response:
             payload = await response.read()
             if response.status != 200:
                 raise parse_error(response.status, response.headers, payload)
-        result = orjson.loads(payload) if payload else {}
+        try:
+            result = orjson.loads(payload) if payload else {}
+        except orjson.JSONDecodeError:
+            raise AwsError(200, "InvalidResponse", f"not JSON: {payload[:200].decode(errors='replace')}") from None
         return result if isinstance(result, dict) else {}
 
     async def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:

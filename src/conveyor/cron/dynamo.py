@@ -14,9 +14,11 @@ string hash key ``id`` and these items:
   passed, takes over with a conditional write on the ``leader_timestamp`` it read: of several
   followers exactly one wins. Giving the lease up sets ``leader_timestamp`` to -1, so a follower
   takes over at its next tick. A dead leader is thus replaced within ``LEASE_TTL_S`` + one tick.
-- one item per cron task ``name``: ``schedule_time`` (the last slot fired, epoch seconds) and
-  ``update_time`` (when it was recorded), written with a condition on the ``schedule_time`` the leader
-  read, so no slot is fired twice across a leader change; ``manual_time`` records the last
+- one item per cron task ``name``: ``schedule_time`` (the last slot fired, epoch seconds),
+  ``update_time`` (when it was recorded) and ``claimed_by`` (the scheduler that claimed it), written
+  with a condition on the ``schedule_time`` the leader read, so no slot is fired twice across a leader
+  change (a write whose condition fails is looked up again: if its timed-out first attempt was
+  applied, the item names this scheduler and the slot is still sent); ``manual_time`` records the last
   ``conveyor cron run`` without touching ``schedule_time``.
 
 Every call has a 2 s timeout (EB's heartbeat timeout) and one retry, through the same lean JSON
@@ -242,12 +244,20 @@ class DynamoRegistry:
     async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
         if expected_last_s is not None and slot_s <= expected_last_s:
             return False
-        values = {":slot": number(slot_s), ":now": number(self.clock.now())}
+        values = {":slot": number(slot_s), ":now": number(self.clock.now()), ":me": {"S": self.holder}}
         condition = "attribute_not_exists(schedule_time)"
         if expected_last_s is not None:
             condition = "schedule_time = :expected"
             values[":expected"] = number(expected_last_s)
-        return await self._conditional(task, "SET schedule_time = :slot, update_time = :now", condition, values)
+        update = "SET schedule_time = :slot, update_time = :now, claimed_by = :me"
+        if await self._conditional(task, update, condition, values):
+            return True
+        # A call that timed out may have been applied before its retry failed the condition: the slot
+        # is ours if the item now holds it with our id, and must then still be sent.
+        item = await self._get(task)
+        claimed_by: str | None = item.get("claimed_by", {}).get("S")
+        recorded: str | None = item.get("schedule_time", {}).get("N")
+        return claimed_by == self.holder and recorded == values[":slot"]["N"]
 
     async def record_run(self, run: CronRun) -> None:
         """A manual run sets ``manual_time``; a scheduled one is already recorded by ``record_slot``."""

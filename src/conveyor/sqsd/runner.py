@@ -52,6 +52,13 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Compa
                 await companion.run(companion_stop, once=True)
             else:
                 beside = asyncio.create_task(companion.run(companion_stop))
+
+                def ended(task: asyncio.Task[None]) -> None:
+                    # Periodic tasks stopping must not go unnoticed; the daemon goes on delivering.
+                    if not task.cancelled() and task.exception() is not None:
+                        log.write("fatal", f"periodic tasks stopped: {task.exception()!r}")
+
+                beside.add_done_callback(ended)
         daemon = Daemon(queue, config, clock, log)
         main = asyncio.current_task()
         loop = asyncio.get_running_loop()
