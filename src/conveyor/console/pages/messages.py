@@ -141,18 +141,23 @@ def history_table(attempts: list[DeliveryAttempt], now_s: float) -> Markup:
     )
 
 
-async def detail_section(request: web.Request, queue: str, message_id: str) -> Markup:
+async def history_section(request: web.Request, message_id: str) -> Markup:
+    """The live part of a message's page: its delivery attempts."""
     b = backend(request)
-    now_s = b.now_s()
+    return Markup(el("h2", None, "Delivery history") + history_table(await b.delivery_history(message_id), b.now_s()))
+
+
+async def detail_section(request: web.Request, queue: str, message_id: str) -> Markup:
+    """Body and attributes, read once with the page (not live: finding the message scans the queue's
+    oldest ``SCAN_LIMIT`` messages, too much to repeat every few seconds)."""
+    b = backend(request)
     message = next((m for m in await b.peek(queue, SCAN_LIMIT) if m.message_id == message_id), None)
-    history = history_table(await b.delivery_history(message_id), now_s)
     if message is None:
-        gone = el(
+        return el(
             "p",
             {"class": "notice ok"},
             f"This message is not among the oldest {SCAN_LIMIT} of {queue} any more (processed, moved or deleted).",
         )
-        return Markup(gone + el("h2", None, "Delivery history") + history)
     facts = el(
         "dl",
         {"class": "facts"},
@@ -178,8 +183,6 @@ async def detail_section(request: web.Request, queue: str, message_id: str) -> M
         + el("pre", {"class": "body"}, _pretty(message.body))
         + el("h2", None, "Attributes")
         + attributes
-        + el("h2", None, "Delivery history")
-        + history
     )
 
 
@@ -195,6 +198,7 @@ async def message_detail(request: web.Request) -> web.Response:
         "queues",
         [
             Section("back", lambda: constant(back), live=False),
-            Section("message", lambda: detail_section(request, queue, message_id)),
+            Section("message", lambda: detail_section(request, queue, message_id), live=False),
+            Section("history", lambda: history_section(request, message_id)),
         ],
     )
