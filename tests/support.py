@@ -1,12 +1,14 @@
-"""Test support: a conveyor server on its own event loop in a thread, and boto3 clients for it."""
+"""Test support: a conveyor server on its own event loop in a thread, boto3 clients for it, bounded waits, and
+the processes a test started (gone or not, and a last SIGKILL)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,44 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, interval_
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         time.sleep(interval_s)
+
+
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """Every process in /proc: its pid and the fields after its command's name (state, ppid, pgrp, ...)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited meanwhile
+        yield int(stat.parent.name), fields
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def group_gone(pgid: int) -> bool:
+    """No process of the group is left but zombies (this container's init may be slow to reap orphans)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return all(fields[0] == "Z" for _, fields in proc_stats() if fields[2] == str(pgid))
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    """SIGKILL to each pid's process group and to the pid itself: the cleanup after a test, pass or fail."""
+    for pid in pids:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass

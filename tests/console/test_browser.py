@@ -8,17 +8,15 @@ counts stay still for comparing with the SQS API. Screenshots of every page go t
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.env.test_up_e2e import Conveyor, Up, wait_until
 from tests.support import sqs_client
+from tests.up_harness import Conveyor, Up, wait_until, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -113,18 +111,11 @@ def chromium_or_skip() -> None:
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     chromium_or_skip()
     root = tmp_path_factory.mktemp("console")
-    project = root / "shop"
-    project.mkdir()
-    (project / "worker.py").write_text(WORKER)
-    (project / "conveyor.yaml").write_text(PROJECT_YAML.format(command=json.dumps(f"{sys.executable} worker.py")))
-    (project / "cron.yaml").write_text(CRON_YAML)
-    conveyor = Conveyor(root / "home")
-    try:
+    project = write_project(root / "shop", "shop", PROJECT_YAML, worker=WORKER, **{"cron.yaml": CRON_YAML})
+    with Conveyor(root / "home") as conveyor:
         up = conveyor.up(project).wait_ready()
         up.console_url = conveyor.json("console")["console_url"]
         yield up
-    finally:
-        conveyor.cleanup()
 
 
 @pytest.fixture(scope="module")

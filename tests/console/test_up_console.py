@@ -6,25 +6,15 @@ import http.cookiejar
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.env.test_up_e2e import Conveyor, write_project
+from tests.up_harness import Conveyor, write_project
 
 pytestmark = pytest.mark.slow
 
 SMALL = "name: {name}\nworker:\n  command: {command}\n"
-
-
-@pytest.fixture
-def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
-    runner = Conveyor(tmp_path / "home")
-    try:
-        yield runner
-    finally:
-        runner.cleanup()
 
 
 def status_of(

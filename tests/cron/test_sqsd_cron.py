@@ -22,9 +22,10 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.moto_server import MotoServer
 from tests.sqsd_faults.harness import CONVEYOR, Proc, child_env, poll
 
-from .conftest import ACCESS_KEY, REGION, SECRET_KEY, SerialMotoServer
+from .conftest import ACCESS_KEY, REGION, SECRET_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -84,7 +85,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def aws(moto: SerialMotoServer, service: str) -> Any:
+def aws(moto: MotoServer, service: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=moto.endpoint,
@@ -94,7 +95,7 @@ def aws(moto: SerialMotoServer, service: str) -> Any:
     )
 
 
-def environment(moto: SerialMotoServer) -> dict[str, str]:
+def environment(moto: MotoServer) -> dict[str, str]:
     return child_env(
         AWS_ACCESS_KEY_ID=ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY=SECRET_KEY,
@@ -105,22 +106,22 @@ def environment(moto: SerialMotoServer) -> dict[str, str]:
     )
 
 
-def new_queue(moto: SerialMotoServer) -> str:
+def new_queue(moto: MotoServer) -> str:
     return str(aws(moto, "sqs").create_queue(QueueName=f"work-{uuid.uuid4().hex[:8]}")["QueueUrl"])
 
 
-def sqsd(moto: SerialMotoServer, project: Path, queue_url: str, port: int, *flags: str) -> list[str]:
+def sqsd(moto: MotoServer, project: Path, queue_url: str, port: int, *flags: str) -> list[str]:
     return [CONVEYOR, "sqsd", "--project", str(project), "--worker-queue-url", queue_url, "--port", str(port), *flags]
 
 
-def item(moto: SerialMotoServer, table: str, key: str) -> dict[str, Any]:
+def item(moto: MotoServer, table: str, key: str) -> dict[str, Any]:
     found = aws(moto, "dynamodb").get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)
     record: dict[str, Any] = found.get("Item", {})
     return record
 
 
 def test_a_cron_yaml_without_a_table_is_refused_with_the_fix(
-    moto: SerialMotoServer, project: Path, app: RecordingApp
+    moto: MotoServer, project: Path, app: RecordingApp
 ) -> None:
     result = subprocess.run(
         sqsd(moto, project, new_queue(moto), app.port, "--once"),
@@ -133,7 +134,7 @@ def test_a_cron_yaml_without_a_table_is_refused_with_the_fix(
 
 
 def test_cron_table_off_runs_the_daemon_without_periodic_tasks(
-    moto: SerialMotoServer, project: Path, app: RecordingApp
+    moto: MotoServer, project: Path, app: RecordingApp
 ) -> None:
     result = subprocess.run(
         sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", "off"),
@@ -144,7 +145,7 @@ def test_cron_table_off_runs_the_daemon_without_periodic_tasks(
 
 
 def test_a_missing_table_is_named_with_how_to_create_it(
-    moto: SerialMotoServer, project: Path, app: RecordingApp, table_name: str
+    moto: MotoServer, project: Path, app: RecordingApp, table_name: str
 ) -> None:
     result = subprocess.run(
         sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", table_name),
@@ -156,7 +157,7 @@ def test_a_missing_table_is_named_with_how_to_create_it(
 
 
 def test_once_fires_the_current_slot_through_the_queue_to_the_app(
-    moto: SerialMotoServer, project: Path, app: RecordingApp, table_name: str
+    moto: MotoServer, project: Path, app: RecordingApp, table_name: str
 ) -> None:
     queue_url = new_queue(moto)
     args = sqsd(moto, project, queue_url, app.port, "--once", "--cron-table", table_name, "--create-queue", "true")
@@ -183,7 +184,7 @@ def test_once_fires_the_current_slot_through_the_queue_to_the_app(
 
 
 def test_a_running_daemon_leads_fires_and_gives_the_lease_up_on_sigterm(
-    moto: SerialMotoServer, project: Path, app: RecordingApp, table_name: str
+    moto: MotoServer, project: Path, app: RecordingApp, table_name: str
 ) -> None:
     queue_url = new_queue(moto)
     proc = Proc("sqsd", sqsd(moto, project, queue_url, app.port, "--cron-table", table_name, "--create-queue", "true"),

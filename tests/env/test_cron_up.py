@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.env.test_up_e2e import Conveyor, wait_until
+from tests.up_harness import Conveyor, wait_until, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -37,24 +35,9 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Recorder).serve_fore
 """
 
 
-@pytest.fixture
-def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
-    runner = Conveyor(tmp_path / "home")
-    try:
-        yield runner
-    finally:
-        runner.cleanup()
-
-
 def project(root: Path, cron_yaml: str) -> Path:
-    root.mkdir()
-    (root / "recorder.py").write_text(RECORDER)
-    command = json.dumps(f"{sys.executable} recorder.py")
-    (root / "conveyor.yaml").write_text(
-        f"name: crontest\nworker:\n  command: {command}\ninstances: {{min: 1, max: 1}}\n"
-    )
-    (root / "cron.yaml").write_text(cron_yaml)
-    return root
+    yaml = "name: {name}\nworker:\n  command: {command}\ninstances: {{min: 1, max: 1}}\n"
+    return write_project(root, "crontest", yaml, worker=RECORDER, **{"cron.yaml": cron_yaml})
 
 
 def posts(root: Path) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from conveyor.clock import FakeClock
 from conveyor.scale import process as process_module
 from conveyor.scale import supervisor as supervisor_module
 from conveyor.scale.supervisor import Supervisor, port_answers
+from tests.support import gone, group_gone, kill_all
 
 APP = r"""
 import os, signal, sys, time
@@ -138,35 +139,6 @@ class Harness:
             await asyncio.sleep(0.01)
 
 
-def gone(pid: int) -> bool:
-    """No such process, or only its zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def group_gone(pgid: int) -> bool:
-    """No process of the group is left but zombies (this container's init may be slow to reap orphans)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[2] == str(pgid):
-            members.append(fields[0])
-    return all(state == "Z" for state in members)
-
-
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(tmp_path)
@@ -175,12 +147,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     finally:
         h.remember_pids()
         await h.supervisor.kill_all()
-        for pid in h.pids:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        kill_all(h.pids)
 
 
 async def test_scale_up_starts_apps_on_their_own_ports_then_daemons(harness: Harness) -> None:

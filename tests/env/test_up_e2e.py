@@ -10,50 +10,20 @@ mistakes each get their own short-lived environment. Every process is killed at 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support import gone
+from tests.up_harness import MAIN_YAML, Conveyor, Up, seen, wait_until, write_project
+
 pytestmark = pytest.mark.slow
-
-WORKER = r"""
-import os, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-SEEN = os.environ["SEEN_FILE"]
-lock = threading.Lock()
-
-
-class Worker(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        time.sleep(float(body[6:]) if body.startswith("sleep:") else 0.01)
-        attr = self.headers.get("X-Aws-Sqsd-Attr-k", "-")
-        line = f"{self.headers['X-Aws-Sqsd-Msgid']} {attr} {os.environ['CONVEYOR_INSTANCE']}\n"
-        with lock, open(SEEN, "a") as f:
-            f.write(line)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-print(f"worker listening on {os.environ['PORT']}", flush=True)
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Worker).serve_forever()
-"""
 
 WEB = r"""
 import json, os, sys
@@ -84,177 +54,13 @@ print("web listening on", os.environ["PORT"], flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Web).serve_forever()
 """
 
-MAIN_YAML = """\
-name: {name}
-worker:
-  command: {command}
-instances: {{min: 1, max: 3, cooldown: 2}}
-scaling: {{target_backlog_per_instance: 50, interval_s: 0.5}}
-health: {{restart_window_s: 6}}
-sqsd:
-  HttpConnections: 20
-environment:
-  SEEN_FILE: {seen}
-"""
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s")
-        time.sleep(interval_s)
-
-
-def write_project(root: Path, name: str, yaml: str | None = None, **files: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "worker.py").write_text(WORKER)
-    text = yaml if yaml is not None else MAIN_YAML
-    command = json.dumps(f"{sys.executable} worker.py")
-    (root / "conveyor.yaml").write_text(text.format(name=name, command=command, seen=json.dumps(str(root / "seen"))))
-    for path, content in files.items():
-        (root / path).write_text(content)
-    return root
-
-
-class Conveyor:
-    """Runs ``conveyor`` commands with one CONVEYOR_HOME; remembers every process to kill at the end."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONVEYOR_"))}
-        self.env = env | {"CONVEYOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        self.ups: list[subprocess.Popen[bytes]] = []
-        self.pids: set[int] = set()
-
-    def run(self, *args: str, timeout_s: float = 60, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "conveyor", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            input=input_text,
-            stdin=None if input_text is not None else subprocess.DEVNULL,
-        )
-
-    def json(self, *args: str) -> Any:
-        result = self.run(*args, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def status(self) -> Any:
-        data = self.json("status")
-        self.pids |= {i["pid"] for i in data["instances"] if i["pid"]}
-        return data
-
-    def up(self, project: Path, *extra: str) -> Up:
-        out = project.parent / f"{project.name}-up-{len(self.ups)}.out"
-        with open(out, "wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "conveyor", "up", str(project), "--port", "0", "--console-port", "0", *extra],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.ups.append(process)
-        return Up(process, out, project)
-
-    def cleanup(self) -> None:
-        for process in self.ups:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(5)
-        for pid in self.pids:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-
-
-class Up:
-    def __init__(self, process: subprocess.Popen[bytes], out: Path, project: Path) -> None:
-        self.process = process
-        self.out = out
-        self.project = project
-
-    def text(self) -> str:
-        return self.out.read_text(errors="replace")
-
-    def wait_ready(self, timeout_s: float = 30) -> Up:
-        def ready() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"conveyor up exited with {self.process.returncode}:\n{self.text()}")
-            return " is up\n" in self.text() and "enqueue:" in self.text()
-
-        wait_until(ready, timeout_s, "conveyor up announces itself")
-        text = self.text()
-        queue = re.search(r"^  queue\s+(http://127\.0\.0\.1:\d+/\d{12}/[\w-]+)\s", text, re.MULTILINE)
-        endpoint = re.search(r"export AWS_ENDPOINT_URL_SQS=(\S+)", text)
-        control = re.search(r"^  control\s+(\S+)", text, re.MULTILINE)
-        assert queue and endpoint and control, text
-        self.queue_url, self.endpoint, self.control_url = queue.group(1), endpoint.group(1), control.group(1)
-        return self
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.control_url + path, timeout=10) as response:
-            return json.loads(response.read())
-
-    def stop(self, timeout_s: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout_s)
-
-
-def seen(project: Path) -> list[list[str]]:
-    path = project / "seen"
-    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-
-
 # -- the shared environment --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conveyor]:
-    conveyor = Conveyor(tmp_path_factory.mktemp("home"))
-    try:
-        yield conveyor
-    finally:
-        conveyor.cleanup()
 
 
 @pytest.fixture(scope="module")
 def main(home: Conveyor, tmp_path_factory: pytest.TempPathFactory) -> Up:
     project = write_project(tmp_path_factory.mktemp("main") / "main", "main")
     return home.up(project).wait_ready()
-
-
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[Conveyor]:
-    """A CONVEYOR_HOME of the test's own, so its environment is the only one its commands see."""
-    conveyor = Conveyor(tmp_path / "home")
-    try:
-        yield conveyor
-    finally:
-        conveyor.cleanup()
 
 
 def test_cli_commands_against_the_running_environment(main: Up, home: Conveyor) -> None:
@@ -338,28 +144,28 @@ def test_a_locked_data_dir_and_a_port_in_use_are_clear(main: Up, home: Conveyor,
 # -- environments of their own ----------------------------------------------------------------------------------
 
 
-def test_sigterm_drains_with_nothing_lost(own: Conveyor, tmp_path: Path) -> None:
+def test_sigterm_drains_with_nothing_lost(conveyor: Conveyor, tmp_path: Path) -> None:
     yaml = MAIN_YAML.replace("HttpConnections: 20", "HttpConnections: 5")
     project = write_project(tmp_path / "drain", "drain", yaml)
-    up = own.up(project).wait_ready()
-    result = own.run("send", "--count", "60", "--json", "sleep:0.2")
+    up = conveyor.up(project).wait_ready()
+    result = conveyor.run("send", "--count", "60", "--json", "sleep:0.2")
     assert result.returncode == 0
     sent = json.loads(result.stdout)["sent"]
     follower = subprocess.Popen(
         [sys.executable, "-m", "conveyor", "logs", "-f", "-n", "1"],
-        env=own.env,
+        env=conveyor.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         wait_until(lambda: len(seen(project)) >= 5, 20, "work under way")
-        pids = {i["pid"] for i in own.status()["instances"]}
+        pids = {i["pid"] for i in conveyor.status()["instances"]}
         assert follower.stdout is not None and follower.stdout.readline(), "logs -f prints the last line"
         started = time.monotonic()
         assert up.stop(30) == 0, up.text()
         assert time.monotonic() - started < 15
-        assert not (own.home / "environments" / "drain.json").exists()
+        assert not (conveyor.home / "environments" / "drain.json").exists()
         assert "stopped: every instance drained" in up.text()
         out, err = follower.communicate(timeout=10)
         assert follower.returncode == 0 and "environment drain stopped" in err
@@ -374,32 +180,32 @@ def test_sigterm_drains_with_nothing_lost(own: Conveyor, tmp_path: Path) -> None
     assert len(done_before) < sent, "SIGTERM came while work was left"
 
     # The rest is in the queue, handed back visible (not stuck for VisibilityTimeout): a new run finishes it.
-    again = own.up(project).wait_ready()
+    again = conveyor.up(project).wait_ready()
     wait_until(lambda: len(seen(project)) >= sent, 30, "the rest is processed after a restart")
     assert again.stop(30) == 0
     ids = [line[0] for line in seen(project)]
     assert len(set(ids)) == sent and len(ids) == sent, "every message exactly once"
 
 
-def test_a_second_signal_stops_at_once(own: Conveyor, tmp_path: Path) -> None:
+def test_a_second_signal_stops_at_once(conveyor: Conveyor, tmp_path: Path) -> None:
     project = write_project(tmp_path / "force", "force")
-    up = own.up(project).wait_ready()
-    assert own.run("send", "sleep:60").returncode == 0
+    up = conveyor.up(project).wait_ready()
+    assert conveyor.run("send", "sleep:60").returncode == 0
     wait_until(lambda: up.get("/status")["instances"][0]["daemon"]["in_flight"] == 1, 10, "a long POST is open")
-    pids = {i["pid"] for i in own.status()["instances"]}
+    pids = {i["pid"] for i in conveyor.status()["instances"]}
     up.process.send_signal(signal.SIGTERM)
     wait_until(lambda: "draining" in up.text(), 10, "the drain starts")
     up.process.send_signal(signal.SIGTERM)
     assert up.process.wait(15) == 130
     assert all(gone(pid) for pid in pids)
-    assert not (own.home / "environments" / "force.json").exists()
+    assert not (conveyor.home / "environments" / "force.json").exists()
 
 
-def test_the_web_process_reaches_the_queue_with_only_its_environment(own: Conveyor, tmp_path: Path) -> None:
+def test_the_web_process_reaches_the_queue_with_only_its_environment(conveyor: Conveyor, tmp_path: Path) -> None:
     project = write_project(tmp_path / "shop", "shop", **{"web.py": WEB})
     command = f"{sys.executable} web.py"
     (project / "Procfile").write_text(f"web: {command}\n")
-    up = own.up(project).wait_ready()
+    up = conveyor.up(project).wait_ready()
     try:
         sent_file = project / "web-sent.txt"
         message_id = wait_until(lambda: sent_file.exists() and sent_file.read_text(), 30, "the web tier sent")
@@ -458,9 +264,11 @@ def test_without_an_environment_every_command_exits_3(tmp_path: Path) -> None:
         ("worker: {{command: {command}}}\ninstances:\n  max: lots\n", "conveyor.yaml:3: instances max"),
     ],
 )
-def test_a_project_mistake_exits_2_with_file_and_line(own: Conveyor, tmp_path: Path, yaml: str, expected: str) -> None:
+def test_a_project_mistake_exits_2_with_file_and_line(
+    conveyor: Conveyor, tmp_path: Path, yaml: str, expected: str
+) -> None:
     project = write_project(tmp_path / "broken", "broken", yaml)
-    result = own.run("up", str(project), "--port", "0", timeout_s=30)
+    result = conveyor.run("up", str(project), "--port", "0", timeout_s=30)
     assert result.returncode == 2, result
     assert expected in result.stderr and result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr

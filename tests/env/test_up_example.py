@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.env.test_up_e2e import Conveyor, Up, gone, wait_until
-from tests.support import sqs_client
+from tests.support import gone, proc_stats, sqs_client
+from tests.up_harness import Conveyor, Up, wait_until
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "image-pipeline"
@@ -64,15 +63,6 @@ def task(image_id: str, image: str = "small", sizes: tuple[int, ...] = (16,)) ->
 def done(up: Up) -> list[tuple[str, str]]:
     """(instance, task id) for every task the worker apps finished, in order."""
     return DONE.findall(up.text())
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conveyor]:
-    conveyor = Conveyor(tmp_path_factory.mktemp("home"))
-    try:
-        yield conveyor
-    finally:
-        conveyor.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +154,7 @@ def test_a_killed_worker_app_is_restarted_and_health_goes_from_degraded_to_ok(pi
 
 def children_of(pid: int) -> int | None:
     """The pid of a child of ``pid`` (the app ``sh -c`` started), if it has one."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid):
-            return int(stat.parent.name)
-    return None
+    return next((child for child, fields in proc_stats() if fields[1] == str(pid)), None)
 
 
 def test_sigterm_drains_with_nothing_lost_or_done_twice(pipeline: Up, home: Conveyor) -> None:

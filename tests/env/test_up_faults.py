@@ -9,13 +9,13 @@ import re
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.env.test_up_e2e import Conveyor, Up, gone, wait_until, write_project
+from tests.support import gone
+from tests.up_harness import Conveyor, Up, wait_until, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -66,19 +66,8 @@ health: {{restart_window_s: 15}}
 """
 
 
-@pytest.fixture
-def own(tmp_path: Path) -> Iterator[Conveyor]:
-    conveyor = Conveyor(tmp_path / "home")
-    try:
-        yield conveyor
-    finally:
-        conveyor.cleanup()
-
-
 def family_project(root: Path, name: str, yaml: str = YAML) -> Path:
-    project = write_project(root, name, yaml, **{"family.py": FAMILY})
-    (project / "worker.py").write_text(FAMILY)
-    return project
+    return write_project(root, name, yaml, worker=FAMILY, **{"family.py": FAMILY})
 
 
 def family_pids(project: Path) -> dict[str, set[int]]:
@@ -103,10 +92,10 @@ def wait_for_family(up: Up, conveyor: Conveyor) -> set[int]:
     return pids
 
 
-def test_kill_9_of_up_leaves_no_process_and_the_next_up_starts_cleanly(own: Conveyor, tmp_path: Path) -> None:
+def test_kill_9_of_up_leaves_no_process_and_the_next_up_starts_cleanly(conveyor: Conveyor, tmp_path: Path) -> None:
     project = family_project(tmp_path / "killed", "killed")
-    up = own.up(project).wait_ready()
-    pids = wait_for_family(up, own)
+    up = conveyor.up(project).wait_ready()
+    pids = wait_for_family(up, conveyor)
     record = json.loads((project / ".conveyor" / "up.json").read_text())
     assert record["pid"] == up.process.pid
     os.kill(up.process.pid, signal.SIGKILL)
@@ -117,17 +106,17 @@ def test_kill_9_of_up_leaves_no_process_and_the_next_up_starts_cleanly(own: Conv
 
     for path in (project / "pids").iterdir():
         path.unlink()
-    again = own.up(project).wait_ready()
+    again = conveyor.up(project).wait_ready()
     assert "earlier conveyor up" not in again.text(), "the watchdog left nothing for the next up to stop"
-    wait_for_family(again, own)
+    wait_for_family(again, conveyor)
     assert again.get("/health")["status"] in ("Ok", "Pending", "Info")
     assert again.stop(30) == 0
 
 
-def test_the_next_up_stops_what_an_up_killed_with_its_watchdog_left(own: Conveyor, tmp_path: Path) -> None:
+def test_the_next_up_stops_what_an_up_killed_with_its_watchdog_left(conveyor: Conveyor, tmp_path: Path) -> None:
     project = family_project(tmp_path / "orphans", "orphans")
-    up = own.up(project).wait_ready()
-    pids = wait_for_family(up, own)
+    up = conveyor.up(project).wait_ready()
+    pids = wait_for_family(up, conveyor)
     record = json.loads((project / ".conveyor" / "up.json").read_text())
     os.kill(record["watchdog_pid"], signal.SIGKILL)
     os.kill(up.process.pid, signal.SIGKILL)
@@ -137,23 +126,23 @@ def test_the_next_up_stops_what_an_up_killed_with_its_watchdog_left(own: Conveyo
 
     for path in (project / "pids").iterdir():
         path.unlink()
-    again = own.up(project).wait_ready()
+    again = conveyor.up(project).wait_ready()
     wait_until(lambda: all(gone(pid) for pid in pids), 20, "the next up stopped every leftover process")
     line = re.search(
         r"stopped (\d+) processes an earlier conveyor up of .* left running.*: pids ([\d ]+)", again.text()
     )
     assert line, again.text()
     assert {int(p) for p in line.group(2).split()} == pids, "each one is named"
-    wait_for_family(again, own)
+    wait_for_family(again, conveyor)
     assert again.stop(30) == 0
 
 
-def test_a_crashed_web_process_is_restarted_and_health_says_so(own: Conveyor, tmp_path: Path) -> None:
+def test_a_crashed_web_process_is_restarted_and_health_says_so(conveyor: Conveyor, tmp_path: Path) -> None:
     # One instance (whose first long poll a message ends at once) and a short restart window, to keep it quick.
     yaml = YAML.replace("min: 2, max: 2", "min: 1, max: 1").replace("restart_window_s: 15", "restart_window_s: 10")
     project = family_project(tmp_path / "shop", "shop", yaml)
-    up = own.up(project).wait_ready()
-    assert own.run("send", "end the first long poll").returncode == 0  # until one returns, health is Pending
+    up = conveyor.up(project).wait_ready()
+    assert conveyor.run("send", "end the first long poll").returncode == 0  # until one returns, health is Pending
     wait_until(lambda: up.get("/health")["status"] == "Ok", 30, "health is Ok before the crash")
     status = up.get("/status")
     web = status["web"]
@@ -189,9 +178,9 @@ def test_a_crashed_web_process_is_restarted_and_health_says_so(own: Conveyor, tm
     assert events[0]["message"] == f"web: process on port {port} exited with code 1; restarting in 1 s"
     assert events[1]["message"].startswith(f"web: process restarted on port {port} (pid ")
 
-    human = own.run("status")
+    human = conveyor.run("status")
     assert human.returncode == 0 and re.search(r"^web .* running pid \d+ restarts 1$", human.stdout, re.M), human
-    result = own.run("health")
+    result = conveyor.run("health")
     assert result.returncode == 1 and re.search(r"^\s+web\s+Warning\s+web: process restarted", result.stdout, re.M)
     wait_until(lambda: up.get("/health")["status"] == "Ok", 30, "health is Ok once the restart leaves the window")
     with urllib.request.urlopen(status["web_url"], timeout=5) as response:

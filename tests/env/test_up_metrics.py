@@ -8,10 +8,7 @@ control API and on the queue port. After ``up`` stops, the history is still in t
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from conveyor.clock import SystemClock
 from conveyor.core.history import DeliveryAttempt, MetricPoint, minute_of
 from conveyor.store.sqlite import SqliteStore
-from tests.env.test_up_e2e import Conveyor, wait_until
 from tests.support import sqs_client
+from tests.up_harness import Conveyor, wait_until, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +44,6 @@ class Worker(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Worker).serve_forever()
 """
-
-
-@pytest.fixture
-def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
-    runner = Conveyor(tmp_path / "home")
-    try:
-        yield runner
-    finally:
-        runner.cleanup()
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -88,14 +76,11 @@ async def stored(
 
 
 def test_up_records_every_attempt_and_serves_metrics(conveyor: Conveyor, tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "worker.py").write_text(WORKER)
-    command = json.dumps(f"{sys.executable} worker.py")
-    (root / "conveyor.yaml").write_text(
-        f"name: metered\nworker:\n  command: {command}\ninstances: {{min: 1, max: 1}}\n"
+    yaml = (
+        "name: {name}\nworker:\n  command: {command}\ninstances: {{min: 1, max: 1}}\n"
         "sqsd:\n  ErrorVisibilityTimeout: 0\n  MaxRetries: 2\n  ErrorBackoff: false\nmetrics:\n  retention_days: 2\n"
     )
+    root = write_project(tmp_path / "p", "metered", yaml, worker=WORKER)
     up = conveyor.up(root).wait_ready()
     sqs = sqs_client(up.endpoint)
     for i in range(5):

@@ -7,27 +7,17 @@ import json
 import re
 import shutil
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.env.test_up_e2e import Conveyor, Up, wait_until
 from tests.support import sqs_client
+from tests.up_harness import Conveyor, Up, wait_until
 
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture
-def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
-    runner = Conveyor(tmp_path / "home")
-    try:
-        yield runner
-    finally:
-        runner.cleanup()
 
 
 def start(conveyor: Conveyor, tmp_path: Path, example: str) -> tuple[Up, str]:

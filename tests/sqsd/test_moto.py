@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
 
 from conveyor.client.remote import RemoteQueue
 from conveyor.clock import SystemClock
+from tests.moto_server import MotoServer, use_dummy_credentials
 
 from .conftest import TS, WorkerApp, build_sqsd, unique_name
 
@@ -33,51 +31,21 @@ SIGV4 = re.compile(
 )
 
 
-class RecordingMotoServer(ThreadedMotoServer):
-    """moto's threaded server, noting the signature and target of every request it serves."""
-
-    def __init__(self) -> None:
-        super().__init__(ip_address="127.0.0.1", port=0, verbose=False)
-        self.calls: list[tuple[str, str]] = []
-
-    def _server_entry(self) -> None:
-        inner = DomainDispatcherApplication(create_backend_app)
-
-        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            self.calls.append((environ.get("HTTP_X_AMZ_TARGET", ""), environ.get("HTTP_AUTHORIZATION", "")))
-            return inner(environ, start_response)
-
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
-        self._server_ready_event.set()
-        self._server.serve_forever()
-
-
 @pytest.fixture(scope="module")
-def moto() -> Iterator[RecordingMotoServer]:
-    server = RecordingMotoServer()
-    server.start()
-    try:
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    use_dummy_credentials(monkeypatch, ACCESS_KEY, SECRET_KEY)
 
 
-def moto_client(moto: RecordingMotoServer) -> Any:
-    host, port = moto.get_host_and_port()
+def moto_client(moto: MotoServer) -> Any:
     return boto3.client(
         "sqs",
-        endpoint_url=f"http://{host}:{port}",
+        endpoint_url=moto.endpoint,
         region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
@@ -89,7 +57,7 @@ def iso(epoch_ms: int) -> str:
 
 
 async def test_delivery_through_moto(
-    moto: RecordingMotoServer, aws_env: None, app: WorkerApp, request: pytest.FixtureRequest
+    moto: MotoServer, aws_env: None, app: WorkerApp, request: pytest.FixtureRequest
 ) -> None:
     sqs = moto_client(moto)
     name = unique_name(request)
@@ -149,7 +117,7 @@ async def test_delivery_through_moto(
 
 @pytest.mark.parametrize(("error_visibility_s", "visible", "hidden"), [(600, "0", "1"), (0, "1", "0")])
 async def test_failure_through_moto_sets_visibility(
-    moto: RecordingMotoServer,
+    moto: MotoServer,
     aws_env: None,
     app: WorkerApp,
     request: pytest.FixtureRequest,

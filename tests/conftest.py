@@ -1,0 +1,25 @@
+"""Fixtures shared by every test package: ``conveyor up`` run as a subprocess (see ``tests/up_harness.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.up_harness import Conveyor
+
+
+@pytest.fixture
+def conveyor(tmp_path: Path) -> Iterator[Conveyor]:
+    """A CONVEYOR_HOME of the test's own, so its environment is the only one its commands see; every process it
+    started is stopped at the end, pass or fail."""
+    with Conveyor(tmp_path / "home") as runner:
+        yield runner
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conveyor]:
+    """One CONVEYOR_HOME for a module whose tests share an environment (a module-scoped ``Up``)."""
+    with Conveyor(tmp_path_factory.mktemp("home")) as runner:
+        yield runner
