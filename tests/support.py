@@ -8,14 +8,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from conveyor.api.server import Server
+from conveyor.api.server import CompanionFactory, Server
 from conveyor.config import ServerConfig
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -26,11 +26,11 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 class ThreadedServer:
     """Runs ``Server`` on a private event loop so sync clients (boto3, the AWS CLI) can call it."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, companions: Sequence[CompanionFactory] = ()) -> None:
         self.config = config
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = Server(config)
+        self.server = Server(config, companions=companions)
 
     def __enter__(self) -> ThreadedServer:
         self.thread.start()

@@ -7,7 +7,7 @@ import asyncio
 from conveyor.clock import FakeClock
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S, DeliveryAttempt, MetricPoint, minute_of
 from conveyor.metrics.recorder import DeliveryRecorder
-from conveyor.metrics.series import INSTANCE_SERIES, QUEUE_SERIES, Sampler
+from conveyor.metrics.series import INSTANCE_SERIES, QUEUE_SERIES, Sampler, SamplerTask
 from conveyor.store.base import BaseStore
 from tests.contract.helpers import message, redrive_policy
 
@@ -132,3 +132,20 @@ async def test_run_ticks_until_stopped(store: BaseStore, clock: FakeClock) -> No
     stop.set()
     await asyncio.wait_for(runner, 5)
     assert await values(store, "queue:work", "visible") == [(0, 0.0)]
+
+
+async def test_a_sampler_task_writes_a_last_sample_when_stopped(store: BaseStore, clock: FakeClock) -> None:
+    await store.create_queue("work", {}, {})
+    task = SamplerTask(Sampler(store, clock), tick_s=3600)  # after its first tick, only the stop samples
+    task.start()
+    for _ in range(500):
+        if await store.metric_series("queue:work", "visible", M0, M0 + 60):
+            break
+        await asyncio.sleep(0.01)
+    clock.advance(60)  # minute 1: the loop sleeps on; what happens now is seen by the last sample alone
+    await store.send_messages("work", [message("a"), message("b")])
+    await task.stop()
+    assert await values(store, "queue:work", "sent") == [(0, 0.0), (60, 2.0)]
+    assert await values(store, "queue:work", "visible") == [(0, 0.0), (60, 2.0)]
+    await task.stop()  # a second stop does nothing
+    assert await values(store, "queue:work", "sent") == [(0, 0.0), (60, 2.0)]

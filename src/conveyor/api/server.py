@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiohttp import web
 
@@ -13,9 +14,23 @@ from conveyor.api.app import MetricsRenderer, create_app
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
+from conveyor.store.base import Store
 from conveyor.store.factory import open_store
 
 log = get_logger(__name__)
+
+
+class Companion(Protocol):
+    """Work beside the API over the same store (``conveyor server`` runs the metric sampler this way): started
+    once the store is open, stopped after the last request and before the store closes."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+#: Makes a companion for the server's store, once that store is open.
+CompanionFactory = Callable[[Store], Companion]
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -39,10 +54,18 @@ def bind(host: str, port: int) -> socket.socket:
 class Server:
     """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes."""
 
-    def __init__(self, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        metrics: MetricsRenderer | None = None,
+        companions: Sequence[CompanionFactory] = (),
+    ) -> None:
         self.config = config.validate()
         self.port = config.port
         self.metrics = metrics
+        self._companion_factories = tuple(companions)
+        self._companions: list[Companion] = []
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -60,19 +83,29 @@ class Server:
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
+        for make in self._companion_factories:
+            companion = make(self.store)
+            companion.start()
+            self._companions.append(companion)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        while self._companions:  # after the last request, so their last work sees all of it
+            await self._companions.pop().stop()
         await self.store.close()
 
 
 async def serve(
-    config: ServerConfig, on_ready: Callable[[Server], None] | None = None, *, metrics: MetricsRenderer | None = None
+    config: ServerConfig,
+    on_ready: Callable[[Server], None] | None = None,
+    *,
+    metrics: MetricsRenderer | None = None,
+    companions: Sequence[CompanionFactory] = (),
 ) -> None:
     """Run until SIGINT or SIGTERM; the handlers only record the signal, this loop acts on it."""
-    server = Server(config, metrics=metrics)
+    server = Server(config, metrics=metrics, companions=companions)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

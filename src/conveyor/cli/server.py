@@ -1,4 +1,9 @@
-"""``conveyor server``: run the SQS-compatible queue service."""
+"""``conveyor server``: run the SQS-compatible queue service, and keep its queues' one-minute metric series.
+
+The server is composed here: the SQS API (``api/server.py``) over a store, ``/metrics`` beside it, and the
+metric sampler (``metrics/series.py``) as a companion over the same store, stopped with the server after its
+last request (a last sample) and before the store closes.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,17 @@ from pathlib import Path
 
 import click
 
-from conveyor.api.server import Server, serve
+from conveyor.api.server import CompanionFactory, Server, serve
+from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
-from conveyor.errors import ConveyorError
+from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
+from conveyor.errors import ConfigError, ConveyorError
 from conveyor.log import configure
+from conveyor.store.base import Store
+
+#: The same bounds as ``metrics: {retention_days: N}`` under ``conveyor up``.
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 365
+DAY_S = 86400
 
 RECIPE = """\
 conveyor server is listening on {url} (store: {store}, data: {data_dir})
@@ -87,11 +99,34 @@ Press Ctrl-C to stop.
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
 )
+@click.option(
+    "--history-retention-days",
+    "retention_days",
+    metavar="DAYS",
+    envvar="CONVEYOR_HISTORY_RETENTION_DAYS",
+    show_envvar=True,
+    default=str(DEFAULT_HISTORY_RETENTION_S // DAY_S),
+    show_default=True,
+    help=f"Days of the queues' one-minute metric series kept in the store ({MIN_RETENTION_DAYS} to "
+    f"{MAX_RETENTION_DAYS}); older points are pruned once a minute.",
+)
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
-    host: str, port: int, data_dir: Path, store: str, region: str, account_id: str, log_level: str, demo: bool
+    host: str,
+    port: int,
+    data_dir: Path,
+    store: str,
+    region: str,
+    account_id: str,
+    log_level: str,
+    retention_days: str,
+    demo: bool,
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
+
+    Prometheus metrics are served at /metrics on the same port, and every queue's one-minute metric series
+    (visible, in flight, delayed, oldest age, sent, received, deleted) are kept in the store for
+    --history-retention-days.
 
     Every option can also be set as an environment variable, e.g. CONVEYOR_PORT=9400.
     """
@@ -108,10 +143,36 @@ def server(
     try:
         from conveyor.metrics.prometheus import render
 
-        _run(serve(config, ready, metrics=render))
+        history = queue_history(parse_retention_days(retention_days) * DAY_S)
+        _run(serve(config, ready, metrics=render, companions=[history]))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
+
+
+def parse_retention_days(text: str) -> int:
+    """``--history-retention-days``: a whole number of days within the bounds, or a ConfigError that says so."""
+    try:
+        days = int(text.strip())
+    except ValueError:
+        days = None
+    if days is None or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            f"--history-retention-days {text!r} is invalid: use a whole number of days from {MIN_RETENTION_DAYS} "
+            f"to {MAX_RETENTION_DAYS} (also CONVEYOR_HISTORY_RETENTION_DAYS)."
+        )
+    return days
+
+
+def queue_history(retention_s: float, clock: Clock | None = None, tick_s: float | None = None) -> CompanionFactory:
+    """The metric sampler over the server's store: the queues' series (a server has no worker instances)."""
+    from conveyor.metrics.series import TICK_S, Sampler, SamplerTask
+
+    def start(store: Store) -> SamplerTask:
+        sampler = Sampler(store, clock or SystemClock(), retention_s=retention_s)
+        return SamplerTask(sampler, TICK_S if tick_s is None else tick_s)
+
+    return start
 
 
 def _run(main: object) -> None:

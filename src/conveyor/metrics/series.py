@@ -16,6 +16,7 @@ of a minute leaves its final value):
 Operations are counted in the minute of the tick that first sees them (so within one tick of when they
 happened); the first minute counts everything since the store started. Once a minute the sampler
 prunes history older than its retention (``DEFAULT_HISTORY_RETENTION_S``, 14 days, unless configured).
+``SamplerTask`` runs it in the background where nothing else drives it (``conveyor server``).
 Docs: docs/metrics.md.
 """
 
@@ -184,3 +185,28 @@ class Sampler:
             to_next_minute_s = minute_of(now_s) + 60 - now_s + 0.05
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), min(tick_s, to_next_minute_s))
+
+
+class SamplerTask:
+    """``Sampler.run()`` as a background task: ``start()``, then ``stop()`` ends the loop and writes a last sample,
+    so what happened up to a clean shutdown is in the series. Safe to stop twice or without a start."""
+
+    def __init__(self, sampler: Sampler, tick_s: float = TICK_S) -> None:
+        self.sampler = sampler
+        self.tick_s = tick_s
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.sampler.run(self._stop, self.tick_s))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        await asyncio.gather(task, return_exceptions=True)
+        try:
+            await self.sampler.tick(self.sampler.clock.now())
+        except ConveyorError as error:
+            self.sampler.on_error(error)
