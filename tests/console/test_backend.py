@@ -32,6 +32,9 @@ async def environment_with_dead_letters(count: int) -> tuple[Any, list[str]]:
 
 async def test_chosen_messages_go_back_to_their_source_under_their_own_ids() -> None:
     env, ids = await environment_with_dead_letters(25)
+    while await env.store.receive_messages("shop-dlq", 10, 1, 0):  # each DLQ message received once by a reader
+        pass
+    env.clock.advance(1)  # and visible again
     console = EnvironmentConsole(env)
     chosen = [ids[3], ids[17], ids[24]]
     assert await console.redrive(chosen) == 3
@@ -41,16 +44,27 @@ async def test_chosen_messages_go_back_to_their_source_under_their_own_ids() -> 
     left = await env.store.peek_messages("shop-dlq", 100)
     assert sorted(m.message_id for m in left) == sorted(set(ids) - set(chosen))
     counts = await env.store.queue_counts("shop-dlq")
-    assert (counts.visible, counts.in_flight) == (22, 0), "messages received on the way are visible again at once"
+    assert (counts.visible, counts.in_flight) == (22, 0), "the other messages stay visible"
+    assert {m.receive_count for m in left} == {1}, "the other messages keep their receive count"
     assert env.events.since(0)[-1].kind == "dlq-redrive"
+
+
+async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_one_in_flight_stays() -> None:
+    env, ids = await environment_with_dead_letters(3)
+    [direct] = await LocalQueue(env.store, "shop-dlq").send_many("sent to the DLQ", {}, count=1)
+    [busy] = await env.store.receive_messages("shop-dlq", 1, 300, 0)
+    console = EnvironmentConsole(env)
+    assert await console.redrive([ids[1], direct, busy.message.message_id]) == 2
+    assert {m.message_id for m in await env.store.peek_messages("shop", 10)} == {ids[1], direct}
+    assert (await env.store.queue_counts("shop-dlq")).in_flight == 1
 
 
 async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing() -> None:
     env, ids = await environment_with_dead_letters(5)
     console = EnvironmentConsole(env)
     assert await console.delete("shop-dlq", [ids[0], ids[4], "not-there"]) == 2
-    left = {m.message_id for m in await env.store.peek_messages("shop-dlq", 10)}
-    assert left == set(ids[1:4])
+    left = {m.message_id: m.receive_count for m in await env.store.peek_messages("shop-dlq", 10)}
+    assert left == dict.fromkeys(ids[1:4], 0), "the others are neither received nor changed"
     assert (await env.store.queue_counts("shop-dlq")).in_flight == 0
     assert (await env.store.queue_counts("shop")).visible == 0
 

@@ -82,6 +82,17 @@ async def send(store: Store, queue: str, *bodies: str, delay_s: int | None = Non
     return messages
 
 
+async def fill_dlq(store: Store, source: str, *bodies_: str) -> list[str]:
+    """Send ``bodies_`` to ``source`` (created with maxReceiveCount 1 into ``dlq`` if missing) and receive until
+    all sit in ``dlq``; returns their message ids."""
+    if source not in await store.list_queues():
+        await create_queue(store, source, RedrivePolicy=redrive_policy("dlq", 1))
+    sent = await send(store, source, *bodies_)
+    await receive(store, source, visibility_timeout_s=0)
+    assert await receive(store, source) == []
+    return [m.message_id for m in sent]
+
+
 async def receive(
     store: Store, queue: str, max_messages: int = 10, visibility_timeout_s: int | None = None, wait_time_s: float = 0
 ) -> list[ReceivedMessage]:

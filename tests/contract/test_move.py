@@ -8,16 +8,7 @@ from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.store.base import Store
 
-from .helpers import bodies, counts, create_queue, receive, receive_one, redrive_policy, send
-
-
-async def fill_dlq(store: Store, source: str, *bodies_: str) -> None:
-    """Send ``bodies_`` to ``source`` (maxReceiveCount 1 into ``dlq``) and receive until all sit in ``dlq``."""
-    if source not in await store.list_queues():
-        await create_queue(store, source, RedrivePolicy=redrive_policy("dlq", 1))
-    await send(store, source, *bodies_)
-    await receive(store, source, visibility_timeout_s=0)
-    assert await receive(store, source) == []
+from .helpers import bodies, counts, create_queue, fill_dlq, receive, receive_one, redrive_policy, send
 
 
 @pytest.fixture

@@ -394,6 +394,7 @@ HOT_QUERIES = {
     "hand back": (sqlite_sql.HAND_BACK, (1, 2, 3, "t")),
     "delete expired": (sqlite_sql.DELETE_EXPIRED, (1,)),
     "delete a queue's messages": (sqlite_sql.DELETE_QUEUE_MESSAGES, (1,)),
+    "dead letter by id": (sqlite_sql.DEAD_LETTER_BY_ID, ("id", 1)),
 }
 
 
@@ -457,16 +458,20 @@ async def test_random_operations_match_the_memory_store(db: Path) -> None:
                 "q", redrive("dlq", 3) | queue_attributes.validate({"MessageRetentionPeriod": "60"}), {}
             )
         handles: list[list[str]] = [[], []]
+        sent_ids: list[str] = []
         exercised: set[str] = set()
         for step in range(400):
-            op = rng.choice(["send", "send", "receive", "receive", "delete", "visibility", "tick", "move", "sweep"])
+            op = rng.choice(
+                ["send", "send", "receive", "receive", "delete", "visibility", "tick", "move", "sweep", "by id"]
+            )
             queue = rng.choice(["q", "q", "dlq"])
             outcomes: list[object] = []
             if op == "send":
-                bodies = [f"m{step}.{i}" for i in range(rng.randint(1, 5))]
                 delay = rng.choice([None, 0, 5])
+                batch = [message(f"m{step}.{i}", delay_s=delay) for i in range(rng.randint(1, 5))]
+                sent_ids.extend(m.message_id for m in batch)
                 for s in stores:
-                    outcomes.append(await s.send_messages(queue, [message(b, delay_s=delay) for b in bodies]))
+                    outcomes.append(await s.send_messages(queue, batch))
             elif op == "receive":
                 n, vis = rng.randint(1, 10), rng.choice([None, 0, 3, 20])
                 for i, s in enumerate(stores):
@@ -492,6 +497,14 @@ async def test_random_operations_match_the_memory_store(db: Path) -> None:
                 destination, limit = rng.choice([None, "q"]), rng.randint(1, 5)
                 for s in stores:
                     outcomes.append(await s.move_messages("dlq", destination, limit))
+            elif op == "by id" and sent_ids:
+                chosen = rng.sample(sent_ids, min(len(sent_ids), rng.randint(1, 6)))
+                action, destination = rng.choice(["move", "delete"]), rng.choice([None, "q"])
+                for s in stores:
+                    if action == "move":
+                        outcomes.append(await s.move_messages_by_id(queue, chosen, destination))
+                    else:
+                        outcomes.append(await s.delete_messages_by_id(queue, chosen))
             elif op == "sweep":
                 for s in stores:
                     outcomes.append(await s.sweep_expired())
@@ -507,6 +520,6 @@ async def test_random_operations_match_the_memory_store(db: Path) -> None:
                 exercised.add("stale visibility change")
         # The walk reaches every rule it is meant to compare (moves and sweeps that did something, too).
         assert exercised >= {"receive", "receive a dead letter", "delete", "visibility", "stale visibility change"}
-        assert exercised >= {"move", "sweep"}
+        assert exercised >= {"move", "sweep", "by id"}
     finally:
         await sqlite.close()

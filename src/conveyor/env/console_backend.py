@@ -1,10 +1,8 @@
 """The console's view of a running ``Environment`` (``console.backend.ConsoleBackend``).
 
-The documents come from ``Operations``, as the control API's do. Beyond them: redriving or deleting
-*chosen* DLQ messages. The store moves or deletes messages from the front of a queue, so a chosen
-message is received (hidden for ``TAKE_VISIBILITY_S``), then sent back to its source queue under
-its own id and deleted, or just deleted; the other messages received on the way are made visible
-again at once. Only the DLQ is treated so (no daemon reads it).
+The documents and actions come from ``Operations``, as the control API's do, including redriving or
+deleting *chosen* DLQ messages: the store moves or deletes exactly those, by id, so no other DLQ
+message is received or has its receive count or visibility changed.
 """
 
 from __future__ import annotations
@@ -13,16 +11,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
-from conveyor.core.models import NewMessage, ReceivedMessage, StoredMessage, VisibilityChange
-from conveyor.env.operations import PEEK_SEARCH_LIMIT, BadRequest, Operations
+from conveyor.core.models import StoredMessage
+from conveyor.env.operations import BadRequest, Operations
 
 if TYPE_CHECKING:
     from conveyor.env.environment import Environment
-
-#: How long a chosen message stays hidden between its receive and its move or delete.
-TAKE_VISIBILITY_S = 30
-#: Receives of 10 at most while looking for chosen messages.
-MAX_TAKE_ROUNDS = PEEK_SEARCH_LIMIT // 10
 
 
 class EnvironmentConsole:
@@ -70,62 +63,15 @@ class EnvironmentConsole:
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         return await self.ops.peek(queue, limit)
 
-    async def _take(self, queue: str, wanted: set[str]) -> list[ReceivedMessage]:
-        """Receive the messages of ``queue`` whose ids are ``wanted``; every other one goes back at once."""
-        store = self.env.store
-        taken: list[ReceivedMessage] = []
-        others: list[ReceivedMessage] = []
-        try:
-            for _ in range(MAX_TAKE_ROUNDS):
-                if len(taken) == len(wanted):
-                    break
-                batch = await store.receive_messages(queue, 10, TAKE_VISIBILITY_S, 0)
-                if not batch:
-                    break
-                for received in batch:
-                    (taken if received.message.message_id in wanted else others).append(received)
-        finally:
-            if others:
-                await store.change_visibility(queue, [VisibilityChange(r.receipt_handle, 0) for r in others])
-        return taken
-
     async def redrive(self, message_ids: Sequence[str] | None) -> int:
         if message_ids is None:
             return await self.ops.dlq_redrive(None)
-        env, store = self.env, self.env.store
-        moved = 0
-        for received in await self._take(env.dlq_name, set(message_ids)):
-            m = received.message
-            arn = m.dead_letter_source_arn
-            target = arn.rsplit(":", 1)[-1] if arn else env.queue_name
-            if target not in await store.list_queues(target):
-                target = env.queue_name
-            copy = NewMessage(
-                message_id=m.message_id,
-                body=m.body,
-                md5_of_body=m.md5_of_body,
-                attributes=m.attributes,
-                md5_of_attributes=m.md5_of_attributes,
-                system_attributes=m.system_attributes,
-                md5_of_system_attributes=m.md5_of_system_attributes,
-                delay_s=0,
-                sender_id=m.sender_id,
-            )
-            await store.send_messages(target, [copy])
-            await store.delete_messages(env.dlq_name, [received.receipt_handle])
-            moved += 1
-        env.events.add("dlq-redrive", f"{moved} chosen messages moved from {env.dlq_name} back (console)")
-        return moved
+        return await self.ops.dlq_redrive_chosen(list(message_ids), by="console")
 
     async def delete(self, queue: str, message_ids: Sequence[str]) -> int:
-        env = self.env
-        if queue != env.dlq_name:
-            raise BadRequest(f"the console deletes chosen messages of the dead-letter queue {env.dlq_name} only")
-        taken = await self._take(queue, set(message_ids))
-        if taken:
-            await env.store.delete_messages(queue, [r.receipt_handle for r in taken])
-        env.events.add("dlq-delete", f"{len(taken)} chosen messages deleted from {queue} (console)")
-        return len(taken)
+        if queue != self.env.dlq_name:
+            raise BadRequest(f"the console deletes chosen messages of the dead-letter queue {self.env.dlq_name} only")
+        return await self.ops.dlq_delete_chosen(list(message_ids), by="console")
 
     async def purge_dlq(self) -> int:
         return await self.ops.dlq_purge()

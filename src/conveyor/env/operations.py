@@ -61,6 +61,12 @@ def _run_view(run: CronRun) -> dict[str, Any]:
     return {"slot_s": run.slot_s, "fired_at_s": run.fired_at_s, "manual": run.manual, "message_id": run.message_id}
 
 
+def _message_ids(value: object) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise BadRequest("message_ids must be a list of message ids")
+    return list(value)
+
+
 class Operations:
     def __init__(self, env: Environment) -> None:
         self.env = env
@@ -169,6 +175,25 @@ class Operations:
         moved = await env.store.move_messages(env.dlq_name, None, limit)
         env.events.add("dlq-redrive", f"{moved} messages moved from {env.dlq_name} back to {env.queue_name}")
         return moved
+
+    async def dlq_redrive_chosen(self, message_ids: object, by: str) -> int:
+        """Move the DLQ messages with these ids back to their source queues; those without a source queue (sent to
+        the DLQ directly, or whose source was deleted) to the worker queue. The store moves exactly these, by id:
+        no other DLQ message is received or touched. One in flight stays (see ``Store.move_messages_by_id``)."""
+        chosen = _message_ids(message_ids)
+        env = self.env
+        moved = await env.store.move_messages_by_id(env.dlq_name, chosen, None)
+        if moved < len(set(chosen)):
+            moved += await env.store.move_messages_by_id(env.dlq_name, chosen, env.queue_name)
+        env.events.add("dlq-redrive", f"{moved} chosen messages moved from {env.dlq_name} back ({by})")
+        return moved
+
+    async def dlq_delete_chosen(self, message_ids: object, by: str) -> int:
+        """Delete the DLQ messages with these ids, in any state; no other message is touched."""
+        env = self.env
+        deleted = await env.store.delete_messages_by_id(env.dlq_name, _message_ids(message_ids))
+        env.events.add("dlq-delete", f"{deleted} chosen messages deleted from {env.dlq_name} ({by})")
+        return deleted
 
     async def dlq_purge(self) -> int:
         env = self.env

@@ -100,7 +100,25 @@ class Store(Protocol):
         ...
 
     async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
-        """Move up to ``limit`` messages; ``destination`` ``None``: back to each one's source queue."""
+        """Move up to ``limit`` visible messages, oldest visible first; ``destination`` ``None``: back to each
+        one's source queue (the queue a redrive policy moved it from). A message without a source, or whose
+        source no longer exists, stays. A moved message keeps its id, body, attributes and sent time; it is
+        visible at once with receive count 0 and no dead-letter source. Returns how many moved."""
+        ...
+
+    async def move_messages_by_id(self, source: str, message_ids: Sequence[str], destination: str | None) -> int:
+        """Move exactly the messages of ``source`` with these ids, in one atomic step, as ``move_messages`` moves
+        (same destinations, same fallback, same receive count and timestamps); no other message is touched.
+
+        Only visible messages move, as with ``move_messages`` (SQS's redrive moves what is in the queue): one
+        in flight is being worked on by whoever received it, and one delayed is not due yet, so both stay; choose
+        them again once visible. Ids not in ``source`` are ignored. Returns how many moved."""
+        ...
+
+    async def delete_messages_by_id(self, name: str, message_ids: Sequence[str]) -> int:
+        """Delete the messages of ``name`` with these ids, in one atomic step and in any state, as ``purge_queue``
+        does (a receipt handle held for one that was in flight then deletes nothing). Nothing else is touched;
+        ids not in ``name`` are ignored. Returns how many were deleted."""
         ...
 
     async def save_move_task(self, task: MoveTask) -> None: ...
@@ -364,13 +382,29 @@ class BaseStore:
         return await self._peek(name, limit)
 
     async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
+        return await self._move_and_wake(source, destination, limit, None)
+
+    async def move_messages_by_id(self, source: str, message_ids: Sequence[str], destination: str | None) -> int:
+        chosen = frozenset(message_ids)
+        return await self._move_and_wake(source, destination, len(chosen), chosen)
+
+    async def _move_and_wake(
+        self, source: str, destination: str | None, limit: int, chosen: frozenset[str] | None
+    ) -> int:
         self._info(source)
         if destination is not None:
             self._info(destination)
-        moved = await self._move(source, destination, limit, self.clock.now_ms())
+        if limit <= 0:
+            return 0
+        moved = await self._move(source, destination, limit, self.clock.now_ms(), chosen)
         for queue, count in moved.items():
             self._waiters.notify(queue, count)
         return sum(moved.values())
+
+    async def delete_messages_by_id(self, name: str, message_ids: Sequence[str]) -> int:
+        self._info(name)
+        chosen = frozenset(message_ids)
+        return await self._delete_by_id(name, chosen) if chosen else 0
 
     async def save_move_task(self, task: MoveTask) -> None:
         await self._write_move_task(task)
@@ -461,7 +495,15 @@ class BaseStore:
     async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
         raise NotImplementedError
 
-    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+    async def _move(
+        self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
+    ) -> dict[str, int]:
+        """Move up to ``limit`` visible messages of ``source`` (only those whose ids are ``chosen``, if given),
+        oldest visible first; returns how many went to each queue."""
+        raise NotImplementedError
+
+    async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
+        """Delete the messages of ``name`` whose ids are ``chosen``, in any state; returns how many."""
         raise NotImplementedError
 
     async def _write_move_task(self, task: MoveTask) -> None:

@@ -172,10 +172,19 @@ class MemoryStore(MemoryHistory, BaseStore):
                 delayed += 1
         return QueueCounts(visible, in_flight, delayed, oldest)
 
-    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+    async def _move(
+        self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
+    ) -> dict[str, int]:
         queue = self._messages[source]
         moved: dict[str, int] = {}
-        candidates = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+        candidates = sorted(
+            (
+                r
+                for r in queue.values()
+                if r.visible_at_ms <= now_ms and (chosen is None or r.message.message_id in chosen)
+            ),
+            key=_order,
+        )
         for record in candidates:
             if sum(moved.values()) >= limit:
                 break
@@ -186,6 +195,13 @@ class MemoryStore(MemoryHistory, BaseStore):
             self._messages[target][record.key] = _Record(record.key, record.message, record.sent_at_ms, now_ms)
             moved[target] = moved.get(target, 0) + 1
         return moved
+
+    async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
+        queue = self._messages[name]
+        keys = [key for key, record in queue.items() if record.message.message_id in chosen]
+        for key in keys:
+            del queue[key]
+        return len(keys)
 
     async def _write_move_task(self, task: MoveTask) -> None:
         pass

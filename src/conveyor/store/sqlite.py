@@ -21,7 +21,7 @@ import fcntl
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -343,16 +343,21 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
         return await self._writer.submit(f"count messages in queue {name}", counts)
 
-    async def _move(self, source: str, destination: str | None, limit: int, now_ms: int) -> dict[str, int]:
+    async def _move(
+        self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
+    ) -> dict[str, int]:
         source_id = self._qid(source)
         targets = dict(self._queue_ids)
 
         def move(conn: sqlite3.Connection) -> dict[str, int]:
             moved: dict[str, int] = {}
             updates: list[tuple[int, int, int]] = []
-            if limit <= 0:
-                return moved
-            for row in sql.front(conn, source_id, now_ms, min(limit, 1000)):
+            rows: Iterable[Sequence[Any]] = (
+                sql.front(conn, source_id, now_ms, min(limit, 1000))
+                if chosen is None
+                else (row for row in sql.by_id(conn, source_id, chosen) if row[1] <= now_ms)
+            )
+            for row in rows:
                 target = destination or row[-1]
                 target_id = None if target is None else targets.get(target)
                 if target is None or target_id is None:
@@ -364,7 +369,18 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             conn.executemany(sql.MOVED, updates)
             return moved
 
-        return await self._writer.submit(f"move messages from queue {source}", move)
+        what = f"move {'chosen ' if chosen is not None else ''}messages from queue {source}"
+        return await self._writer.submit(what, move)
+
+    async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
+        queue_id = self._qid(name)
+
+        def delete(conn: sqlite3.Connection) -> int:
+            keys = [(row[0],) for row in sql.by_id(conn, queue_id, chosen)]
+            conn.executemany(sql.DELETE_KEY, keys)
+            return len(keys)
+
+        return await self._writer.submit(f"delete {len(chosen)} chosen messages from queue {name}", delete)
 
     async def _write_move_task(self, task: MoveTask) -> None:
         text = codec.encode_move_task(task)

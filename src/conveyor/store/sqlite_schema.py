@@ -24,6 +24,11 @@ Tables:
   history, ``deliveries_started`` recent attempts and pruning, ``deliveries_instance`` one instance's.
 - ``cron_runs`` (version 3): one row per periodic task run; ``cron_runs_task`` and ``cron_runs_fired``
   serve the latest runs of one task or of all, and pruning.
+- ``messages_dead_letter_id`` (version 4): a partial index on ``messages (message_id)`` of the rows a
+  redrive policy put in a dead-letter queue (``source_queue`` set), for moving or deleting chosen
+  messages by id. Partial, so a send pays nothing for it: a full index on the random UUIDs measured
+  about half the send throughput (store level, batches of 10, 64 at once: ~64,000 -> ~33,000
+  messages/s), the partial one no measurable change.
 """
 
 from __future__ import annotations
@@ -130,6 +135,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX cron_runs_task ON cron_runs (task, fired_at_s, id)",
         "CREATE INDEX cron_runs_fired ON cron_runs (fired_at_s, id)",
     ),
+    ("CREATE INDEX messages_dead_letter_id ON messages (message_id) WHERE source_queue IS NOT NULL",),
 ]
 
 #: The version this code writes and understands.

@@ -17,7 +17,8 @@ UPDATE_QUEUE = "UPDATE queues SET attributes = ?, tags = ?, modified_at_s = ? WH
 INSERT_QUEUE = "INSERT INTO queues (name, attributes, tags, created_at_s, modified_at_s) VALUES (?, ?, ?, ?, ?)"
 DELETE_QUEUE_MESSAGES = "DELETE FROM messages WHERE queue_id = ?"
 DELETE_QUEUE = "DELETE FROM queues WHERE id = ?"
-DELETE_EXPIRED = "DELETE FROM messages WHERE key = ?"
+DELETE_KEY = "DELETE FROM messages WHERE key = ?"
+DELETE_EXPIRED = DELETE_KEY
 SAVE_MOVE_TASK = "INSERT OR REPLACE INTO move_tasks (handle, task) VALUES (?, ?)"
 
 INSERT = (
@@ -47,6 +48,15 @@ TO_DLQ = (
 MOVED = (
     "UPDATE messages SET queue_id = ?, visible_at_ms = ?, receive_count = 0, first_received_at_ms = NULL, "
     "token = NULL, source_queue = NULL, source_arn = NULL WHERE key = ?"
+)
+# Chosen messages by id (schema version 4): dead letters by the partial index; any other id by one pass over
+# the queue's rows (``by_id``), so only an id that is not a dead letter costs a pass.
+DEAD_LETTER_BY_ID = (
+    "SELECT key, visible_at_ms, source_queue FROM messages INDEXED BY messages_dead_letter_id "
+    "WHERE message_id = ? AND source_queue IS NOT NULL AND queue_id = ?"
+)
+QUEUE_MESSAGE_IDS = (
+    "SELECT key, visible_at_ms, source_queue, message_id FROM messages INDEXED BY messages_visible WHERE queue_id = ?"
 )
 NEXT_VISIBLE = (
     "SELECT min(visible_at_ms) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
@@ -126,6 +136,25 @@ def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> I
             return
         last = rows[-1]
         rows = conn.execute(FRONT_AFTER, (queue_id, now_ms, last[1], last[0], chunk)).fetchall()
+
+
+def by_id(conn: sqlite3.Connection, queue_id: int, chosen: frozenset[str]) -> list[tuple[int, int, str | None]]:
+    """(key, visible_at_ms, source_queue) of the messages of a queue whose ids are ``chosen``, in receive order.
+
+    Dead letters come from ``messages_dead_letter_id``; ids not found there cost one pass over the queue.
+    """
+    found: dict[int, tuple[int, int, str | None]] = {}
+    missing: set[str] = set()
+    for message_id in chosen:
+        rows = conn.execute(DEAD_LETTER_BY_ID, (message_id, queue_id)).fetchall()
+        found.update((row[0], (row[0], row[1], row[2])) for row in rows)
+        if not rows:
+            missing.add(message_id)
+    if missing:
+        for key, visible_at_ms, source_queue, message_id in conn.execute(QUEUE_MESSAGE_IDS, (queue_id,)):
+            if message_id in missing:
+                found[key] = (key, visible_at_ms, source_queue)
+    return sorted(found.values(), key=lambda row: (row[1], row[0]))
 
 
 def load(conn: sqlite3.Connection) -> tuple[list[tuple[int, QueueInfo]], list[MoveTask]]:
