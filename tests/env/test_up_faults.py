@@ -138,11 +138,11 @@ def test_the_next_up_stops_what_an_up_killed_with_its_watchdog_left(conveyor: Co
 
 
 def test_a_crashed_web_process_is_restarted_and_health_says_so(conveyor: Conveyor, tmp_path: Path) -> None:
-    # One instance (whose first long poll a message ends at once) and a short restart window, to keep it quick.
-    yaml = YAML.replace("min: 2, max: 2", "min: 1, max: 1").replace("restart_window_s: 15", "restart_window_s: 10")
+    # One instance, and a restart window long enough for the checks below on a loaded machine (status,
+    # events and two CLI runs must all happen while the restart is in it), short enough to wait out.
+    yaml = YAML.replace("min: 2, max: 2", "min: 1, max: 1").replace("restart_window_s: 15", "restart_window_s: 30")
     project = family_project(tmp_path / "shop", "shop", yaml)
     up = conveyor.up(project).wait_ready()
-    assert conveyor.run("send", "end the first long poll").returncode == 0  # until one returns, health is Pending
     wait_until(lambda: up.get("/health")["status"] == "Ok", 30, "health is Ok before the crash")
     status = up.get("/status")
     web = status["web"]
@@ -170,7 +170,7 @@ def test_a_crashed_web_process_is_restarted_and_health_says_so(conveyor: Conveyo
     warned = up.get("/health")
     assert warned["status"] == "Warning", warned
     assert warned["causes"] and all(
-        c.startswith("web: process restarted 1 time in the last 10 s, last ") for c in warned["causes"]
+        c.startswith("web: process restarted 1 time in the last 30 s, last ") for c in warned["causes"]
     ), warned
     events = [e for e in up.get("/events") if e["kind"].startswith("web-")]
     port = web["port"]
@@ -182,7 +182,7 @@ def test_a_crashed_web_process_is_restarted_and_health_says_so(conveyor: Conveyo
     assert human.returncode == 0 and re.search(r"^web .* running pid \d+ restarts 1$", human.stdout, re.M), human
     result = conveyor.run("health")
     assert result.returncode == 1 and re.search(r"^\s+web\s+Warning\s+web: process restarted", result.stdout, re.M)
-    wait_until(lambda: up.get("/health")["status"] == "Ok", 30, "health is Ok once the restart leaves the window")
+    wait_until(lambda: up.get("/health")["status"] == "Ok", 45, "health is Ok once the restart leaves the window")
     with urllib.request.urlopen(status["web_url"], timeout=5) as response:
         assert response.read() == b"ok"
     assert up.stop(30) == 0

@@ -96,6 +96,8 @@ class Environment:
         self.up_id = uuid.uuid4().hex
         self.watchdog: Watchdog | None = None
         self.queue_url = ""
+        #: The status the last supervise round judged (for the transition events).
+        self._health_status: str | None = None
         self.control_url = ""
         self.console_url = ""
 
@@ -261,12 +263,26 @@ class Environment:
             try:
                 await self.supervisor.tick(self.clock.now())
                 await self.web_tier.check(self.clock.now())
+                await self._note_health()
                 ticks += 1
                 if ticks % SAMPLE_EVERY_TICKS == 0:
                     await self.monitor.sample(self.clock.now())
             except (ConveyorError, OSError) as error:
                 # One failed round (a full disk, a fork that failed) must not end supervision for good.
                 self.events.add("error", f"supervising the instances failed, trying again: {error}")
+
+    async def _note_health(self) -> None:
+        """An event when the environment's status changes, as EB's "Environment health has transitioned
+        from Ok to Degraded": judged every round, right after the supervisor noticed exits, so even a
+        crash restarted a second later is on record."""
+        overall, _, _ = await self.monitor.health(self.clock.now())
+        status = overall.status.value
+        if self._health_status is not None and status != self._health_status:
+            because = f": {'; '.join(overall.causes)}" if overall.causes else ""
+            self.events.add(
+                "health", f"Environment health has transitioned from {self._health_status} to {status}{because}"
+            )
+        self._health_status = status
 
     async def health(self) -> dict[str, Any]:
         """The environment's health and each instance's, as the control API serves it."""

@@ -37,6 +37,7 @@ from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
 from conveyor.store.memory import not_available, not_inflight
 from conveyor.store.sqlite_cron import CronHooks
 from conveyor.store.sqlite_history import HistoryHooks
+from conveyor.store.sqlite_reader import Reader
 from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
 
 T = TypeVar("T")
@@ -53,6 +54,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             )
         self.path = Path(path)
         self._writer = Writer(self.path, synchronous.upper(), self._prepare)
+        self._reader = Reader(self.path)
         self._queue_ids: dict[str, int] = {}
         self._lock_fd: int | None = None
 
@@ -68,6 +70,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         try:
             await self._writer.start()
             queues, tasks = await self._writer.submit("load the queues", sql.load)
+            await self._reader.start()
         except BaseException:
             await self._writer.stop()
             self._unlock()
@@ -78,6 +81,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         self._move_tasks.update((task.task_handle, task) for task in tasks)
 
     async def close(self) -> None:
+        await self._reader.stop()
         await self._writer.stop()
         self._unlock()
         await super().close()
