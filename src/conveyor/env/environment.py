@@ -33,7 +33,7 @@ from conveyor.env.logs import LogHub
 from conveyor.env.monitor import Monitor, build_thresholds
 from conveyor.env.project import Project
 from conveyor.env.scaling import Autoscaler, build_policy
-from conveyor.env.serving import Servers, bind_all, serve_console
+from conveyor.env.serving import Servers, Sockets, bind_all, serve_console
 from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.scale.process import ProcessView, SupervisedProcess
@@ -100,6 +100,7 @@ class Environment:
         self._health_status: str | None = None
         self.control_url = ""
         self.console_url = ""
+        self._sockets: Sockets | None = None
 
     # -- start ----------------------------------------------------------------------------------
 
@@ -117,6 +118,7 @@ class Environment:
         opts = self.options
         server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
         sockets = bind_all(opts.host, opts.queue_port, opts.control_port, opts.console_host, opts.console_port)
+        self._sockets = sockets  # stop() closes any a failed start left unserved
         sock = sockets.queue
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
         self.history = History(
@@ -328,8 +330,14 @@ class Environment:
             await self.history.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()
         await self.servers.close()
+        if self._sockets is not None:
+            for sock in (self._sockets.queue, self._sockets.control, self._sockets.console):
+                if sock is not None:
+                    sock.close()  # a no-op for those a server already closed
+            self._sockets = None
         if self.watchdog is not None:
-            release(self.options.data_dir, self.up_id, self.watchdog)
+            # Off the loop: closing the watchdog's pipe waits for it (up to a second).
+            await asyncio.to_thread(release, self.options.data_dir, self.up_id, self.watchdog)
             self.watchdog = None
         if hasattr(self, "store"):
             await self.store.close()
@@ -344,7 +352,7 @@ class Environment:
         for task in self._tasks:
             task.cancel()
         if self.watchdog is not None:
-            release(self.options.data_dir, self.up_id, self.watchdog)  # it stops whatever is left
+            await asyncio.to_thread(release, self.options.data_dir, self.up_id, self.watchdog)  # it stops what is left
             self.watchdog = None
         self.logs.close()
 
