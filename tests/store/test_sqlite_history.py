@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, minute_of
-from conveyor.store import sqlite_schema, sqlite_sql
+from conveyor.store import sqlite_history, sqlite_schema, sqlite_sql
 from conveyor.store.sqlite import SqliteStore
 
 T0 = minute_of(1_700_000_000)
@@ -84,9 +85,9 @@ HISTORY_QUERIES = {
     "instance deliveries": (sqlite_sql.INSTANCE_DELIVERIES, ("w", 10)),
     "task cron runs": (sqlite_sql.TASK_CRON_RUNS, ("t", 10)),
     "all cron runs": (sqlite_sql.ALL_CRON_RUNS, (10,)),
-    "prune points": (sqlite_sql.PRUNE_POINTS, (60,)),
-    "prune deliveries": (sqlite_sql.PRUNE_DELIVERIES, (60,)),
-    "prune cron runs": (sqlite_sql.PRUNE_CRON_RUNS, (60,)),
+    "prune points": (sqlite_sql.PRUNE_POINTS, (60, 5000)),
+    "prune deliveries": (sqlite_sql.PRUNE_DELIVERIES, (60, 5000)),
+    "prune cron runs": (sqlite_sql.PRUNE_CRON_RUNS, (60, 5000)),
 }
 
 
@@ -97,8 +98,9 @@ async def test_history_queries_never_scan_or_sort(store: SqliteStore, query: str
     plan = " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
     conn.close()
     # A newest-first read with LIMIT walks an index backwards and stops: "SCAN ... USING INDEX" is fine there.
-    steps = plan.split(" | ")
-    assert all(s.startswith("SEARCH") or (s.startswith("SCAN") and "USING INDEX" in s) for s in steps if s), plan
+    # A pruning chunk is "rows whose key is IN (a LIMITed search of the time index)": a LIST SUBQUERY step.
+    steps = [s for s in plan.split(" | ") if s and not s.startswith("LIST SUBQUERY")]
+    assert all(s.startswith("SEARCH") or (s.startswith("SCAN") and "USING INDEX" in s) for s in steps), plan
     assert "TEMP B-TREE" not in plan, plan
 
 
@@ -113,3 +115,27 @@ async def test_a_failed_history_write_is_a_store_error_not_sqlite(db: Path, cloc
             await store.record_deliveries([ATTEMPT])
     finally:
         await store.close()
+
+
+async def test_a_long_backlog_is_pruned_in_chunks_and_all_of_it_goes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is its own writer operation (sends go on between them); the loop stops once a chunk is short."""
+    monkeypatch.setattr(sqlite_history, "PRUNE_CHUNK_ROWS", 7)
+    old = [DeliveryAttempt(f"m{i}", "q", "w", 1_000 + i, 1.0, 200, None) for i in range(30)]
+    new = [DeliveryAttempt("fresh", "q", "w", 500_000, 1.0, 200, None)]
+    await store.record_deliveries(old + new)
+    await store.record_metrics([MetricPoint("queue:q", "visible", 60 * m, 1.0) for m in range(1, 21)])
+    operations = 0
+    submit = store._writer.submit
+
+    async def counted(what: str, op: Any) -> Any:
+        nonlocal operations
+        operations += what.startswith("delete old")
+        return await submit(what, op)
+
+    monkeypatch.setattr(store._writer, "submit", counted)
+    assert await store.prune_history(400) == 30 + 6  # minutes 60 ... 360 are before 400 s
+    assert operations == 5 + 1 + 1  # 30 attempts: 7+7+7+7+2; 6 points: one short chunk; no cron runs: one
+    assert [a.message_id for a in await store.recent_deliveries(100)] == ["fresh"]
+    assert len(await store.metric_series("queue:q", "visible", 0, 10_000)) == 14

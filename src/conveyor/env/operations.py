@@ -8,6 +8,7 @@ cannot do now. Every change a person makes (a redrive, a purge, a manual cron ru
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -67,6 +68,18 @@ def _message_ids(value: object) -> list[str]:
     return list(value)
 
 
+#: Environment variables whose values the console and ``conveyor config`` do not show.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|DSN", re.IGNORECASE)
+
+
+def _masked(name: str, setting: dict[str, Any]) -> dict[str, Any]:
+    """A variable's setting with its value shown as ``***`` when its name says it is a secret (as
+    ``HmacSecret`` is); where it came from stays visible."""
+    if SECRET_NAME.search(name) and setting.get("value"):
+        return setting | {"value": "***"}
+    return setting
+
+
 class Operations:
     def __init__(self, env: Environment) -> None:
         self.env = env
@@ -122,7 +135,7 @@ class Operations:
             "scaling": {k: asdict(v) for k, v in project.scaling.items()},
             "health": {k: asdict(v) for k, v in project.health.items()},
             "queue": {k: asdict(v) for k, v in project.queue_attributes.items()},
-            "variables": {k: asdict(v) for k, v in project.environment.items()},
+            "variables": {k: _masked(k, asdict(v)) for k, v in project.environment.items()},
         }
 
     async def send(

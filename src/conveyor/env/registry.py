@@ -55,8 +55,11 @@ def register(entry: Entry) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     check_free(entry.name)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(orjson.dumps(asdict(entry)))
-    temporary.chmod(0o600)  # the console's address may carry its token
+    temporary.unlink(missing_ok=True)
+    # Created owner-only: the console's address may carry its token.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(orjson.dumps(asdict(entry)))
     temporary.replace(path)
     return path
 

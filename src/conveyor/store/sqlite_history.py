@@ -18,6 +18,9 @@ from conveyor.store import sqlite_sql as sql
 from conveyor.store.sqlite_reader import Reader
 from conveyor.store.sqlite_writer import Writer
 
+#: Rows one pruning statement deletes at most (a few milliseconds of the writer's time).
+PRUNE_CHUNK_ROWS = 5000
+
 
 class HistoryHooks:
     _writer: Writer
@@ -90,14 +93,24 @@ class HistoryHooks:
         return [CronRun(str(r[0]), float(r[1]), float(r[2]), bool(r[3]), r[4]) for r in rows]
 
     async def prune_history(self, before_s: float) -> int:
-        def prune(conn: sqlite3.Connection) -> int:
-            return (
-                conn.execute(sql.PRUNE_POINTS, (before_s,)).rowcount
-                + conn.execute(sql.PRUNE_DELIVERIES, (before_s * 1000,)).rowcount
-                + conn.execute(sql.PRUNE_CRON_RUNS, (before_s,)).rowcount
-            )
+        """Delete in chunks of ``PRUNE_CHUNK_ROWS``, each its own writer operation, so sends and receives
+        go on between them however much old history there is."""
+        deleted = 0
+        for what, statement, bound in (
+            ("metric points", sql.PRUNE_POINTS, before_s),
+            ("delivery attempts", sql.PRUNE_DELIVERIES, before_s * 1000),
+            ("cron runs", sql.PRUNE_CRON_RUNS, before_s),
+        ):
 
-        return await self._writer.submit("delete old metric, delivery and cron history", prune)
+            def prune(conn: sqlite3.Connection, statement: str = statement, bound: float = bound) -> int:
+                return int(conn.execute(statement, (bound, PRUNE_CHUNK_ROWS)).rowcount)
+
+            while True:
+                chunk = await self._writer.submit(f"delete old {what}", prune)
+                deleted += chunk
+                if chunk < PRUNE_CHUNK_ROWS:
+                    break
+        return deleted
 
 
 def _attempt(row: Any) -> DeliveryAttempt:

@@ -118,9 +118,20 @@ TASK_CRON_RUNS = (
 ALL_CRON_RUNS = (
     f"SELECT {CRON_RUN_COLUMNS} FROM cron_runs INDEXED BY cron_runs_fired ORDER BY fired_at_s DESC, id DESC LIMIT ?"
 )
-PRUNE_POINTS = "DELETE FROM metric_points INDEXED BY metric_points_minute WHERE minute_s < ?"
-PRUNE_DELIVERIES = "DELETE FROM deliveries INDEXED BY deliveries_started WHERE started_at_ms < ?"
-PRUNE_CRON_RUNS = "DELETE FROM cron_runs INDEXED BY cron_runs_fired WHERE fired_at_s < ?"
+# Pruning deletes at most ``?`` rows a statement, so a long backlog of old history (retention just
+# lowered on a busy store) never holds the writer for long: each chunk is its own operation.
+PRUNE_POINTS = (
+    "DELETE FROM metric_points WHERE (subject, series, minute_s) IN (SELECT subject, series, minute_s "
+    "FROM metric_points INDEXED BY metric_points_minute WHERE minute_s < ? LIMIT ?)"
+)
+PRUNE_DELIVERIES = (
+    "DELETE FROM deliveries WHERE id IN "
+    "(SELECT id FROM deliveries INDEXED BY deliveries_started WHERE started_at_ms < ? LIMIT ?)"
+)
+PRUNE_CRON_RUNS = (
+    "DELETE FROM cron_runs WHERE id IN "
+    "(SELECT id FROM cron_runs INDEXED BY cron_runs_fired WHERE fired_at_s < ? LIMIT ?)  -- in chunks"
+)
 
 
 def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
