@@ -49,8 +49,8 @@ from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
-from conveyor.store.base import Store
 from conveyor.store.factory import open_store
+from conveyor.store.protocol import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from conveyor.clock import FakeClock
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import OpenStore
 

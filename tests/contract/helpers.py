@@ -11,7 +11,7 @@ from conveyor.clock import FakeClock
 from conveyor.core import attributes as queue_attributes
 from conveyor.core.checksums import md5_of_attributes, md5_of_body
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, QueueInfo, ReceivedMessage
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"

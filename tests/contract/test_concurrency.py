@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import create_queue, message
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conveyor.clock import FakeClock
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import bodies, counts, create_queue, message, receive, send, set_attributes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core import receipts
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import bodies, counts, create_queue, receive, receive_one, send
 

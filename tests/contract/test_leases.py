@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from conveyor.clock import FakeClock
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 
 async def test_a_free_lease_is_taken_and_renewed_by_its_holder(store: Store, clock: FakeClock) -> None:

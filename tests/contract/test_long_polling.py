@@ -13,7 +13,7 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.models import ReceivedMessage, VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import PROMPT_S, Stopwatch, bodies, create_queue, receive, redrive_policy, send, wait_parked, wait_until
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.models import AttributeMap, MessageAttributeValue, VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import OpenStore, counts, create_queue, message, redrive_policy
 

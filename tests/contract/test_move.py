@@ -6,7 +6,7 @@ import pytest
 
 from conveyor import errors
 from conveyor.clock import FakeClock
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import bodies, counts, create_queue, fill_dlq, receive, receive_one, redrive_policy, send
 

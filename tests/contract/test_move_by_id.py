@@ -9,7 +9,7 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.models import StoredMessage, VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import PROMPT_S, bodies, counts, create_queue, fill_dlq, receive, receive_one, send, wait_parked
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conveyor.clock import FakeClock
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import counts, create_queue, receive, send
 

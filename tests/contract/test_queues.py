@@ -9,7 +9,7 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.models import MoveTask, VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import counts, create_queue, receive, redrive_policy, send, set_attributes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conveyor.clock import FakeClock
 from conveyor.core.checksums import md5_of_attributes
 from conveyor.core.models import NewMessage, StoredMessage
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import binary, bodies, counts, create_queue, message, receive, receive_one, send, string
 

@@ -6,7 +6,7 @@ from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core import receipts
 from conveyor.core.models import VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 from .helpers import counts, create_queue, receive, receive_one, send
 

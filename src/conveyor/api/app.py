@@ -18,7 +18,7 @@ from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
 from conveyor.config import ServerConfig
 from conveyor.log import get_logger
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from conveyor import errors
 from conveyor.log import get_logger
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from conveyor import errors
 from conveyor.core import limits
 from conveyor.core.redrive import queue_arn
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 Params = Mapping[str, Any]
 Result = dict[str, Any]

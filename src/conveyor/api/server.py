@@ -14,8 +14,8 @@ from conveyor.api.app import MetricsRenderer, create_app
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
-from conveyor.store.base import Store
 from conveyor.store.factory import open_store
+from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
 

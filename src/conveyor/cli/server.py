@@ -19,7 +19,7 @@ from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_P
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.log import configure
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 #: The same bounds as ``metrics: {retention_days: N}`` under ``conveyor up``.
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 365

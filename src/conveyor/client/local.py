@@ -10,7 +10,7 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.core import checksums, redrive
 from conveyor.core.limits import MAX_BATCH_ENTRIES
 from conveyor.core.models import MessageAttributeValue, NewMessage, QueueCounts, ReceivedMessage, VisibilityChange
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 
 class LocalQueue:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from conveyor.core.history import CronRun
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 #: The store lease's name.
 LEASE_NAME = "cron-leader"

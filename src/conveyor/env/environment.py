@@ -42,8 +42,8 @@ from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
-from conveyor.store.base import Store
 from conveyor.store.factory import open_store
+from conveyor.store.protocol import Store
 
 #: Seconds between supervisor ticks (crash detection, restarts).
 SUPERVISE_INTERVAL_S = 1.0

@@ -22,7 +22,7 @@ from conveyor.errors import ConveyorError
 from conveyor.metrics.prometheus import render
 from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.metrics.series import Sampler, queue_subject
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 
 class History:

@@ -31,7 +31,7 @@ from conveyor.health import (
 )
 from conveyor.scale.process import ProcessView
 from conveyor.scale.supervisor import InstanceView, Supervisor, port_answers
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 #: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
 MAX_SAMPLES = 120

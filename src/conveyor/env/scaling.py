@@ -43,7 +43,7 @@ from conveyor.scale import (
 )
 from conveyor.scale.rules import Breach
 from conveyor.scale.supervisor import Supervisor
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 DEFAULT_TARGET_BACKLOG = 20
 DEFAULT_INTERVAL_S = 10.0

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from conveyor.core.models import QueueCounts
 from conveyor.errors import ConveyorError
 from conveyor.metrics.recorder import LATENCY_BUCKETS_S, DeliveryRecorder, InstanceTotals
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 #: The Content-Type of the text exposition.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

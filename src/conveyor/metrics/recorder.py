@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from conveyor.core.history import DeliveryAttempt, minute_of
 from conveyor.errors import ConveyorError
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 log = logging.getLogger(__name__)
 

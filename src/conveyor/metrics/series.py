@@ -35,7 +35,7 @@ from conveyor.core.models import QueueCounts
 from conveyor.core.redrive import queue_name_from_arn
 from conveyor.errors import ConveyorError
 from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 log = logging.getLogger(__name__)
 

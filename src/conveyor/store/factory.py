@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conveyor.clock import Clock, SystemClock
 from conveyor.errors import ConfigError
-from conveyor.store.base import Store
+from conveyor.store.protocol import Store
 
 DB_FILENAME = "conveyor.db"
 

@@ -15,8 +15,9 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
-from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
+from conveyor.store.base import BaseStore, ReceiveOutcome
 from conveyor.store.memory_history import MemoryHistory
+from conveyor.store.protocol import EntryResult
 
 
 @dataclass(slots=True)

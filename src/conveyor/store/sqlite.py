@@ -33,8 +33,9 @@ from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, R
 from conveyor.store import sqlite_codec as codec
 from conveyor.store import sqlite_schema
 from conveyor.store import sqlite_sql as sql
-from conveyor.store.base import BaseStore, EntryResult, ReceiveOutcome
+from conveyor.store.base import BaseStore, ReceiveOutcome
 from conveyor.store.memory import not_available, not_inflight
+from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite_cron import CronHooks
 from conveyor.store.sqlite_history import HistoryHooks
 from conveyor.store.sqlite_reader import Reader

@@ -1,0 +1,179 @@
+"""The ``Store`` protocol: what the API server, the daemon's ``LocalQueue``, cron, metrics and the
+console may ask of a store.
+
+A store holds queues and messages durably (or, for ``memory``, for the life of the process) and
+applies SQS's rules for visibility, delays, retention and redrive; beside them it keeps the cron
+leases and slots and the history (metric points, delivery attempts, cron runs). ``BaseStore``
+(``store/base.py``) is the part every implementation shares.
+
+Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from conveyor import errors
+from conveyor.clock import Clock
+from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, OperationTotals
+from conveyor.core.models import (
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueInfo,
+    ReceivedMessage,
+    StoredMessage,
+    VisibilityChange,
+)
+
+EntryResult = errors.ConveyorError | None
+
+
+class Store(Protocol):
+    """Durable queue state with SQS semantics. Every method may raise ``QueueDoesNotExist``."""
+
+    clock: Clock
+
+    async def start(self) -> None:
+        """Open files, load state; call once before any other method."""
+        ...
+
+    async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
+        """Create ``name`` with validated ``attributes``; ``QueueNameExists`` if it exists already."""
+        ...
+
+    async def delete_queue(self, name: str) -> None: ...
+
+    async def get_queue(self, name: str) -> QueueInfo: ...
+
+    async def list_queues(self, prefix: str = "") -> list[str]:
+        """Names starting with ``prefix``, sorted."""
+        ...
+
+    async def set_queue_attributes(self, name: str, changes: dict[str, str]) -> QueueInfo: ...
+
+    async def tag_queue(self, name: str, tags: dict[str, str]) -> None: ...
+
+    async def untag_queue(self, name: str, keys: Sequence[str]) -> None: ...
+
+    async def purge_queue(self, name: str) -> None:
+        """Delete every message; ``PurgeQueueInProgress`` within 60 s of the last purge."""
+        ...
+
+    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
+        """Store all ``messages`` in one commit; returns only once they are durable."""
+        ...
+
+    async def receive_messages(
+        self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
+    ) -> list[ReceivedMessage]:
+        """Up to ``max_messages`` visible messages, each hidden for the visibility timeout.
+
+        Waits up to ``wait_time_s`` for the first message and returns as soon as one is there.
+        Messages past retention are dropped; messages that used up their receives move to the DLQ.
+        """
+        ...
+
+    async def delete_messages(self, name: str, receipt_handles: Sequence[str]) -> list[EntryResult]:
+        """Delete by receipt handle; per entry ``None`` or the error. A stale handle deletes nothing."""
+        ...
+
+    async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]: ...
+
+    async def queue_counts(self, name: str) -> QueueCounts: ...
+
+    async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages in any state, oldest sent first, without receiving them: no visibility
+        change, no receive count. For looking (``conveyor dlq list``, the console), not for working."""
+        ...
+
+    async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
+        """Move up to ``limit`` visible messages, oldest visible first; ``destination`` ``None``: back to each
+        one's source queue (the queue a redrive policy moved it from). A message without a source, or whose
+        source no longer exists, stays. A moved message keeps its id, body, attributes and sent time; it is
+        visible at once with receive count 0 and no dead-letter source. Returns how many moved."""
+        ...
+
+    async def move_messages_by_id(self, source: str, message_ids: Sequence[str], destination: str | None) -> int:
+        """Move exactly the messages of ``source`` with these ids, in one atomic step, as ``move_messages`` moves
+        (same destinations, same fallback, same receive count and timestamps); no other message is touched.
+
+        Only visible messages move, as with ``move_messages`` (SQS's redrive moves what is in the queue): one
+        in flight is being worked on by whoever received it, and one delayed is not due yet, so both stay; choose
+        them again once visible. Ids not in ``source`` are ignored. Returns how many moved."""
+        ...
+
+    async def delete_messages_by_id(self, name: str, message_ids: Sequence[str]) -> int:
+        """Delete the messages of ``name`` with these ids, in one atomic step and in any state, as ``purge_queue``
+        does (a receipt handle held for one that was in flight then deletes nothing). Nothing else is touched;
+        ids not in ``name`` are ignored. Returns how many were deleted."""
+        ...
+
+    async def save_move_task(self, task: MoveTask) -> None: ...
+
+    async def list_move_tasks(self) -> list[MoveTask]:
+        """All move tasks, newest first."""
+        ...
+
+    async def sweep_expired(self) -> int:
+        """Delete messages past their queue's retention period; returns how many."""
+        ...
+
+    # Leases elect one scheduler; cron slots make each slot fire once. Times come from ``clock``.
+
+    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Atomically take or renew ``name`` if free, expired or held by ``holder``: it then expires in ``ttl_s``."""
+        ...
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Free ``name`` if ``holder`` holds it."""
+        ...
+
+    async def lease_holder(self, name: str) -> tuple[str, float] | None:
+        """(holder, expires_at_s) of an unexpired lease."""
+        ...
+
+    async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
+        """Set the last fired slot if it is ``expected_last_s`` (None: none yet) and earlier; else ``False``."""
+        ...
+
+    async def last_slot(self, task: str) -> float | None: ...
+
+    # History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs.
+
+    def operation_totals(self, name: str) -> OperationTotals:
+        """Messages sent, received and deleted on ``name`` since this store started (monotonic; zeros if none)."""
+        ...
+
+    async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
+        """Store ``points``; a point for a (subject, series, minute_s) already stored replaces it."""
+        ...
+
+    async def metric_series(self, subject: str, series: str, since_s: int, until_s: int) -> list[MetricPoint]:
+        """Points of one series with ``since_s <= minute_s < until_s``, ascending by minute."""
+        ...
+
+    async def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        """Store delivery attempts, in one write."""
+        ...
+
+    async def delivery_history(self, message_id: str, limit: int = 100) -> list[DeliveryAttempt]:
+        """The latest ``limit`` attempts of one message, oldest first."""
+        ...
+
+    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+        """The latest ``limit`` attempts (of one instance, if given), newest first."""
+        ...
+
+    async def record_cron_run(self, run: CronRun) -> None: ...
+
+    async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:
+        """The latest ``limit`` runs of ``task`` (``None``: of every task), newest first by ``fired_at_s``."""
+        ...
+
+    async def prune_history(self, before_s: float) -> int:
+        """Delete metric points, delivery attempts and cron runs from before ``before_s``; returns how many."""
+        ...
+
+    async def close(self) -> None: ...
