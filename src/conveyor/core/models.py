@@ -18,6 +18,13 @@ class MessageAttributeValue:
     def base_type(self) -> str:
         return self.data_type.split(".", 1)[0]
 
+    @property
+    def shown(self) -> str:
+        """The value as people read it: a String or Number as it is, a Binary one by its size."""
+        if self.string_value is not None:
+            return self.string_value
+        return f"<{len(self.binary_value or b'')} bytes>"
+
 
 AttributeMap = dict[str, MessageAttributeValue]
 

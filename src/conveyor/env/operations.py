@@ -50,10 +50,7 @@ def message_view(m: StoredMessage, full: bool) -> dict[str, Any]:
         "receive_count": m.receive_count,
         "source_arn": m.dead_letter_source_arn,
         "body": m.body if full else m.body[:200],
-        "attributes": {
-            k: v.string_value if v.string_value is not None else f"<{len(v.binary_value or b'')} bytes>"
-            for k, v in m.attributes.items()
-        },
+        "attributes": {k: v.shown for k, v in m.attributes.items()},
     }
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from conveyor.console.html import Markup, el, form, quote, table
 from conveyor.console.layout import Section, backend, constant, page, stamp, when
 from conveyor.core.history import DeliveryAttempt
-from conveyor.core.models import MessageAttributeValue, StoredMessage
+from conveyor.core.models import StoredMessage
 
 routes = web.RouteTableDef()
 
@@ -23,12 +23,6 @@ SHOW_LIMIT = 50
 EXCERPT_CHARS = 120
 
 
-def attribute_text(value: MessageAttributeValue) -> str:
-    if value.string_value is not None:
-        return value.string_value
-    return f"<{len(value.binary_value or b'')} bytes>"
-
-
 def matches(m: StoredMessage, message_id: str, attribute: str) -> bool:
     """``message_id``: a prefix of the id; ``attribute``: ``name`` (present) or ``name=value`` (equal)."""
     if message_id and not m.message_id.startswith(message_id):
@@ -36,7 +30,7 @@ def matches(m: StoredMessage, message_id: str, attribute: str) -> bool:
     if attribute:
         name, sep, value = attribute.partition("=")
         found = m.attributes.get(name.strip())
-        if found is None or (sep and attribute_text(found) != value.strip()):
+        if found is None or (sep and found.shown != value.strip()):
             return False
     return True
 
@@ -49,7 +43,7 @@ def message_rows(queue: str, found: list[StoredMessage], now_s: float, *, select
     rows: list[list[object]] = []
     for m in found:
         excerpt = m.body[:EXCERPT_CHARS] + ("…" if len(m.body) > EXCERPT_CHARS else "")
-        attrs = ", ".join(f"{k}={attribute_text(v)}" for k, v in m.attributes.items())
+        attrs = ", ".join(f"{k}={v.shown}" for k, v in m.attributes.items())
         row: list[object] = []
         if select:
             box = el(
@@ -174,7 +168,7 @@ async def detail_section(request: web.Request, queue: str, message_id: str) -> M
     )
     attributes = table(
         ["attribute", "type", "value"],
-        [[k, v.data_type, el("span", {"class": "mono"}, attribute_text(v))] for k, v in message.attributes.items()],
+        [[k, v.data_type, el("span", {"class": "mono"}, v.shown)] for k, v in message.attributes.items()],
         empty="No message attributes.",
     )
     return Markup(
