@@ -22,6 +22,7 @@ demo: $(STAMP)
 	@echo "Starting the image pipeline. When it is up, in another terminal:"
 	@echo "  curl -X POST http://127.0.0.1:8000/sample      # enqueue a resize task (or open http://127.0.0.1:8000)"
 	@echo "  .venv/bin/conveyor status                        # queue, instances, scaling; also: events, health, logs"
+	@echo "  open http://127.0.0.1:9325                       # the web console (or: .venv/bin/conveyor console)"
 	@echo "Thumbnails appear in examples/image-pipeline/data/thumbs/. Ctrl-C drains and stops."
 	$(BIN)/conveyor up examples/image-pipeline
 
