@@ -65,6 +65,8 @@ sqsd:
   HttpConnections: 20
 environment:
   SEEN_FILE: {seen}
+  DATABASE_URL: postgres://admin:hunter2@db.internal:5432/app
+  ALERTS_WEBHOOK: https://hooks.example.com/services/T0/B0/hunter2
 """
 
 

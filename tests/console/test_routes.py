@@ -236,3 +236,39 @@ async def test_a_message_attribute_binary_value_is_shown_by_size(client: TestCli
         "b", {"blob": MessageAttributeValue("Binary", binary_value=b"\x00\x01\x02")}, count=1
     )
     assert "&lt;3 bytes&gt;" in await get(client, f"/queues/shop/messages/{message_id}")
+
+
+@pytest.mark.parametrize("path", ["/send", "/dlq/redrive", "/dlq/delete", "/dlq/purge", "/cron/run"])
+@pytest.mark.parametrize(
+    ("headers", "body", "says"),
+    [
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"queue=shop&body=%ff%fe", "UTF-8"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"queue=shop&body=\xff\xfe", "UTF-8"),
+        (
+            {"Content-Type": "multipart/form-data; boundary=xyz"},
+            b'--xyz\r\nContent-Disposition: form-data; name="body"\r\n\r\n\xff\xfe\r\n--xyz--\r\n',
+            "UTF-8",
+        ),
+        ({"Content-Type": "multipart/form-data; boundary=xyz"}, b"--xyz\r\nnot a part\r\n", "form"),
+        ({"Content-Type": "multipart/form-data"}, b"--xyz\r\n\r\n", "form"),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+            b"this is not gzip",
+            "gzip",
+        ),
+        (
+            {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "deflate"},
+            b"nor deflate",
+            "deflate",
+        ),
+    ],
+)
+async def test_a_malformed_form_is_a_400_that_says_why_and_sends_nothing(
+    client: TestClient, backend: FakeBackend, path: str, headers: dict[str, str], body: bytes, says: str
+) -> None:
+    before = list(backend.calls)
+    response = await client.post(path, data=body, headers=headers, allow_redirects=False)
+    text = await response.text()
+    assert response.status == 400, (response.status, text[:300])
+    assert says in text and "Traceback" not in text
+    assert backend.calls == before

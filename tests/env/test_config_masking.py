@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from conveyor.config import shown_value
 from conveyor.env.operations import _masked
+from conveyor.sqsd.options import describe, resolve
 
 
 def setting(value: str) -> dict[str, object]:
@@ -22,3 +24,31 @@ def test_values_of_variables_named_as_secrets_are_masked_where_they_came_from_st
     for name in ("LOG_LEVEL", "THUMB_SIZES", "KEYBOARD_LAYOUT"):
         assert _masked(name, setting("16,64")) == setting("16,64"), name
     assert _masked("DB_PASSWORD", setting("")) == setting("")  # nothing to hide: shown as empty
+
+
+def test_urls_keep_where_they_point_and_hide_what_they_carry() -> None:
+    cases = {
+        ("DATABASE_URL", "postgres://admin:hunter2@db:5432/app"): "postgres://admin:***@db:5432/***",
+        ("REDIS_URL", "redis://:hunter2@redis:6379/0"): "redis://:***@redis:6379/***",
+        ("SLACK_URL", "https://hooks.slack.com/services/T0/B0/hunter2"): "https://hooks.slack.com/***",
+        ("ORDERS_ENDPOINT", "https://orders.internal:8443"): "https://orders.internal:8443",
+        ("HOME_PAGE_URL", "https://example.com/"): "https://example.com/",
+        ("SLACK_WEBHOOK", "https://hooks.slack.com/services/T0/B0/hunter2"): "***",
+        ("PAYMENTS_TOKEN", "hunter2"): "***",
+        # A URL under any name: its password and its key-like query values are hidden, the rest is shown.
+        ("UPSTREAM", "amqp://guest:hunter2@rabbit:5672/"): "amqp://guest:***@rabbit:5672/",
+        ("CALLBACK", "https://x.example/cb?user=7&access_token=hunter2&sig=hunter2"): (
+            "https://x.example/cb?user=7&access_token=***&sig=***"
+        ),
+        ("THUMB_SIZES", "16,64"): "16,64",
+    }
+    for (name, value), shown in cases.items():
+        assert shown_value(name, value) == shown, name
+        assert _masked(name, setting(value)) == setting(shown), name
+
+
+def test_sqsd_print_config_hides_a_queue_url_password_but_not_the_queue() -> None:
+    environ = {"SQS_QUEUE_URL": "https://user:hunter2@sqs.example:9324/000000000000/jobs"}
+    result = resolve(None, environ, {}, require_queue=False)
+    rows = {option: value for option, value, _ in describe(result)}
+    assert rows["WorkerQueueURL"] == "https://user:***@sqs.example:9324/000000000000/jobs"

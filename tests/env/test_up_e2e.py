@@ -105,8 +105,12 @@ def test_cli_commands_against_the_running_environment(main: Up, home: Conveyor) 
     assert sqsd["VisibilityTimeout"]["source"] == "default"
     assert config["environment"]["instances.max"] == {"value": 3, "where": "conveyor.yaml:4"}
     assert config["scaling"]["interval_s"]["where"] == "conveyor.yaml:5"
+    variables = config["variables"]
+    assert variables["DATABASE_URL"]["value"] == "postgres://admin:***@db.internal:5432/***"
+    assert variables["ALERTS_WEBHOOK"]["value"] == "***"
     human = home.run("config")
     assert human.returncode == 0 and "conveyor.yaml:8" in human.stdout
+    assert "hunter2" not in human.stdout and "hunter2" not in json.dumps(config)
 
     listed = home.json("list")
     assert [(e["name"], e["queue_url"]) for e in listed] == [("main", main.queue_url)]

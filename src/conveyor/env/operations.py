@@ -8,12 +8,12 @@ cannot do now. Every change a person makes (a redrive, a purge, a manual cron ru
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from conveyor import errors
 from conveyor.client.local import LocalQueue
+from conveyor.config import shown_value
 from conveyor.core.history import CronRun
 from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.cron.schedule import next_slot
@@ -65,16 +65,11 @@ def _message_ids(value: object) -> list[str]:
     return list(value)
 
 
-#: Environment variables whose values the console and ``conveyor config`` do not show.
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|DSN", re.IGNORECASE)
-
-
 def _masked(name: str, setting: dict[str, Any]) -> dict[str, Any]:
-    """A variable's setting with its value shown as ``***`` when its name says it is a secret (as
-    ``HmacSecret`` is); where it came from stays visible."""
-    if SECRET_NAME.search(name) and setting.get("value"):
-        return setting | {"value": "***"}
-    return setting
+    """A variable's setting with its value as the configuration views show it (``config.shown_value``: secrets
+    hidden); where it came from stays visible."""
+    value = setting.get("value")
+    return setting | {"value": shown_value(name, value)} if isinstance(value, str) else setting
 
 
 class Operations:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conveyor.config import read_option_settings
+from conveyor.config import read_option_settings, without_url_secrets
 from conveyor.errors import ConfigError
 
 NAMESPACE = "aws:elasticbeanstalk:sqsd"
@@ -230,6 +230,6 @@ def describe(resolved: Resolved) -> list[tuple[str, str, str]]:
         if option.secret:
             shown = "***" if value else ""
         else:
-            shown = str(value).lower() if isinstance(value, bool) else str(value)
+            shown = without_url_secrets(str(value).lower() if isinstance(value, bool) else str(value))
         rows.append((option.name, shown, resolved.sources[option.name]))
     return rows

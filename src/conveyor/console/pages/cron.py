@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from conveyor.console.forms import posted
 from conveyor.console.html import Markup, button, el, form, hidden, table
 from conveyor.console.layout import Section, backend, page, see_other, stamp, when
 from conveyor.errors import ConveyorError
@@ -72,7 +73,7 @@ async def cron(request: web.Request) -> web.Response:
 
 @routes.post("/cron/run")
 async def run(request: web.Request) -> web.Response:
-    name = str((await request.post()).get("name", ""))
+    name = (await posted(request)).get("name", "")
     try:
         slot_s = await backend(request).cron_run(name)
     except ConveyorError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from conveyor.console.forms import posted
 from conveyor.console.html import Markup, button, el, form, table
 from conveyor.console.layout import Section, backend, count, page, see_other
 from conveyor.console.pages.messages import SCAN_LIMIT, SHOW_LIMIT, message_rows
@@ -92,8 +93,8 @@ async def dlq(request: web.Request) -> web.Response:
 
 
 async def _selected(request: web.Request) -> tuple[list[str], bool]:
-    data = await request.post()
-    return [str(v) for v in data.getall("id", [])], data.get("all") == "1"
+    data = await posted(request)
+    return data.getall("id", []), data.get("all") == "1"
 
 
 @routes.post("/dlq/redrive")
@@ -123,6 +124,7 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.post("/dlq/purge")
 async def purge(request: web.Request) -> web.Response:
+    await posted(request)  # nothing to read, but a body that cannot be read is refused like any other form's
     try:
         purged = await backend(request).purge_dlq()
     except ConveyorError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from conveyor.console.forms import posted
 from conveyor.console.html import Markup, el, form, quote
 from conveyor.console.layout import Section, backend, page, see_other
 from conveyor.errors import ConveyorError
@@ -87,15 +88,15 @@ async def send_page(request: web.Request) -> web.Response:
 @routes.post("/send")
 async def send(request: web.Request) -> web.Response:
     b = backend(request)
-    data = await request.post()
-    queue = str(data.get("queue") or b.queue_name)
-    body = str(data.get("body", ""))
+    data = await posted(request)
+    queue = data.get("queue") or b.queue_name
+    body = data.get("body", "")
     try:
         if not body:
             raise ValueError("the body is empty; SQS needs at least one character")
-        attributes = parse_attributes(str(data.get("attributes", "")))
-        delay_s = _whole(str(data.get("delay_s", "")), "the delay", 0, MAX_DELAY_S, None)
-        copies = _whole(str(data.get("count", "")), "copies", 1, MAX_COPIES, 1) or 1
+        attributes = parse_attributes(data.get("attributes", ""))
+        delay_s = _whole(data.get("delay_s", ""), "the delay", 0, MAX_DELAY_S, None)
+        copies = _whole(data.get("count", ""), "copies", 1, MAX_COPIES, 1) or 1
         ids = await b.send(queue, body, attributes, delay_s, copies)
     except ValueError as error:
         see_other("/send", str(error), error=True, queue=queue)
