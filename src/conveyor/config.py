@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,15 @@ class ServerConfig:
         if self.store not in ("sqlite", "memory"):
             raise ConfigError(f"--store {self.store!r} is unknown: use sqlite (durable, default) or memory.")
         return self
+
+
+def unknown_key(where: str, key: str, section: str, valid: Sequence[str], kind: str = "key") -> ConfigError:
+    """The one error every file and section gives for a name it does not know: where it was written, the name,
+    the closest valid one (case aside), and all the valid ones."""
+    by_lower = {name.lower(): name for name in valid}
+    close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.6)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else "."
+    return ConfigError(f"{where}: unknown {kind} {key!r} in {section}{hint} Valid {kind}s: {', '.join(valid)}.")
 
 
 # -- Elastic Beanstalk option_settings ---------------------------------------------------------

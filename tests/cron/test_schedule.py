@@ -134,7 +134,7 @@ ERRORS = [
     (
         "unknown top key",
         "version: 1\ncron: []\ncrons: []\n",
-        "cron.yaml:3: crons: unknown key; valid keys: version, cron.",
+        "cron.yaml:3: unknown key 'crons' in cron.yaml; did you mean 'cron'? Valid keys: version, cron.",
     ),
     ("top key twice", "version: 1\nversion: 1\ncron: []\n", "cron.yaml:2: version: given twice (first on line 1)."),
     (
@@ -272,8 +272,8 @@ ERRORS = [
     (
         "misspelt key",
         TASK + "    shedule: '* * * * *'\n",
-        "cron.yaml:5: shedule: unknown key in task 'b'; "
-        "valid keys: name, url, schedule, timezone, enabled, description.",
+        "cron.yaml:5: unknown key 'shedule' in task 'b'; did you mean 'schedule'? "
+        "Valid keys: name, url, schedule, timezone, enabled, description.",
     ),
     (
         "key twice in a task",

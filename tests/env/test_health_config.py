@@ -30,7 +30,10 @@ def test_each_key_is_a_field_of_the_thresholds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml", "message"),
     [
-        ("health:\n  restart_window: 30\n", "conveyor.yaml:3: unknown health key 'restart_window'; valid"),
+        (
+            "health:\n  restart_window: 30\n",
+            "conveyor.yaml:3: unknown key 'restart_window' in health; did you mean 'restart_window_s'? Valid",
+        ),
         ("health:\n  restart_window_s: soon\n", "conveyor.yaml:3: health.restart_window_s must be a number"),
         ("health:\n  restart_window_s: true\n", "conveyor.yaml:3: health.restart_window_s must be a number"),
         ("health:\n  failure_min_deliveries: 2.5\n", "conveyor.yaml:3: health.failure_min_deliveries must be an"),

@@ -66,6 +66,28 @@ def test_env_yaml_environment_links_name_the_variable(tmp_path: Path) -> None:
         ({}, "no worker process"),
         ({"Procfile": "worker python w.py\n"}, "Procfile:1: expected '<process>: <command>'"),
         ({"conveyor.yaml": "worker: w\ncolour: red\n"}, "conveyor.yaml:2: unknown key 'colour'"),
+        # Every section refuses a key it does not have alike: the key, the file and line, a close match, the keys.
+        (
+            {"conveyor.yaml": "worker:\n  comand: python w.py\n"},
+            "conveyor.yaml:2: unknown key 'comand' in worker; did you mean 'command'? Valid keys: command.",
+        ),
+        (
+            {"conveyor.yaml": "worker: w\nweb:\n  command: python web.py\n  prot: 8000\n"},
+            "conveyor.yaml:4: unknown key 'prot' in web; did you mean 'port'? Valid keys: command, port.",
+        ),
+        (
+            {"conveyor.yaml": "worker: w\ninstances:\n  maximum: 3\n"},
+            "conveyor.yaml:3: unknown key 'maximum' in instances; did you mean 'max'? Valid keys: min, max, cooldown.",
+        ),
+        (
+            {"conveyor.yaml": "wroker: w\n"},
+            "conveyor.yaml:1: unknown key 'wroker' in conveyor.yaml; did you mean 'worker'? Valid keys: name, worker,",
+        ),
+        (
+            {"conveyor.yaml": "worker: w\nqueue:\n  VisibilityTimout: 60\n"},
+            "conveyor.yaml:3: unknown key 'VisibilityTimout' in queue; did you mean 'VisibilityTimeout'? Valid keys: ",
+        ),
+        ({"conveyor.yaml": "worker:\n"}, "no worker process"),
         ({"conveyor.yaml": "worker: w\ninstances:\n  min: 5\n  max: 2\n"}, "instances min (5) is above max (2"),
         (
             {"conveyor.yaml": "worker: w\ninstances:\n  max: many\n"},

@@ -97,7 +97,7 @@ def test_interval(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("yaml", "message"),
     [
-        ("scaling:\n  colour: red\n", "conveyor.yaml:3: unknown scaling key 'colour'; valid keys: target_backlog"),
+        ("scaling:\n  colour: red\n", "conveyor.yaml:3: unknown key 'colour' in scaling. Valid keys: target_backlog"),
         ("scaling:\n  interval_s: 0.5\n  acceptable_latency_s: 10\n", "conveyor.yaml:4: scaling.acceptable_latency_s "),
         ("scaling:\n  avg_processing_time_s: 0.1\n", "conveyor.yaml:3: scaling.avg_processing_time_s needs"),
         (

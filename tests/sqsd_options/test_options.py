@@ -534,8 +534,10 @@ def test_any_mime_type_is_allowed_as_eb_does() -> None:
 def test_an_unknown_option_in_the_sqsd_namespace_lists_the_valid_names(tmp_path: Path) -> None:
     project(tmp_path, {"01.config": sqsd_config("MaxRetries: 5", "HttpConnection: 5")})
     message = refused(tmp_path)
-    assert message.startswith(f".ebextensions/01.config:4: {NAMESPACE} has no option 'HttpConnection'; valid: ")
-    valid = message.split("valid: ", 1)[1].rstrip(".").split(", ")
+    assert message.startswith(
+        f".ebextensions/01.config:4: unknown option 'HttpConnection' in {NAMESPACE}; did you mean 'HttpConnections'? "
+    )
+    valid = message.split("Valid options: ", 1)[1].rstrip(".").split(", ")
     assert valid == list(EB_DEFAULTS)
 
 
@@ -553,7 +555,7 @@ def test_conveyor_only_options_are_not_in_ebs_namespace(tmp_path: Path) -> None:
         },
     )
     message = refused(tmp_path)
-    assert message.startswith(".ebextensions/01.config:2: aws:elasticbeanstalk:sqsd has no option 'DrainTimeout'")
+    assert message.startswith(".ebextensions/01.config:2: unknown option 'DrainTimeout' in aws:elasticbeanstalk:sqsd")
     assert "HttpConnections" in message
 
 
@@ -688,7 +690,9 @@ def test_project_overrides_sit_between_ebextensions_and_the_environment(tmp_path
 def test_project_overrides_are_checked_like_every_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         resolve(tmp_path, {}, {}, require_queue=False, overrides=[("HttpConections", 5, "conveyor.yaml:2")])
-    assert caught.value.message.startswith("conveyor.yaml:2: there is no sqsd option 'HttpConections'; valid: ")
+    assert caught.value.message.startswith(
+        "conveyor.yaml:2: unknown option 'HttpConections' in sqsd; did you mean 'HttpConnections'? "
+    )
     assert "HttpConnections" in caught.value.message and "DrainTimeout" in caught.value.message
     with pytest.raises(ConfigError) as caught:
         resolve(tmp_path, {}, {}, require_queue=False, overrides=[("MaxRetries", 0, "conveyor.yaml:3")])

@@ -44,7 +44,7 @@ import yaml
 from croniter import CroniterError, croniter
 
 from conveyor.client.base import CRON_PATH_ATTRIBUTE, CRON_SCHEDULED_ATTRIBUTE, CRON_TASK_ATTRIBUTE
-from conveyor.config import compose_yaml
+from conveyor.config import compose_yaml, unknown_key
 from conveyor.core.models import MessageAttributeValue
 from conveyor.errors import ConfigError
 
@@ -140,7 +140,7 @@ def _mapping(
     for key, value in node.value:
         name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
         if name not in valid:
-            raise ConfigError(f"{_at(label, key)}: {name}: unknown key{context}; valid keys: {', '.join(valid)}.")
+            raise unknown_key(_at(label, key), name, context.removeprefix(" in ") or label, valid)
         if name in pairs:
             first = pairs[name][0].start_mark.line + 1
             raise ConfigError(f"{_at(label, key)}: {name}: given twice{context} (first on line {first}).")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from conveyor.config import unknown_key
 from conveyor.env.history import History
 from conveyor.errors import ConfigError
 from conveyor.health import (
@@ -43,7 +44,7 @@ def build_thresholds(settings: Mapping[str, Any]) -> Thresholds:
     values: dict[str, float | int] = {}
     for name, setting in settings.items():
         if name not in kinds:
-            raise ConfigError(f"{setting.where}: unknown health key {name!r}; valid keys: {', '.join(kinds)}.")
+            raise unknown_key(setting.where, name, "health", tuple(kinds))
         value = setting.value
         integer = kinds[name] in (int, "int")
         ok = isinstance(value, int | float) and not isinstance(value, bool) and (not integer or isinstance(value, int))

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from conveyor.config import compose_yaml, read_option_settings
+from conveyor.config import compose_yaml, read_option_settings, unknown_key
+from conveyor.core import attributes as queue_attributes
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.cron.schedule import CronTask, load_cron_yaml
 from conveyor.errors import ConfigError
@@ -45,6 +46,11 @@ _TOP_KEYS = (
 )
 #: ``metrics: {retention_days: N}``: how long metric, delivery and cron history is kept (docs/metrics.md).
 METRICS_KEYS = ("retention_days",)
+WORKER_KEYS = ("command",)
+WEB_KEYS = ("command", "port")
+INSTANCES_KEYS = ("min", "max", "cooldown")
+#: ``queue:``: the worker queue's attributes that a project may set (SQS's names).
+QUEUE_KEYS = tuple(sorted(queue_attributes.SETTABLE))
 MAX_RETENTION_DAYS = 365
 
 
@@ -108,6 +114,8 @@ def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.ScalarNo
 def _scalar(node: yaml.Node, label: str, what: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         raise ConfigError(f"{_node_where(label, node)}: {what} must be a single value, not a list or mapping.")
+    if node.tag == "tag:yaml.org,2002:null":  # ``key:`` with nothing after it
+        return None
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -165,21 +173,28 @@ def load_project(root: Path) -> Project:
         if node is not None:
             for key, value in _mapping(node, label, "conveyor.yaml"):
                 if key.value not in _TOP_KEYS:
-                    raise ConfigError(
-                        f"{_node_where(label, key)}: unknown key {key.value!r}; valid keys: {', '.join(_TOP_KEYS)}."
-                    )
+                    raise unknown_key(_node_where(label, key), str(key.value), CONVEYOR_YAML, _TOP_KEYS)
                 top[key.value] = (key, value)
 
-    def section(name: str) -> dict[str, Setting]:
+    def section(name: str, valid: tuple[str, ...] | None = None) -> dict[str, Setting]:
+        """``name:`` as settings; with ``valid``, any other key is refused."""
         if name not in top:
             return {}
         _, node = top[name]
         if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
             return {}
-        return {
-            str(k.value): Setting(_scalar(v, label, f"{name}.{k.value}"), _node_where(label, k))
-            for k, v in _mapping(node, label, name)
-        }
+        pairs = _mapping(node, label, name)
+        for k, _ in pairs:
+            if valid is not None and k.value not in valid:
+                raise unknown_key(_node_where(label, k), str(k.value), name, valid)
+        return {str(k.value): Setting(_scalar(v, label, f"{name}.{k.value}"), _node_where(label, k)) for k, v in pairs}
+
+    def command_section(name: str, valid: tuple[str, ...]) -> dict[str, Setting]:
+        """``worker:`` and ``web:``: a command alone, or a mapping with ``command`` (and ``port`` for web)."""
+        if name in top and isinstance(top[name][1], yaml.ScalarNode):
+            command = scalar(name)
+            return {"command": command} if command is not None else {}
+        return section(name, valid)
 
     def scalar(name: str) -> Setting | None:
         if name not in top:
@@ -189,17 +204,17 @@ def load_project(root: Path) -> Project:
 
     eb = read_option_settings(root)
     asg = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == ASG_NAMESPACE}
-    instances = section("instances")
+    instances = section("instances", INSTANCES_KEYS)
     processes = read_procfile(root)
-    worker = section("worker") if "worker" in top and not isinstance(top["worker"][1], yaml.ScalarNode) else {}
-    web = section("web") if "web" in top and not isinstance(top["web"][1], yaml.ScalarNode) else {}
-    worker_command = worker.get("command") or scalar("worker") or processes.get("worker")
-    if worker_command is None or not str(worker_command.value).strip():
+    worker = command_section("worker", WORKER_KEYS)
+    web = command_section("web", WEB_KEYS)
+    worker_command = worker.get("command") or processes.get("worker")
+    if worker_command is None or worker_command.value is None or not str(worker_command.value).strip():
         raise ConfigError(
             f"{root}: no worker process. Add 'worker: {{command: python worker.py}}' to {CONVEYOR_YAML} "
             f"or a line 'worker: python worker.py' to {PROCFILE}."
         )
-    web_command = web.get("command") or scalar("web") or processes.get("web")
+    web_command = web.get("command") or processes.get("web")
     name_setting = scalar("name") or Setting(
         re.sub(r"[^A-Za-z0-9-]", "-", root.resolve().name)[:40] or "env", "default"
     )
@@ -220,12 +235,7 @@ def load_project(root: Path) -> Project:
     environment = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == APP_ENV_NAMESPACE}
     environment |= {k: Setting(str(v.value), v.where) for k, v in section("environment").items()}
     link = scalar("link")
-    metrics = section("metrics")
-    for metrics_key, setting in metrics.items():
-        if metrics_key not in METRICS_KEYS:
-            raise ConfigError(
-                f"{setting.where}: unknown key metrics.{metrics_key}; valid keys: {', '.join(METRICS_KEYS)}."
-            )
+    metrics = section("metrics", METRICS_KEYS)
     retention_days = metrics.get("retention_days")
     retention = Setting(DEFAULT_HISTORY_RETENTION_S, "default")
     if retention_days is not None:
@@ -242,7 +252,7 @@ def load_project(root: Path) -> Project:
         max_instances=max_instances,
         cooldown_s=cooldown,
         sqsd=sqsd,
-        queue_attributes=section("queue"),
+        queue_attributes=section("queue", QUEUE_KEYS),
         environment=environment,
         scaling=section("scaling"),
         health=section("health"),

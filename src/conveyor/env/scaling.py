@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from conveyor.clock import Clock
+from conveyor.config import unknown_key
 from conveyor.core.history import MetricPoint, minute_of
 from conveyor.env.events import EventLog
 from conveyor.env.monitor import Limits
@@ -108,7 +109,7 @@ def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
     s = project.scaling
     for key, setting in s.items():
         if key not in _KEYS:
-            raise ConfigError(f"{setting.where}: unknown scaling key {key!r}; valid keys: {', '.join(_KEYS)}.")
+            raise unknown_key(setting.where, key, "scaling", _KEYS)
     in_flight = _flag(s["count_in_flight"], "count_in_flight") if "count_in_flight" in s else True
     increment = _integer(s["out_increment"], "out_increment") if "out_increment" in s else 1
 

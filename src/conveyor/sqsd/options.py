@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conveyor.config import read_option_settings, without_url_secrets
+from conveyor.config import read_option_settings, unknown_key, without_url_secrets
 from conveyor.errors import ConfigError
 
 NAMESPACE = "aws:elasticbeanstalk:sqsd"
@@ -196,15 +196,12 @@ def resolve(
         for setting in read_option_settings(project_dir, NAMESPACE):
             option = BY_NAME.get(setting.name.lower())
             if option is None or not option.eb:
-                valid = ", ".join(o.name for o in OPTIONS if o.eb)
-                raise ConfigError(f"{setting.where}: {NAMESPACE} has no option {setting.name!r}; valid: {valid}.")
+                raise unknown_key(setting.where, setting.name, NAMESPACE, [o.name for o in OPTIONS if o.eb], "option")
             put(option, setting.value, setting.where)
     for name, raw, where in overrides:
         option = BY_NAME.get(name.lower())
         if option is None:
-            raise ConfigError(
-                f"{where}: there is no sqsd option {name!r}; valid: {', '.join(o.name for o in OPTIONS)}."
-            )
+            raise unknown_key(where, name, "sqsd", [o.name for o in OPTIONS], "option")
         put(option, raw, where)
     for option in OPTIONS:
         for variable in (*option.aliases, option.env):
