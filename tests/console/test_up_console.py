@@ -14,7 +14,7 @@ from tests.up_harness import Conveyor, write_project
 
 pytestmark = pytest.mark.slow
 
-SMALL = "name: {name}\nworker:\n  command: {command}\n"
+SMALL = "name: {name}\nworker:\n  command: {command}\nenvironment:\n  SEEN_FILE: {seen}\n"
 
 
 def status_of(

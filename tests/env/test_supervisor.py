@@ -387,3 +387,48 @@ async def test_an_exited_app_shows_as_crashed_before_the_next_tick(harness: Harn
     assert view.next_restart_at_s is None, "no restart is scheduled until a tick notices"
     await sup.tick(harness.clock.now())
     assert harness.view("instance-1").next_restart_at_s == harness.clock.now() + 1
+
+
+async def test_a_command_that_is_not_found_says_so_plainly_once(tmp_path: Path) -> None:
+    events: list[tuple[str, str]] = []
+    sup = Supervisor(
+        "no-such-worker-command --serve",
+        {},
+        str(tmp_path),
+        FakeClock(),
+        lambda port, name: FakeDaemon(port, name, []),
+        lambda process, line: None,
+        lambda kind, message: events.append((kind, message)),
+    )
+    try:
+        await sup.scale_to(1)
+        assert not await sup.wait_ready(10)
+        why = await sup.unrunnable()
+        assert why is not None and why.startswith("instance-1: the worker app exited with code 127: ")
+        assert "the command was not found ('no-such-worker-command --serve'" in why
+        assert "the shell said: " in why and "not found" in why.split("the shell said: ")[1]
+        assert "instance-1 started on port" in events[0][1] and "(pid None)" not in events[0][1]
+        assert not sup.an_instance_was_ready.is_set()
+        (view,) = sup.views()
+        assert (view.state, view.exit_code, view.exit_cause) == ("crashed", 127, "the command was not found")
+
+        await sup.tick(1.0)  # the crash noticed: told in full once
+        await sup.tick(2.0)  # restarted after 1 s ...
+        deadline = time.monotonic() + 10
+        while sum(kind == "instance-crashed" for kind, _ in events) < 2:  # ... and crashed again
+            assert time.monotonic() < deadline, events
+            await sup.tick(2.0)
+            await asyncio.sleep(0.01)
+        first, second = [message for kind, message in events if kind == "instance-crashed"]
+        assert "exited with code 127: the command was not found ('no-such-worker-command --serve'" in first
+        assert "check the command in conveyor.yaml or the Procfile" in first
+        assert second.endswith("exited with code 127 (the command was not found); restarting in 2 s"), second
+    finally:
+        await sup.kill_all()
+
+
+async def test_an_app_that_runs_is_not_unrunnable(harness: Harness) -> None:
+    await harness.supervisor.scale_to(1)
+    assert await harness.supervisor.wait_ready(10)
+    assert harness.supervisor.an_instance_was_ready.is_set()
+    assert await harness.supervisor.unrunnable() is None

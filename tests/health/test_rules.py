@@ -183,6 +183,15 @@ def test_crashed_without_exit_code() -> None:
     )
 
 
+def test_crashed_with_a_cause_says_it() -> None:
+    crashed = instance(process="crashed", exit_code=127, exit_cause="the command was not found")
+    check(
+        instance_health(crashed, NOW, T),
+        Status.DEGRADED,
+        "worker app on port 8081 exited with code 127 (the command was not found) and waits to be restarted",
+    )
+
+
 # -- instance: polling ----------------------------------------------------------------------------
 
 

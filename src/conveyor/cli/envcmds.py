@@ -35,6 +35,14 @@ def list_(as_json: bool) -> None:
         sys.exit(EXIT_NO_ENVIRONMENT)
 
 
+def _exited(process: dict[str, Any]) -> str:
+    """`` (exited with code 127: the command was not found)`` for a crashed process, else nothing."""
+    if process["state"] != "crashed":
+        return ""
+    cause = f": {process['exit_cause']}" if process.get("exit_cause") else ""
+    return f" (exited with code {process['exit_code']}{cause})"
+
+
 def _counts(c: dict[str, int]) -> str:
     return f"{c['visible']} visible, {c['in_flight']} in flight, {c['delayed']} delayed"
 
@@ -55,7 +63,7 @@ def status(env_name: str | None, as_json: bool) -> None:
     for i in data["instances"]:
         daemon = i.get("daemon") or {}
         restarts = f" restarts {len(i['restarts_at_s'])}" if i["restarts_at_s"] else ""
-        exited = f" (exited with code {i['exit_code']})" if i["state"] == "crashed" else ""
+        exited = _exited(i)
         lines.append(
             f"  {i['name']:<12} {i['state']:<10} port {i['port']:<6} pid {i['pid'] or '-':<8} "
             f"delivered {daemon.get('delivered', 0)} failed {daemon.get('failed', 0)} "
@@ -63,7 +71,7 @@ def status(env_name: str | None, as_json: bool) -> None:
         )
     if web := data.get("web"):
         restarts = f" restarts {len(web['restarts_at_s'])}" if web["restarts_at_s"] else ""
-        exited = f" (exited with code {web['exit_code']})" if web["state"] == "crashed" else ""
+        exited = _exited(web)
         state = f"{web['state']} pid {web['pid'] or '-'}{restarts}{exited}"
         lines.append(f"web          {data['web_url']}   {state}")
     elif data.get("web_url"):

@@ -130,6 +130,7 @@ class Monitor:
             process=view.state,
             restarts_at_s=view.restarts_at_s,
             exit_code=view.exit_code,
+            exit_cause=view.exit_cause,
             last_poll_ok_at_s=state.last_poll_ok_at_s if state is not None else None,
             last_poll_error=state.last_poll_error if state is not None else None,
             app_reachable=answers if answers is not None else reachable,
@@ -179,7 +180,15 @@ class Monitor:
         if view is None:
             return None
         reachable = await port_answers(view.port) if view.state == "running" else None
-        return WebInputs(view.port, view.started_at_s, view.state, view.restarts_at_s, view.exit_code, reachable)
+        return WebInputs(
+            view.port,
+            view.started_at_s,
+            view.state,
+            view.restarts_at_s,
+            view.exit_code,
+            reachable,
+            exit_cause=view.exit_cause,
+        )
 
 
 async def _unknown() -> bool | None:

@@ -22,8 +22,16 @@ from conveyor.env.project import Project
 FORCED_EXIT = 130
 
 
-async def run_environment(project: Project, options: UpOptions, on_ready: Callable[[Environment], None]) -> int:
-    """Run until SIGINT / SIGTERM; 0 after a drain, ``FORCED_EXIT`` after a second signal."""
+async def run_environment(
+    project: Project,
+    options: UpOptions,
+    on_ready: Callable[[Environment], None],
+    on_waiting: Callable[[Environment], None] = lambda _: None,
+) -> int:
+    """Run until SIGINT / SIGTERM; 0 after a drain, ``FORCED_EXIT`` after a second signal.
+
+    ``on_ready`` announces the environment once a worker instance has accepted connections (at once
+    with no instance to start); ``on_waiting``, before that, says that none is ready yet."""
     registry.check_free(project.name)
     env = Environment(project, options)
     stop = asyncio.Event()
@@ -50,7 +58,8 @@ async def run_environment(project: Project, options: UpOptions, on_ready: Callab
             if not stop.is_set():
                 registry.register(_entry(env, options))
                 registered = True
-                on_ready(env)
+                if await _first_instance_ready(env, stop, on_waiting):
+                    on_ready(env)
                 await stop.wait()
         except BaseException:
             await env.stop()
@@ -73,6 +82,23 @@ def _entry(env: Environment, options: UpOptions) -> registry.Entry:
         queue_url=env.queue_url,
         console_url=address(env.console_url, options.console_token),
     )
+
+
+async def _first_instance_ready(
+    env: Environment, stop: asyncio.Event, on_waiting: Callable[[Environment], None]
+) -> bool:
+    """Wait until an instance has been ready (True), or a signal came first (False)."""
+    ready = env.supervisor.an_instance_was_ready
+    if ready.is_set() or env.supervisor.active == 0:
+        return True
+    on_waiting(env)
+    waits = {asyncio.create_task(ready.wait()), asyncio.create_task(stop.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+    return ready.is_set() and not stop.is_set()
 
 
 async def _drain(env: Environment, force: asyncio.Event) -> int:

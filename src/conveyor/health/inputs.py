@@ -96,6 +96,8 @@ class InstanceInputs:
     process: ProcessState = "running"
     restarts_at_s: tuple[float, ...] = ()
     exit_code: int | None = None
+    #: What the exit code means when it says more than a number ("the command was not found").
+    exit_cause: str | None = None
     last_poll_ok_at_s: float | None = None
     last_poll_error: str | None = None
     app_reachable: bool | None = None
@@ -120,6 +122,7 @@ class WebInputs:
     exit_code: int | None = None
     reachable: bool | None = None
     name: str = "web"
+    exit_cause: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,7 @@ class _Process:
     state: ProcessState
     exit_code: int | None
     reachable: bool | None
+    exit_cause: str | None = None
     #: What else it has not done yet within its startup grace (a worker's daemon: "no poll of the queue yet").
     not_yet: tuple[str, ...] = ()
 
@@ -107,7 +108,9 @@ class _Process:
 def _app_finding(i: InstanceInputs, now_s: float, t: Thresholds, restart: tuple[Status, str] | None) -> Finding:
     """The worker app process and its port, with the restart count folded in."""
     not_yet = ("no poll of the queue yet",) if i.last_poll_ok_at_s is None else ()
-    app = _Process(i.name, "worker app", i.app_port, i.started_at_s, i.process, i.exit_code, i.app_reachable, not_yet)
+    app = _Process(
+        i.name, "worker app", i.app_port, i.started_at_s, i.process, i.exit_code, i.app_reachable, i.exit_cause, not_yet
+    )
     return _process_finding(app, now_s, t, restart)
 
 
@@ -123,6 +126,7 @@ def _process_finding(p: _Process, now_s: float, t: Thresholds, restart: tuple[St
     finding: Finding | None = None
     if p.state == "crashed":
         code = f" with code {p.exit_code}" if p.exit_code is not None else ""
+        code += f" ({p.exit_cause})" if p.exit_cause else ""
         finding = Finding(Status.DEGRADED, f"{what} on port {port} exited{code} and waits to be restarted")
     elif p.state == "restarting":
         finding = Finding(Status.WARNING, f"{what} on port {port} is restarting")
@@ -160,7 +164,7 @@ def web_findings(w: WebInputs, now_s: float, t: Thresholds) -> list[Finding]:
     Not Severe: the worker tier keeps processing what is queued; only new work from the web tier stops."""
     if w.process in ("stopped", "draining"):
         return [Finding(Status.INFO, f"{w.name}: process {w.process}; it takes no requests")]
-    process = _Process(w.name, "process", w.port, w.started_at_s, w.process, w.exit_code, w.reachable)
+    process = _Process(w.name, "process", w.port, w.started_at_s, w.process, w.exit_code, w.reachable, w.exit_cause)
     finding = _process_finding(process, now_s, t, _restarts(w.restarts_at_s, now_s, t))
     return [finding] if finding.status is not Status.OK else []
 

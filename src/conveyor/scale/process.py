@@ -127,6 +127,27 @@ class ProcessView:
     exit_code: int | None
     #: When a crashed process will be started again.
     next_restart_at_s: float | None = None
+    #: What its exit code means when the shell says more than a number ("the command was not found").
+    exit_cause: str | None = None
+
+
+#: Exit codes with which the shell (``sh -c``) says the command itself could not be run.
+SHELL_EXIT_CAUSES = {
+    127: "the command was not found",
+    126: "the command cannot be run (not executable, or a folder)",
+}
+
+
+def exit_cause(code: int | None) -> str | None:
+    """What an exit code says beyond its number: the shell's 126 and 127, or the signal that killed it."""
+    if code is None:
+        return None
+    if code in SHELL_EXIT_CAUSES:
+        return SHELL_EXIT_CAUSES[code]
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return None
 
 
 class SupervisedProcess:
@@ -172,6 +193,14 @@ class SupervisedProcess:
         self.backoff_exponent = 0
         self.next_restart_at_s: float | None = None
         self.exit_code: int | None = None
+        #: The last line it wrote (the shell's "not found" when the command is wrong).
+        self.last_line = ""
+        #: The pid it was started with (``pid`` is None once it exited).
+        self.started_pid: int | None = None
+        #: The exit codes whose cause was already told in full (it is told once, then named).
+        self._told: set[int] = set()
+        #: Whether it ever accepted connections (it counts as ready).
+        self.ever_ready = False
 
     @property
     def pid(self) -> int | None:
@@ -195,6 +224,7 @@ class SupervisedProcess:
             tuple(self.restarts_at_s),
             code,
             self.next_restart_at_s if self.state == "crashed" else None,
+            exit_cause(code),
         )
 
     async def _event(self, kind: str, message: str) -> None:
@@ -215,6 +245,7 @@ class SupervisedProcess:
             start_new_session=True,
         )
         self.process = process
+        self.started_pid = process.pid
         self.state = state
         self.started_at_s = self.clock.now()
         self.exit_code = None
@@ -239,12 +270,16 @@ class SupervisedProcess:
             return
         if process.returncode is None:
             self.state = "running"
+            self.ever_ready = True
             if self.on_ready is not None:
                 self.on_ready()
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
-            self.sink(self.name, line.decode("utf-8", "replace").rstrip("\n"))
+            text = line.decode("utf-8", "replace").rstrip("\n")
+            if text.strip():
+                self.last_line = text
+            self.sink(self.name, text)
 
     async def check(self, now_s: float) -> None:
         """Notice an exit; restart a crashed process once its backoff has passed."""
@@ -285,8 +320,34 @@ class SupervisedProcess:
         self.next_restart_at_s = now_s + delay_s
         await self._event(
             f"{self.kind}-crashed",
-            f"{self.name}: {self.what} on port {self.port} exited with code {code}; restarting in {delay_s:.0f} s",
+            f"{self.name}: {self.what} on port {self.port} exited with code {code}"
+            f"{await self._cause(code)}; restarting in {delay_s:.0f} s",
         )
+
+    async def unrunnable(self) -> str | None:
+        """Why the command cannot run at all, when it exited before it was ever ready with the shell's
+        126 or 127; None otherwise."""
+        process = self.process
+        code = process.returncode if process is not None else None
+        if self.ever_ready or code is None or code not in SHELL_EXIT_CAUSES:
+            return None
+        return f"{self.name}: the {self.what} exited with code {code}: {await self._explained(code)}."
+
+    async def _cause(self, code: int) -> str:
+        """What the exit code means: in full the first time, then by name."""
+        cause = exit_cause(code)
+        if cause is None:
+            return ""
+        if code not in SHELL_EXIT_CAUSES or code in self._told:
+            return f" ({cause})"
+        self._told.add(code)
+        return f": {await self._explained(code)}"
+
+    async def _explained(self, code: int) -> str:
+        """The shell's exit cause with the command and the shell's last words (its output read to the end)."""
+        await self._end_readers()
+        said = f"; the shell said: {self.last_line.strip()}" if self.last_line.strip() else ""
+        return f"{SHELL_EXIT_CAUSES[code]} ({self.command!r}{said}); check the command in conveyor.yaml or the Procfile"
 
     async def stop(self) -> None:
         """SIGTERM to the group, SIGKILL after ``STOP_GRACE_S``; its output is read to the end."""

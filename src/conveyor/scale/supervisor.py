@@ -95,6 +95,8 @@ class Supervisor:
         self.on_event = on_event
         self._instances: dict[int, _Instance] = {}
         self._next_number = 1
+        #: Set once any instance's app has accepted connections.
+        self.an_instance_was_ready = asyncio.Event()
         #: Held by every change of the set of instances, so a stop never interleaves with a start.
         self._lock = asyncio.Lock()
         self._closed = False
@@ -139,6 +141,15 @@ class Supervisor:
             await asyncio.wait(tasks, timeout=timeout_s)
         return all(i.state == "running" for i in self._instances.values())
 
+    async def unrunnable(self) -> str | None:
+        """Why no instance can run at all, when every one has exited without ever becoming ready because the
+        shell could not run the command (not found, not executable); None otherwise."""
+        apps = [i.app for i in self._instances.values()]
+        if not apps or any(app.ever_ready for app in apps):
+            return None
+        reasons = [await app.unrunnable() for app in apps]
+        return reasons[0] if all(reasons) else None
+
     async def _start_instance(self) -> None:
         number = self._next_number
         self._next_number += 1
@@ -155,14 +166,19 @@ class Supervisor:
             self.on_event,
         )
         instance = _Instance(number, self.make_daemon(port, name), app)
-        app.on_ready = instance.start_daemon
+
+        def ready() -> None:
+            instance.start_daemon()
+            self.an_instance_was_ready.set()
+
+        app.on_ready = ready
         try:
             await app.spawn("starting")
         except OSError:
             self._next_number -= 1
             raise
         self._instances[number] = instance
-        await self._event("instance-started", f"{name} started on port {port} (pid {app.pid})")
+        await self._event("instance-started", f"{name} started on port {port} (pid {app.started_pid})")
 
     async def _drain(self, instance: _Instance) -> None:
         await self._event("instance-draining", f"{instance.name} draining: its daemon stops receiving")
