@@ -121,6 +121,20 @@ def test_cli_commands_against_the_running_environment(main: Up, home: Conveyor) 
     assert len(status["instances"]) == 2 and status["instances"][0]["name"] == "instance-1"
     assert status["scaling"]["min"] == status["scaling"]["max"] == 2
     assert home.run("scale", "101").returncode == 2
+    assert home.run("scale").returncode == 2 and home.run("scale", "2", "--auto").returncode == 2
+
+    auto = home.run("scale", "--auto")
+    assert auto.returncode == 0 and "scaling automatically again (min 1, max 3)" in auto.stdout, auto
+    status = home.status()
+    assert (status["scaling"]["min"], status["scaling"]["max"]) == (1, 3)
+    assert any("by conveyor scale --auto" in e["message"] for e in home.json("events"))
+    # Idle, the autoscaler takes it back in to the project's minimum on its own.
+    wait_until(lambda: len(home.status()["instances"]) == 1, 30, "scaled back in to min 1 by the autoscaler")
+
+    missing = home.run("logs", "instance-9")
+    assert missing.returncode == 1 and missing.stdout == "", missing
+    assert "there is no process 'instance-9' in environment main" in missing.stderr
+    assert "instance-1, instance-1/sqsd" in missing.stderr and "conveyor" in missing.stderr
 
 
 def test_a_second_up_of_the_same_project_is_refused(main: Up, home: Conveyor) -> None:
@@ -143,6 +157,20 @@ def test_a_locked_data_dir_and_a_port_in_use_are_clear(main: Up, home: Conveyor,
     result = home.run("up", str(other), "--port", "0", "--control-port", control_port, timeout_s=30)
     assert result.returncode == 2 and "--control-port" in result.stderr, result
     assert home.json("list")[0]["name"] == "main", "no half-started environment left registered"
+
+
+def test_with_two_environments_a_command_without_env_has_its_own_exit_code(
+    main: Up, home: Conveyor, tmp_path: Path
+) -> None:
+    other = home.up(write_project(tmp_path / "other", "other")).wait_ready()
+    try:
+        both = home.run("status")
+        assert both.returncode == 4, both
+        assert "Several environments are running (" in both.stderr and "--env NAME" in both.stderr
+        assert home.run("status", "--env", "other").returncode == 0
+    finally:
+        assert other.stop() == 0
+    assert home.run("status").returncode == 0
 
 
 # -- environments of their own ----------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from conveyor.env import registry
 from conveyor.errors import ConveyorError
 
 #: Exit codes: 0 done; 1 the environment answered with a problem (unhealthy, a refused request);
-#: 2 a usage or configuration mistake; 3 no running environment to talk to.
+#: 2 a usage or configuration mistake; 3 no running environment to talk to; 4 several are running and
+#: none was named (``--env NAME`` picks one).
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_NO_ENVIRONMENT = 3
+EXIT_SEVERAL_ENVIRONMENTS = 4
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -40,6 +42,8 @@ def run_async(main: Any) -> Any:
 def environment(name: str | None) -> registry.Entry:
     try:
         return registry.find(name)
+    except registry.SeveralEnvironments as error:
+        fail(error.message, EXIT_SEVERAL_ENVIRONMENTS)
     except ConveyorError as error:
         fail(error.message, EXIT_NO_ENVIRONMENT)
 

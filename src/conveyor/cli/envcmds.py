@@ -171,12 +171,21 @@ def logs(env_name: str | None, as_json: bool, instance: str | None, follow: bool
 
 @click.command()
 @env_option
-@click.argument("instances", type=click.IntRange(0, 100))
-def scale(env_name: str | None, instances: int) -> None:
-    """Pin the environment at INSTANCES (min = max = INSTANCES), as eb scale does."""
+@click.argument("instances", type=click.IntRange(0, 100), required=False)
+@click.option("--auto", is_flag=True, help="Hand the count back to the autoscaler (the project's min and max).")
+def scale(env_name: str | None, instances: int | None, auto: bool) -> None:
+    """Pin the environment at INSTANCES (min = max = INSTANCES), as eb scale does; --auto undoes it."""
+    if auto == (instances is not None):
+        fail("give a number of instances to pin the environment at, or --auto to scale automatically again")
+    body = {"auto": True} if auto else {"instances": instances}
     # Scaling in drains instances (their POSTs finish first), which can take a while.
-    result = call(environment(env_name), "POST", "/scale", {"instances": instances}, timeout_s=300)
-    click.echo(f"pinned at {instances} instances (min = max = {instances}); {result['running']} running")
+    result = call(environment(env_name), "POST", "/scale", body, timeout_s=300)
+    if auto:
+        click.echo(
+            f"scaling automatically again (min {result['min']}, max {result['max']}); {result['running']} running"
+        )
+    else:
+        click.echo(f"pinned at {instances} instances (min = max = {instances}); {result['running']} running")
 
 
 @click.command()

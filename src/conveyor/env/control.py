@@ -32,6 +32,21 @@ def _fail(message: str, status: int = 400) -> web.Response:
     return _json({"error": message}, status)
 
 
+def _processes(env: Environment) -> list[str]:
+    """Every process whose lines ``conveyor logs`` can show: those that wrote some, and those running now."""
+    names = set(env.logs.processes()) | {"conveyor"}
+    for view in env.supervisor.views():
+        names |= {view.name, f"{view.name}/sqsd"}
+    if env.project.web_command:
+        names.add("web")
+    return sorted(names)
+
+
+def _bounds(env: Environment) -> dict[str, int]:
+    bounds = env.autoscaler.policy.bounds
+    return {"min": bounds.min_instances, "max": bounds.max_instances}
+
+
 def control_app(env: Environment) -> web.Application:
     routes = web.RouteTableDef()
     ops = Operations(env)
@@ -66,6 +81,11 @@ def control_app(env: Environment) -> web.Application:
         except ValueError:
             return _fail("since must be an integer and wait_s a number")
         process = request.query.get("process") or None
+        if process is not None and not any(p == process or p.startswith(process + "/") for p in _processes(env)):
+            known = ", ".join(_processes(env))
+            return _fail(
+                f"there is no process {process!r} in environment {env.project.name}; its processes: {known}", 404
+            )
 
         def matching() -> list[tuple[int, str, str]]:
             lines = env.logs.since(since)
@@ -90,13 +110,19 @@ def control_app(env: Environment) -> web.Application:
     async def scale(request: web.Request) -> web.Response:
         body = await request.json()
         count = body.get("instances")
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100:
+        auto = body.get("auto") is True
+        if auto == (count is not None):
+            return _fail("give either instances (an integer from 0 to 100) or auto: true")
+        if not auto and (not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100):
             return _fail("instances must be an integer from 0 to 100")
         try:
-            await env.autoscaler.pin(count)
+            if auto:
+                await env.autoscaler.unpin()
+            else:
+                await env.autoscaler.pin(count)
         except errors.ConveyorError as error:
             return _fail(error.message, 409)
-        return _json({"instances": count, "running": env.supervisor.active})
+        return _json({"instances": count, "auto": auto, "running": env.supervisor.active} | _bounds(env))
 
     @routes.get("/queues")
     async def queues(_: web.Request) -> web.Response:

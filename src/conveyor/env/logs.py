@@ -71,6 +71,10 @@ class LogHub:
         """A file-like object whose written lines (each with its own time stamp) land here under ``process``."""
         return _ProcessStream(self, process)
 
+    def processes(self) -> list[str]:
+        """Every process that has written a line."""
+        return sorted(self._files)
+
     def since(self, sequence: int, process: str | None = None) -> list[tuple[int, str, str]]:
         return [entry for entry in self.tail if entry[0] > sequence and (process is None or entry[1] == process)]
 

@@ -90,6 +90,10 @@ def running() -> list[Entry]:
     return entries
 
 
+class SeveralEnvironments(ConfigError):
+    """More than one environment runs and none was named."""
+
+
 def find(name: str | None) -> Entry:
     """The environment called ``name``, or the only one running."""
     entries = running()
@@ -103,7 +107,7 @@ def find(name: str | None) -> Entry:
     if not entries:
         raise ConfigError("No environment is running. Start one with: conveyor up [DIR]")
     if len(entries) > 1:
-        raise ConfigError(
+        raise SeveralEnvironments(
             f"Several environments are running ({', '.join(e.name for e in entries)}): pick one with --env NAME."
         )
     return entries[0]

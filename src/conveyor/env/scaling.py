@@ -208,6 +208,8 @@ class Autoscaler:
         self, project: Project, store: Store, queue: str, supervisor: Supervisor, events: EventLog, clock: Clock
     ) -> None:
         self.policy, self.interval_s = build_policy(project)
+        #: The policy of the project's files, which ``unpin`` gives back after ``pin``.
+        self.configured_policy = self.policy
         self.store = store
         self.queue = queue
         self.supervisor = supervisor
@@ -258,6 +260,26 @@ class Autoscaler:
             self.last_reason = f"pinned at {instances} by conveyor scale"
             await self.supervisor.scale_to(instances)
             self.state = replace(self.state, instances=instances)
+
+    async def unpin(self) -> None:
+        """Hand the count back to the policy of the project's files after ``pin`` (``conveyor scale --auto``):
+        its next decision starts from the instances running now, within the configured min and max."""
+        async with self._lock:
+            if self._closed:
+                raise ConfigError("the environment is stopping; it scales no more")
+            self.policy = self.configured_policy
+            b = self.policy.bounds
+            self.events.add(
+                "scale",
+                f"automatic scaling again (min {b.min_instances}, max {b.max_instances}) by conveyor scale --auto",
+                {"min": b.min_instances, "max": b.max_instances},
+            )
+            self.last_reason = "automatic again by conveyor scale --auto"
+            active = self.supervisor.active
+            bounded = min(max(active, b.min_instances), b.max_instances)
+            if bounded != active:
+                await self.supervisor.scale_to(bounded)
+            self.state = replace(self.state, instances=bounded)
 
     async def tick(self, now_s: float) -> None:
         async with self._lock:
