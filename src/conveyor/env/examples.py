@@ -7,7 +7,7 @@ from pathlib import Path
 from conveyor.errors import ConfigError
 
 CONVEYOR_YAML = """\
-# conveyor.yaml: the worker environment of this project (see `conveyor up --help`).
+# conveyor.yaml: the worker environment of this project. Every key: `conveyor up --help`, or docs/up.md.
 name: {name}
 worker:
   command: python worker.py        # started once per instance, with its own PORT
@@ -72,6 +72,15 @@ print("sent")
 '''
 
 
+def _free_name(directory: Path) -> str:
+    """A folder beside ``directory`` that does not exist yet: ``my-worker-2``, ``my-worker-3`` ..."""
+    base = directory if directory.name else directory.resolve()
+    number = 2
+    while (candidate := base.with_name(f"{base.name}-{number}")).exists():
+        number += 1
+    return str(candidate)
+
+
 def write_example(directory: Path) -> list[Path]:
     """Write the example into ``directory``; refuse to overwrite existing files."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +93,7 @@ def write_example(directory: Path) -> list[Path]:
     existing = [str(p) for p in files if p.exists()]
     if existing:
         raise ConfigError(
-            f"Not overwriting {', '.join(existing)}: choose an empty folder, e.g. conveyor init my-worker."
+            f"Not overwriting {', '.join(existing)}: choose a new folder, e.g. conveyor init {_free_name(directory)}."
         )
     for path, text in files.items():
         path.write_text(text)
