@@ -262,6 +262,14 @@ class QueueUnderTest:
         """A client for a new queue ``name`` created with its DLQ by ``ensure_worker_queue``."""
         raise NotImplementedError
 
+    async def client_for(self, name: str) -> QueueClient:
+        """A client for queue ``name`` of the same service, which need not exist (yet)."""
+        raise NotImplementedError
+
+    async def create(self, name: str) -> None:
+        """Create queue ``name`` with default attributes, behind the daemon's back."""
+        raise NotImplementedError
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -336,6 +344,12 @@ class LocalUnderTest(QueueUnderTest):
     async def worker_queue(self, name: str, max_retries: int) -> QueueClient:
         await ensure_local_worker_queue(self.store, name, max_retries, REGION, ACCOUNT)
         return LocalQueue(self.store, name)
+
+    async def client_for(self, name: str) -> QueueClient:
+        return LocalQueue(self.store, name)
+
+    async def create(self, name: str) -> None:
+        await self.store.create_queue(name, {}, {})
 
     async def close(self) -> None:
         await self.store.close()
@@ -441,6 +455,12 @@ class RemoteUnderTest(QueueUnderTest):
         client = await self._open(name)
         await client.ensure_worker_queue(max_retries)
         return client
+
+    async def client_for(self, name: str) -> QueueClient:
+        return await self._open(name)
+
+    async def create(self, name: str) -> None:
+        await asyncio.to_thread(self.sqs.create_queue, QueueName=name)
 
     async def close(self) -> None:
         for client in self._clients:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
+from conveyor.core.limits import MAX_WAIT_TIME_S
 from conveyor.core.models import QueueCounts
 
 from .conftest import TS, WAIT_S, MakeSqsd, QueueUnderTest, WorkerApp, eventually
+
+#: How soon an idle daemon (parked in a 20 s long poll) must be done after ``stop()``.
+IDLE_STOP_S = 3.0
 
 
 async def test_open_posts_finish_within_drain_timeout(queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd) -> None:
@@ -74,11 +79,11 @@ async def test_posts_open_after_drain_timeout_are_handed_back(
     assert (state.delivered, state.failed, state.in_flight) == (0, 0, 0)
 
 
-async def test_message_received_by_a_poll_that_ends_after_stop_is_handed_back(
+async def test_a_message_sent_as_the_drain_begins_is_left_visible(
     queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd
 ) -> None:
-    """A long poll still open at ``stop()`` (over HTTP it is not cancelled: that could hide what it took)
-    may return a message after the stop: it goes back at once, unsent."""
+    """Sent while the long poll parked at ``stop()`` is being abandoned: it is not delivered, and not hidden
+    either (not taken by the abandoned poll, or handed back at once if it was received after all)."""
     run = sqsd(drain_timeout_s=10)
     task = asyncio.create_task(run.daemon.run())
     try:
@@ -116,11 +121,41 @@ async def test_once_on_an_empty_queue_returns(queue: QueueUnderTest, app: Worker
 async def test_an_idle_queue_shows_a_successful_poll_at_once(queue: QueueUnderTest, sqsd: MakeSqsd) -> None:
     """The first receive does not wait out a long poll, so health sees the queue answer right after start."""
     run = sqsd("/ok")
-    assert run.daemon.long_poll_s >= 1
     task = asyncio.create_task(run.daemon.run())
     try:
-        await eventually(lambda: run.daemon.state().last_poll_ok_at_s is not None, timeout_s=run.daemon.long_poll_s / 2)
+        await eventually(lambda: run.daemon.state().last_poll_ok_at_s is not None, timeout_s=MAX_WAIT_TIME_S / 2)
         assert run.daemon.state().last_poll_error is None
     finally:
         run.daemon.stop()
-        await asyncio.wait_for(task, WAIT_S + run.daemon.long_poll_s)
+        await asyncio.wait_for(task, WAIT_S)
+
+
+async def test_an_idle_daemon_stops_at_once_and_its_abandoned_poll_takes_nothing(
+    queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd
+) -> None:
+    """The long poll parked at ``stop()`` is abandoned, not waited out (it lasts 20 s); the server drops it
+    (conveyor server cancels a receive whose client hung up), so a message sent next is not taken by it."""
+    run = sqsd(drain_timeout_s=30)
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(queue.parked_receives)
+        stopped_at = time.monotonic()
+        run.daemon.stop()
+        done, _ = await asyncio.wait({task}, timeout=IDLE_STOP_S)
+        took_s = time.monotonic() - stopped_at
+        assert task in done, f"an idle daemon still draining {IDLE_STOP_S} s after stop(): the long poll was waited out"
+    finally:
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S + MAX_WAIT_TIME_S)
+    print(f"\n[{queue.kind}] idle stop took {took_s:.3f} s")
+
+    async def nothing_parked() -> bool:
+        return await queue.parked_receives() == 0
+
+    await eventually(nothing_parked)
+    message_id = await queue.send("sent after the stop")
+    assert await queue.counts() == QueueCounts(1, 0, 0)
+    (left,) = await queue.peek()
+    assert (left.message_id, left.receive_count) == (message_id, 1)
+    assert app.requests == []
+    assert run.lines()[-1].endswith("stop: delivered 0, failed 0, expired 0")

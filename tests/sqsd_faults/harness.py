@@ -28,6 +28,8 @@ CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 #: ``<ISO 8601 UTC, whole seconds>Z <category>: <message>[ - <seconds>]``: EB's sqsd line format.
 LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (?P<category>[a-z][a-z -]*): (?P<message>.*)$")
 START_TIMEOUT_S = 20.0
+#: How soon a daemon with no POST in flight (parked in a 20 s long poll, or backing off) exits after SIGTERM.
+IDLE_EXIT_S = 3.0
 
 #: The worker app: POSTs to any path, answered 200 after a random delay. It logs a line per step, each
 #: flushed: ``start <msgid> <receive count>`` when a request has arrived, ``answer ...`` right before the
@@ -166,7 +168,8 @@ class Proc:
                 if match:
                     return match
             if not self.alive():
-                time.sleep(0.1)  # let the readers catch the last lines
+                for reader in self._readers:  # they end at the pipes' end of file: every line is in
+                    reader.join(5)
                 for line in self.stdout:
                     if match := compiled.search(line):
                         return match
@@ -328,6 +331,26 @@ def log_lines(proc: Proc) -> list[tuple[str, str]]:
     bad = [line for line in lines if not LOG_LINE.match(line)]
     assert not bad, f"{proc.name}: lines not in sqsd's format: {bad[:5]}"
     return [(m.group("category"), m.group("message")) for m in map(LOG_LINE.match, lines) if m]
+
+
+def sigterm_idle(daemon: Proc) -> float:
+    """SIGTERM a daemon with no POST in flight: it exits 0 within ``IDLE_EXIT_S``, abandoning its long poll
+    (20 s) or its backoff instead of waiting them out. Returns how long it took."""
+    signalled = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(IDLE_EXIT_S) == 0, daemon.output()
+    return time.monotonic() - signalled
+
+
+def receive_failures_logged_over(daemon: Proc, window_s: float) -> list[str]:
+    """The daemon's ``sqs`` lines once ``window_s`` has passed. A rate needs a span of time, so this one
+    wait is a fixed window; it ends early when a second line shows the daemon repeating itself."""
+    deadline = time.monotonic() + window_s
+    lines = [m for c, m in log_lines(daemon) if c == "sqs"]
+    while time.monotonic() < deadline and len(lines) < 2:
+        time.sleep(0.05)
+        lines = [m for c, m in log_lines(daemon) if c == "sqs"]
+    return lines
 
 
 def categories(proc: Proc) -> Counter[str]:

@@ -1,8 +1,9 @@
-"""``conveyor sqsd`` as a user runs it: ``--once``, mistakes on the command line, an unreachable queue,
-a drain deadline that runs out, a second signal."""
+"""``conveyor sqsd`` as a user runs it: ``--once``, mistakes on the command line, an unreachable queue or
+one that does not exist, SIGTERM when idle, a drain deadline that runs out, a second signal."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -13,7 +14,9 @@ import pytest
 
 from tests.sqsd_faults.harness import (
     CONVEYOR,
+    IDLE_EXIT_S,
     AppLog,
+    Proc,
     Processes,
     child_env,
     counts,
@@ -21,10 +24,15 @@ from tests.sqsd_faults.harness import (
     log_lines,
     no_traceback,
     poll,
+    receive_failures_logged_over,
     send,
+    sigterm_idle,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+#: Before backoff, five pollers (HttpConnections 50) logged ~15 failed receives in this span.
+FAILING_WINDOW_S = 3.0
 
 
 def run(
@@ -195,22 +203,22 @@ def test_print_config_needs_no_queue_and_shows_every_source(tmp_path: Path) -> N
 # -- an unreachable queue -------------------------------------------------------------------------
 
 
-def test_an_unreachable_queue_is_logged_and_retried_and_sigterm_stops_cleanly(tmp_path: Path, procs: Processes) -> None:
+def test_an_unreachable_queue_is_reported_once_with_the_fix_and_sigterm_stops_at_once(
+    tmp_path: Path, procs: Processes
+) -> None:
     closed = free_port()  # nothing listens there
     queue_url = f"http://127.0.0.1:{closed}/000000000000/jobs"
-    daemon = procs.sqsd(queue_url, free_port(), "--http-connections", "10")
-    poll(
-        lambda: sum(c == "sqs" for c, _ in log_lines(daemon)) >= 3,
-        20,
-        lambda: daemon.output(),
-        interval_s=0.1,
-    )
+    daemon = procs.sqsd(queue_url, free_port())  # HttpConnections 50: five pollers
+    daemon.wait_for(r" sqs: receive failed: ", 20)
+    failures = receive_failures_logged_over(daemon, FAILING_WINDOW_S)
+    assert len(failures) == 1, failures
+    assert failures[0].startswith("receive failed: Cannot reach the queue: "), failures
+    assert failures[0].endswith(
+        f". Is the queue server running at http://127.0.0.1:{closed}, and reachable from here? "
+        "Retrying with backoff (up to 20 s between tries)."
+    ), failures
     assert daemon.alive()
-    failures = [m for c, m in log_lines(daemon) if c == "sqs"]
-    assert all(m.startswith("receive failed: Cannot reach the queue: ") for m in failures), failures
-    assert f"127.0.0.1:{closed}" in failures[0]
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(15) == 0, daemon.output()
+    sigterm_idle(daemon)
     lines = log_lines(daemon)
     assert lines[-1] == ("stop", "delivered 0, failed 0, expired 0")
     no_traceback([daemon])
@@ -226,14 +234,82 @@ def test_once_with_an_unreachable_queue_exits_1_instead_of_retrying_forever(tmp_
     assert "Traceback" not in result.stderr
 
 
-def test_a_queue_that_does_not_exist_is_logged_and_retried(tmp_path: Path, procs: Processes) -> None:
+def test_a_queue_that_does_not_exist_is_reported_once_with_the_fix_then_used_once_created(
+    tmp_path: Path, procs: Processes
+) -> None:
     _, url = procs.server()
-    daemon = procs.sqsd(f"{url}/000000000000/no-such-queue", free_port())
-    daemon.wait_for(r" sqs: receive failed: .*no-such-queue|sqs: receive failed: .*does not exist", 15)
-    assert daemon.alive()
-    daemon.signal(signal.SIGINT)
-    assert daemon.wait(15) == 0, daemon.output()
+    client = procs.sqs(url)
+    queue_url = f"{url}/000000000000/created-later"
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log)
+    daemon = procs.sqsd(queue_url, app_port)  # HttpConnections 50: five pollers
+    daemon.wait_for(r" sqs: receive failed: ", 15)
+    failures = receive_failures_logged_over(daemon, FAILING_WINDOW_S)
+    assert len(failures) == 1, failures
+    assert re.fullmatch(
+        r"receive failed: The specified queue .*does not exist\. Create it \(--create-queue true, or "
+        rf"CONVEYOR_SQSD_CREATE_QUEUE=true\) or check WorkerQueueURL \({re.escape(queue_url)}\)\. "
+        r"Retrying with backoff \(up to 20 s between tries\)\.",
+        failures[0],
+    ), failures
+
+    assert client.create_queue(QueueName="created-later")["QueueUrl"] == queue_url
+    (message_id,) = send(client, queue_url, 1)
+    # The backoff is 20 s at most: the daemon finds the queue within that.
+    poll(lambda: AppLog.read(app_log).answered == {message_id}, 30, daemon.output)
+    recovered = [m for c, m in log_lines(daemon) if c == "sqs"][1:]
+    assert len(recovered) == 1 and recovered[0].startswith("receive works again after "), recovered
+    # It kept trying while it said nothing: more failed receives than the first round of five.
+    assert int(recovered[0].split()[4]) > 5, recovered
+    sigterm_idle(daemon)
     no_traceback([daemon])
+
+
+def test_an_idle_daemon_exits_at_once_on_sigterm_and_its_abandoned_poll_takes_nothing(
+    tmp_path: Path, procs: Processes
+) -> None:
+    """Parked in a 20 s long poll (DrainTimeout 30), the daemon abandons the poll instead of waiting it out.
+    conveyor server drops a receive whose client hung up: a message sent after the exit is not taken by the
+    abandoned poll, and one sent right after the signal is delivered or left visible, never hidden."""
+    client, queue_url = queue(procs, "idle")
+    app_port = free_port()
+    app_log = tmp_path / "app.log"
+    procs.app(app_port, app_log)
+
+    def parked_after(message_id: str, daemon: Proc) -> None:
+        """Once ``message_id`` is answered and deleted, the daemon's poller is in its next (long) poll."""
+        poll(
+            lambda: message_id in AppLog.read(app_log).answered and counts(client, queue_url) == (0, 0),
+            15,
+            daemon.output,
+        )
+
+    first = procs.sqsd(queue_url, app_port, name="sqsd-1")
+    (warm_up,) = send(client, queue_url, 1, "warm-up")
+    parked_after(warm_up, first)
+    took_s = sigterm_idle(first)
+    (after_exit,) = send(client, queue_url, 1, "after-exit")
+    assert counts(client, queue_url) == (1, 0), "the abandoned long poll took the message"
+    assert [m for c, m in log_lines(first) if c == "drain"] == [
+        "stopped receiving; 0 POSTs in flight, waiting up to 30 s"
+    ]
+
+    second = procs.sqsd(queue_url, app_port, name="sqsd-2")
+    parked_after(after_exit, second)
+    second.signal(signal.SIGTERM)
+    (late,) = send(client, queue_url, 1, "late")
+    assert second.wait(IDLE_EXIT_S) == 0, second.output()
+
+    def settled() -> bool:
+        return counts(client, queue_url) == (1, 0) or (
+            late in AppLog.read(app_log).answered and counts(client, queue_url) == (0, 0)
+        )
+
+    poll(settled, 5, lambda: f"queue (visible, in flight) = {counts(client, queue_url)}\n{second.output()}")
+    assert AppLog.read(app_log).duplicates == 0
+    no_traceback([first, second])
+    print(f"\nidle daemon exited {took_s:.2f} s after SIGTERM")
 
 
 # -- drain deadline and the second signal ---------------------------------------------------------
@@ -273,11 +349,14 @@ def test_a_second_signal_stops_at_once(tmp_path: Path, procs: Processes) -> None
 
     daemon.signal(signal.SIGTERM)
     daemon.wait_for(r" drain: stopped receiving; 3 POSTs in flight, waiting up to 60 s", 10)
-    time.sleep(0.3)
     assert daemon.alive(), "the first signal must drain, not stop"
     daemon.signal(signal.SIGTERM)
     signalled = time.monotonic()
+    # 130 is the second signal's status alone: had the first one ended the drain early, the exit would be 0.
     assert daemon.wait(10) == 130, daemon.output()
     assert time.monotonic() - signalled < 5
-    assert ("stop", "stopped at once on a second signal; open POSTs were abandoned") in log_lines(daemon)
+    lines = log_lines(daemon)
+    assert lines[-1] == ("stop", "stopped at once on a second signal; open POSTs were abandoned"), lines
+    assert not any(c == "drain" and "still open after" in m for c, m in lines), lines
+    assert AppLog.read(app_log).unanswered() == {(m, 1) for m in AppLog.read(app_log).seen}
     no_traceback([daemon])

@@ -72,6 +72,14 @@ SQS = Service("SQS", "sqs", "AmazonSQS", "AWS_ENDPOINT_URL_SQS", 3, 10.0, 60.0)
 DYNAMODB = Service("DynamoDB", "dynamodb", "DynamoDB_20120810", "AWS_ENDPOINT_URL_DYNAMODB", 2, 2.0, 2.0)
 
 
+class Unreachable(errors.StoreUnavailable):
+    """No answer at all from ``endpoint`` (refused, reset, timed out), after the retries."""
+
+    def __init__(self, message: str, endpoint: str) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
 class AwsError(Exception):
     """An error answer: ``code`` is the query-compatible code when the service gives one."""
 
@@ -196,7 +204,8 @@ class AwsJsonClient:
             except (aiohttp.ClientError, TimeoutError) as error:
                 if last:
                     what = "the queue" if self.service is SQS else self.service.title
-                    raise errors.StoreUnavailable(f"Cannot reach {what}: {error or type(error).__name__}") from None
+                    message = f"Cannot reach {what}: {error or type(error).__name__}"
+                    raise Unreachable(message, self.endpoint.rstrip("/")) from None
             await asyncio.sleep(self._rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
         raise AssertionError("unreachable")
 

@@ -32,12 +32,15 @@ class QueueClient(Protocol):
 
     #: The queue's name (the last segment of its URL).
     name: str
-    #: True when cancelling a receive loses nothing: the messages it took are handed back at once.
-    #: Over HTTP a cancelled receive may have taken messages that stay hidden until their timeout.
-    cancel_safe_receive: bool
 
     async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
-        """Long-poll up to ``wait_time_s`` for up to ``max_messages``, with every attribute."""
+        """Long-poll up to ``wait_time_s`` for up to ``max_messages``, with every attribute.
+
+        Cancelling a receive takes nothing from the queue with ``LocalQueue`` (the store hands back what
+        it had taken) and with ``RemoteQueue`` against conveyor server (the request is abandoned, and the
+        server cancels the receive of a client that hangs up). Amazon SQS may still hand a message to an
+        abandoned request: it stays hidden for the receive's VisibilityTimeout, then comes back.
+        """
         ...
 
     async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]: ...

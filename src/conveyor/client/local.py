@@ -14,8 +14,6 @@ from conveyor.store.protocol import Store
 
 
 class LocalQueue:
-    cancel_safe_receive = True
-
     def __init__(self, store: Store, name: str, sender_id: str = "conveyor") -> None:
         self.store = store
         self.name = name

@@ -77,8 +77,6 @@ def to_received(raw: dict[str, Any]) -> ReceivedMessage:
 
 
 class RemoteQueue:
-    cancel_safe_receive = False
-
     def __init__(self, queue_url: str, client: AwsJsonClient) -> None:
         self.url = queue_url
         self.name = queue_url.rstrip("/").rsplit("/", 1)[-1]

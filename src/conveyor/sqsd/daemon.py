@@ -8,8 +8,11 @@ Shape of a run:
   or set its visibility for a retry on anything else;
 - ``tick(now)`` runs every second and extends the visibility of messages whose POST is still open
   (the heartbeat), so a long job is not handed to a second worker while it runs;
-- ``stop()`` drains: pollers stop, open POSTs get ``DrainTimeout`` to finish, whatever is left is
-  handed back with visibility 0, pending deletes are flushed.
+- ``stop()`` drains: pollers stop (a long poll still parked is abandoned, not waited out), open POSTs
+  get ``DrainTimeout`` to finish, whatever is left is handed back with visibility 0, pending deletes
+  are flushed;
+- a receive that fails makes every poller back off, and is logged once with the fix, then at most
+  once a minute (``receive_failures``).
 
 Every POST, whatever its outcome, is reported to the optional ``recorder`` as a ``DeliveryAttempt``
 (a plain call on the event loop: the recorder buffers, it must not block).
@@ -18,7 +21,6 @@ Every POST, whatever its outcome, is reported to the optional ``recorder`` as a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 from collections.abc import Callable
@@ -35,11 +37,10 @@ from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.delivery import Outcome, build_request, failure_visibility_s, post
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
+from conveyor.sqsd.receive_failures import ReceiveFailures
 
 #: Seconds between ticks (heartbeats are checked at each).
 TICK_S = 1.0
-#: Pause after a failed receive before the next one.
-POLL_ERROR_PAUSE_S = 1.0
 DELETERS = 4
 
 #: Called with every delivery attempt, on the event loop; must return at once (buffer, don't write).
@@ -92,7 +93,12 @@ class Daemon:
         self._in_flight: dict[str, _InFlight] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
         self._deletes: asyncio.Queue[str] = asyncio.Queue()
+        #: Received once the drain had begun: handed back, unsent, when every poller is done.
+        self._unsent: list[str] = []
         self._stopping = asyncio.Event()
+        self._receive_failures = ReceiveFailures(clock, getattr(queue, "url", queue.name), self.rng)
+        #: Loop time before which no poller receives (the backoff after a failed receive).
+        self._resume_at = 0.0
         self._started_at_s = clock.now()
         self._last_poll_ok_s: float | None = None
         self._last_poll_error: str | None = None
@@ -118,15 +124,6 @@ class Daemon:
     def heartbeat_interval_s(self) -> float:
         return max(1.0, self.config.visibility_timeout_s / 2)
 
-    @property
-    def long_poll_s(self) -> int:
-        """WaitTimeSeconds of each receive. A receive over HTTP cannot be abandoned safely (the server may
-        still hand it messages, hidden for VisibilityTimeout), so a drain waits for it: it never outlasts
-        DrainTimeout."""
-        if self.queue.cancel_safe_receive:
-            return MAX_WAIT_TIME_S
-        return max(1, min(MAX_WAIT_TIME_S, self.config.drain_timeout_s))
-
     # -- the loop -------------------------------------------------------------------------------
 
     async def run(self, *, once: bool = False) -> None:
@@ -138,6 +135,7 @@ class Daemon:
             deleters = [asyncio.create_task(self._delete_loop()) for _ in range(DELETERS)]
             ticker = asyncio.create_task(self._tick_loop())
             count = 1 if once else max(1, math.ceil(self.config.http_connections / MAX_BATCH_ENTRIES))
+            self._stopped = asyncio.create_task(self._stopping.wait())
             pollers = [asyncio.create_task(self._poll_loop(once)) for _ in range(count)]
             try:
                 if once:
@@ -151,7 +149,7 @@ class Daemon:
                 except asyncio.CancelledError:
                     # Stopped at once (a second signal): abandon the open POSTs before their session
                     # closes under them, or each fails later with nobody to hear it.
-                    abandoned = [*pollers, *self._deliveries, *deleters, ticker]
+                    abandoned = [*pollers, *self._deliveries, *deleters, ticker, self._stopped]
                     for task in abandoned:
                         task.cancel()
                     await asyncio.gather(*abandoned, return_exceptions=True)
@@ -160,7 +158,7 @@ class Daemon:
                 await self._deletes.join()
                 for task in (*deleters, ticker):
                     task.cancel()
-                await asyncio.gather(*deleters, ticker, return_exceptions=True)
+                await asyncio.gather(*deleters, ticker, self._stopped, return_exceptions=True)
         self.log.write("stop", f"delivered {self._delivered}, failed {self._failed}, expired {self._expired}")
 
     def stop(self) -> None:
@@ -189,10 +187,15 @@ class Daemon:
 
     async def _poll_loop(self, once: bool) -> None:
         # The first receive of each poller does not wait: on an idle queue a long poll would only
-        # return after long_poll_s, and until a poll returns health cannot tell a reachable queue
+        # return after 20 s, and until a poll returns health cannot tell a reachable queue
         # from one that is not (the instance would show Pending for 20 s after every start).
         first = True
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            pause_s = self._resume_at - loop.time()
+            if pause_s > 0:  # backing off after a failed receive
+                await asyncio.wait((self._stopped,), timeout=pause_s)
+                continue
             while self._free == 0 and not self._stopping.is_set():
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
@@ -200,8 +203,9 @@ class Daemon:
                 return
             reserved = min(MAX_BATCH_ENTRIES, self._free)
             self._free -= reserved
+            round_ = self._receive_failures.round
             try:
-                received = await self._receive(reserved, 0 if once or first else self.long_poll_s)
+                received = await self._receive(reserved, 0 if once or first else MAX_WAIT_TIME_S)
                 first = False
             except asyncio.CancelledError:
                 self._release(reserved)
@@ -209,15 +213,17 @@ class Daemon:
             except errors.ConveyorError as error:
                 self._release(reserved)
                 self._last_poll_error = error.message
-                self.log.write("sqs", f"receive failed: {error.message}")
+                verdict = self._receive_failures.failed(error, round_, retrying=not once)
+                if verdict.line is not None:
+                    self.log.write("sqs", verdict.line)
                 if once:
                     raise  # --once reports the failure instead of retrying forever
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), POLL_ERROR_PAUSE_S)
+                if verdict.pause_s is not None:
+                    self._resume_at = loop.time() + verdict.pause_s
                 continue
             self._release(reserved - len(received))
             if self._stopping.is_set():  # a drain began during the receive (with --once too: a signal)
-                await self._hand_back([r.receipt_handle for r in received])
+                self._unsent += [r.receipt_handle for r in received]  # the drain hands them back
                 self._release(len(received))
                 return
             for message in received:
@@ -229,9 +235,31 @@ class Daemon:
                 return
 
     async def _receive(self, max_messages: int, wait_time_s: int) -> list[ReceivedMessage]:
-        received = await self.queue.receive(max_messages, wait_time_s, self.config.visibility_timeout_s)
+        """One receive; if a drain begins first, it is abandoned and returns nothing.
+
+        An abandoned receive takes nothing: the store hands back what a cancelled receive had taken, and
+        conveyor server cancels the receive of a client that hung up. (Amazon SQS may still hand a message
+        to it, which stays hidden for VisibilityTimeout; docs/sqsd.md.) Messages that do come back once
+        the drain began are handed back by the caller.
+        """
+        receive = asyncio.ensure_future(self.queue.receive(max_messages, wait_time_s, self.config.visibility_timeout_s))
+        try:
+            await asyncio.wait((receive, self._stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():
+                receive.cancel()
+                await asyncio.wait((receive,))
+        finally:
+            if not receive.done():  # this poller was cancelled (a second signal): its receive goes too
+                receive.cancel()
+                receive.add_done_callback(lambda task: task.cancelled() or task.exception())
+        if receive.cancelled():
+            return []
+        received = receive.result()
         self._last_poll_ok_s = self.clock.now()
         self._last_poll_error = None
+        line = self._receive_failures.succeeded()
+        if line is not None:
+            self.log.write("sqs", line)
         return received
 
     def _release(self, slots: int) -> None:
@@ -333,9 +361,6 @@ class Daemon:
 
     async def _drain(self, pollers: list[asyncio.Task[None]]) -> None:
         self._stopping.set()
-        if self.queue.cancel_safe_receive:
-            for task in pollers:
-                task.cancel()
         self._slot_freed.set()
         deadline = self.config.drain_timeout_s
         self.log.write(
@@ -347,13 +372,12 @@ class Daemon:
         for task in self._deliveries:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
-        # A receive abandoned mid long poll stays open at the server and would take the messages handed
-        # back below (hiding them for VisibilityTimeout): each poller finishes its receive (its long poll
-        # is no longer than DrainTimeout) and hands back what it got.
+        # Nothing is handed back before every poller is done: a receive still parked would take it. (Over
+        # HTTP each abandoned receive's connection is closed by then: the server sees the hang-up first.)
         await asyncio.gather(*pollers, return_exceptions=True)
         if late:
             self.log.write("drain", f"{len(late)} POSTs still open after {deadline} s: handing their messages back")
-            await self._hand_back(late)
+        await self._hand_back(self._unsent + late)
 
     async def _hand_back(self, handles: list[str]) -> None:
         """Make messages visible again at once (visibility 0)."""

@@ -149,13 +149,19 @@ def error_body(body: bytes) -> str | None:
     return body[:ERROR_BODY_LIMIT_BYTES].decode("utf-8", "replace") or None
 
 
+def backoff_ceiling_s(failures: int, base_s: int, cap_s: int) -> int:
+    """The longest wait after ``failures`` failures in a row: ``base_s``, doubled at each failure after the
+    first, never above ``cap_s``. (A delivery draws its jitter below it; so does a failed receive.)"""
+    return min(cap_s, base_s * (1 << min(max(failures, 1) - 1, 30)))
+
+
 def failure_visibility_s(outcome: Outcome, receive_count: int, config: SqsdConfig, rng: random.Random) -> int:
     """When a failed message may come back: Retry-After, else backoff with full jitter, else EB's fixed timeout."""
     if config.honor_retry_after and outcome.retry_after_s is not None:
         return min(outcome.retry_after_s, MAX_VISIBILITY_TIMEOUT_S)
     if not config.error_backoff:
         return config.error_visibility_timeout_s
-    ceiling = min(config.error_backoff_cap_s, config.error_visibility_timeout_s * 2 ** min(receive_count - 1, 30))
+    ceiling = backoff_ceiling_s(receive_count, config.error_visibility_timeout_s, config.error_backoff_cap_s)
     return min(rng.randint(0, ceiling), MAX_VISIBILITY_TIMEOUT_S)
 
 
