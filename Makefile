@@ -2,35 +2,46 @@
 # Both set everything up first, from a fresh clone on a machine with Python 3.11 and make.
 
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CREATED := $(VENV)/.created
+# What the demo needs (conveyor and the examples' packages), and everything the tests need besides.
+DEMO_STAMP := $(VENV)/.installed-demo
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck pytest browser bench install clean
 
-$(STAMP): pyproject.toml
+$(CREATED):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(CREATED)
 
-install: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(CREATED)
+	$(BIN)/pip install --quiet -e '.[examples]'
+	touch $(DEMO_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(CREATED)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP) $(DEMO_STAMP)
+
+install: $(DEV_STAMP)
 
 # The image pipeline example under `conveyor up`: a web tier, worker instances, the queue, autoscaling.
-demo: $(STAMP)
+# It installs only what the demo needs; `make test` adds the development tools.
+demo: $(DEMO_STAMP)
 	@echo "Starting the image pipeline. When it is up, in another terminal:"
 	@echo "  curl -X POST http://127.0.0.1:8000/sample      # enqueue a resize task (or open http://127.0.0.1:8000)"
-	@echo "  .venv/bin/conveyor status                        # queue, instances, scaling; also: events, health, logs"
-	@echo "  open http://127.0.0.1:9325                       # the web console (or: .venv/bin/conveyor console)"
+	@echo "  $(BIN)/conveyor status                        # queue, instances, scaling; also: events, health, logs"
+	@echo "  open http://127.0.0.1:9325                       # the web console (or: $(BIN)/conveyor console)"
 	@echo "Thumbnails appear in examples/image-pipeline/data/thumbs/. Ctrl-C drains and stops."
 	$(BIN)/conveyor up examples/image-pipeline
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # Debian's chromium, which the console's browser tests drive with Playwright (no browser is downloaded).
@@ -40,12 +51,12 @@ browser:
 	if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	else echo "note: chromium is missing and this is not root: run 'sudo apt-get install -y chromium'; until then the console's browser tests skip (they fail under CI)"; fi
 
-pytest: $(STAMP) browser
+pytest: $(DEV_STAMP) browser
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/sqsd.py
 	$(BIN)/python bench/depth.py

@@ -73,6 +73,8 @@ ResourceNotFoundException = _leaf("ResourceNotFoundException", status=404)
 OverLimit = _leaf("OverLimit", status=403)
 InvalidAddress = _leaf("InvalidAddress", status=404)
 InvalidSecurity = _leaf("InvalidSecurity", status=403)
+#: A request the server refuses to act on (a foreign ``Host``, a browser page of another site).
+AccessDenied = _leaf("AccessDeniedException", "AccessDenied", 403)
 # Not modeled as shapes in botocore's SQS model, but answered by SQS in both protocols.
 InvalidParameterValue = _leaf("InvalidParameterValue")
 MissingParameter = _leaf("MissingParameter")

@@ -229,8 +229,8 @@ def test_receive_parameter_ranges(sqs: Any, queue_url: str, params: dict[str, in
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-def test_long_poll_returns_as_soon_as_a_message_is_sent(sqs: Any, server: Any, queue_url: str) -> None:
-    from tests.support import sqs_client
+def test_long_poll_returns_as_soon_as_a_message_is_sent(sqs: Any, server: Any, queue_url: str, queue_name: str) -> None:
+    from tests.support import sqs_client, wait_until
 
     result: dict[str, Any] = {}
 
@@ -241,7 +241,8 @@ def test_long_poll_returns_as_soon_as_a_message_is_sent(sqs: Any, server: Any, q
 
     poller = threading.Thread(target=poll)
     poller.start()
-    time.sleep(0.2)  # let the receive park; the assertion below does not depend on this being exact
+    store = server.server.store
+    wait_until(lambda: store._waiters.parked_count(queue_name) == 1, timeout_s=5)  # the receive is parked
     sqs.send_message(QueueUrl=queue_url, MessageBody="wake")
     poller.join(10)
     assert [m["Body"] for m in result["messages"]["Messages"]] == ["wake"]

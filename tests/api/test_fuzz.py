@@ -757,7 +757,7 @@ how = st.sampled_from(["post", "get", "queue path"])
 @FUZZ
 @given(
     action=form_text.filter(lambda a: a not in ACTIONS),
-    extra=st.lists(st.tuples(form_text, form_text), max_size=4),
+    extra=st.lists(st.tuples(form_text, form_text), max_size=4, unique_by=lambda pair: pair[0]),
     how=how,
 )
 def test_query_unknown_actions(target: Target, action: str, extra: list[tuple[str, str]], how: str) -> None:
@@ -767,7 +767,12 @@ def test_query_unknown_actions(target: Target, action: str, extra: list[tuple[st
 
 @fuzz_test
 @FUZZ
-@given(pairs=st.lists(st.tuples(form_text.filter(lambda k: k != "Action"), form_text), max_size=8), how=how)
+@given(
+    pairs=st.lists(
+        st.tuples(form_text.filter(lambda k: k != "Action"), form_text), max_size=8, unique_by=lambda pair: pair[0]
+    ),
+    how=how,
+)
 def test_query_without_action(target: Target, pairs: list[tuple[str, str]], how: str) -> None:
     assert assert_query_error(send_form(target, pairs, how)) == "InvalidAction"
 

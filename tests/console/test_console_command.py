@@ -65,6 +65,6 @@ def test_an_environment_without_console_is_exit_1(home: Path, opened: list[str])
 def test_several_environments_need_env(home: Path, opened: list[str]) -> None:
     register("a", "http://127.0.0.1:1/")
     register("b", "http://127.0.0.1:2/")
-    assert CliRunner().invoke(cli, ["console"]).exit_code == 3
+    assert CliRunner().invoke(cli, ["console"]).exit_code == 4
     result = CliRunner().invoke(cli, ["console", "--env", "b", "--no-open"])
     assert result.exit_code == 0 and result.output.strip() == "http://127.0.0.1:2/"

@@ -40,7 +40,9 @@ def on_term(signum, frame):
 
 
 signal.signal(signal.SIGTERM, on_term)
-time.sleep(float(os.environ.get("START_DELAY_S", "0")))
+gate = os.environ.get("START_GATE")  # the app listens only once the test opens the gate (creates this file)
+while gate and not os.path.exists(gate):
+    time.sleep(0.01)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -173,12 +175,15 @@ async def test_scale_up_starts_apps_on_their_own_ports_then_daemons(harness: Har
 
 
 async def test_an_instance_is_starting_until_its_app_listens(tmp_path: Path) -> None:
-    h = Harness(tmp_path, {"START_DELAY_S": "0.6"})
+    gate = tmp_path / "gate"
+    h = Harness(tmp_path, {"START_GATE": str(gate)})
     try:
         await h.supervisor.scale_to(1)
+        await h.wait_for(lambda: (tmp_path / "instance-1.pid").exists())  # the app runs, held before it listens
         assert h.view("instance-1").state == "starting"
-        await asyncio.sleep(0.2)
+        assert not await port_answers(h.view("instance-1").port)
         assert h.daemons["instance-1"].runs == 0, "no daemon before the app answers"
+        gate.touch()
         assert await h.supervisor.wait_ready(10)
         assert h.view("instance-1").state == "running"
         await h.wait_for(lambda: h.daemons["instance-1"].runs == 1)

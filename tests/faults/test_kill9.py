@@ -8,15 +8,8 @@ restarted server (same data directory) hands back.
 from __future__ import annotations
 
 import itertools
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,97 +17,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.faults.server_process import ServerProcess, start
 from tests.support import sqs_client, wait_until
 
 pytestmark = pytest.mark.slow
-
-START_TIMEOUT_S = 20.0
-_LISTENING = re.compile(r"listening on http://[^:]+:(\d+)")
-
-
-class ServerProcess:
-    """``conveyor server --store sqlite`` as a child process on an ephemeral port."""
-
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.proc: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self.port = 0
-
-    def start(self) -> ServerProcess:
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "conveyor", "server", "--host", "127.0.0.1", "--port", "0"]
-                + ["--data-dir", str(self.data_dir), "--store", "sqlite"],
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-            )
-        lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        out = self.proc.stdout
-        assert out is not None
-        # Read stdout on a thread (a pipe read can't take a timeout); it also keeps the pipe drained.
-        self._reader = threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None:
-                self.stop()
-                raise AssertionError(f"conveyor server did not start; its log:\n{self.log_path.read_text()[-4000:]}")
-            try:
-                line = lines.get(timeout=min(remaining, 0.2))
-            except queue.Empty:
-                continue
-            match = _LISTENING.search(line)
-            if match:
-                self.port = int(match.group(1))
-                return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        assert self.proc.returncode == -signal.SIGKILL
-
-    def stop(self) -> None:
-        """Ends the process whatever state it is in (SIGTERM, then SIGKILL); idempotent."""
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if self._reader is not None:
-            self._reader.join(5)  # it ends at EOF, now the process is gone; then the pipe can be closed
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    """Every server a test starts, stopped at the end even when the test fails."""
-    started: list[ServerProcess] = []
-    try:
-        yield started
-    finally:
-        for server in started:
-            server.stop()
-
-
-def start(servers: list[ServerProcess], data_dir: Path) -> ServerProcess:
-    server = ServerProcess(data_dir, data_dir.parent / f"server-{len(servers)}.log")
-    servers.append(server)
-    return server.start()
 
 
 def client(url: str) -> Any:

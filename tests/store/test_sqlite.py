@@ -5,6 +5,7 @@ every store by tests/contract."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import threading
@@ -152,6 +153,7 @@ async def test_a_second_open_of_the_same_data_dir_is_refused(store: SqliteStore,
     with pytest.raises(errors.ConfigError) as raised:
         await second.start()
     assert str(db.parent) in raised.value.message and "another conveyor process" in raised.value.message
+    assert f"(pid {os.getpid()})" in raised.value.message
     await store.close()
     await second.start()  # free again once the first one closed
     await second.close()
@@ -176,14 +178,15 @@ async def test_the_schema_version_is_recorded_and_a_newer_database_refused(store
     await newer.close()
 
 
-async def test_a_corrupt_database_is_reported_as_store_unavailable(db: Path) -> None:
+async def test_a_file_that_is_not_a_database_is_refused_with_the_fix(db: Path) -> None:
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not a database, " * 100)
     store = SqliteStore(db)
-    with pytest.raises(errors.StoreUnavailable) as raised:
+    with pytest.raises(errors.ConfigError) as raised:
         await store.start()
-    assert str(db) in raised.value.message and "open the database" in raised.value.message
-    db.unlink()  # the failed start released the lock: a fresh database opens
+    assert raised.value.message.startswith(f"The database {db} is damaged (sqlite: file is not a database).")
+    assert "Restore it from a backup" in raised.value.message
+    db.unlink()  # the failed start released the lock (and marked nothing): a fresh database opens
     await store.start()
     await store.close()
 

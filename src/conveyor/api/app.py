@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from conveyor import errors
 from conveyor.api import errors as api_errors
-from conveyor.api import ids, protocol_json, protocol_query
+from conveyor.api import guard, ids, protocol_json, protocol_query
 from conveyor.api.actions import messages, queues, redrive
+from conveyor.api.content_encoding import decode_body
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
 from conveyor.config import ServerConfig
@@ -89,6 +91,10 @@ class SqsApi:
         except web.HTTPRequestEntityTooLarge:
             error = errors.InvalidParameterValue(f"The request is larger than {MAX_REQUEST_BYTES} bytes.")
             return self._error(error, target is not None, request_id)
+        try:
+            body = decode_body(request.headers.get("Content-Encoding"), body, MAX_REQUEST_BYTES)
+        except errors.ConveyorError as error:
+            return self._error(error, target is not None, request_id)
         if target is not None:
             return await self._json(request, target, body, request_id)
         return await self._query(request, body, request_id)
@@ -114,7 +120,7 @@ class SqsApi:
     async def _query(self, request: web.Request, body: bytes, request_id: str) -> web.Response:
         action = "Unknown"
         try:
-            form = _form(request, body)
+            form = protocol_query.parse_form(request.rel_url.raw_query_string, body)
             action = form.get("Action", "")
             handler = ACTIONS.get(action)
             if handler is None:
@@ -129,6 +135,19 @@ class SqsApi:
             return self._error(errors.ConveyorError("Internal error; see the server log."), False, request_id)
         return web.Response(body=protocol_query.encode(action, result, request_id), content_type="text/xml")
 
+    def refuse_foreign(self) -> Middleware:
+        """Refuses, before reading the body, what a web page could make a browser send (``guard.py``)."""
+
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            refusal = guard.refusal(self.config, request.headers, request.scheme)
+            if refusal is not None:
+                log.warning("refused %s %s: %s", request.method, request.path[:100], refusal.message)
+                return self._error(refusal, "X-Amz-Target" in request.headers, ids.uuid4())
+            return await handler(request)
+
+        return middleware
+
     def _error(self, error: errors.ConveyorError, json: bool, request_id: str) -> web.Response:
         if json:
             status, headers, body = api_errors.json_error(error)
@@ -136,17 +155,6 @@ class SqsApi:
             status, headers, body = api_errors.query_error(error, request_id)
         headers["x-amzn-RequestId"] = request_id
         return web.Response(status=status, body=body, headers=headers)
-
-
-def _form(request: web.Request, body: bytes) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    try:
-        pairs = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, strict_parsing=False)
-        pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise errors.MalformedRequest(f"The request body is not a valid form-encoded query string: {error}.") from None
-    return dict(pairs)
 
 
 async def _background(store: Store, stop: asyncio.Event) -> None:
@@ -171,7 +179,12 @@ def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer |
     With ``metrics``, ``GET /metrics`` answers the Prometheus exposition (a Query-protocol GET with an
     ``Action`` is still SQS, whatever its path)."""
     api = SqsApi(store, config)
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    # Bodies are decoded by ``content_encoding.py`` so that one that does not decode is an SQS error.
+    app = web.Application(
+        client_max_size=MAX_REQUEST_BYTES,
+        middlewares=[api.refuse_foreign()],
+        handler_args={"auto_decompress": False},
+    )
     if metrics is not None:
         render = metrics
 

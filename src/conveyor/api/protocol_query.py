@@ -6,8 +6,10 @@ implementation; results are encoded back into the XML that SQS answers with.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from conveyor import errors
 from conveyor.api.errors import SQS_XMLNS, xml_text
@@ -31,6 +33,54 @@ _LISTS = {
 _ENTRY_SUFFIX = "RequestEntry"
 
 Tree = dict[str, Any]
+
+
+def parse_form(query_string: str, body: bytes) -> dict[str, str]:
+    """The parameters of a Query request: those of the URL's query string and of the form body together.
+
+    Each name may be given once (list members are numbered, ``AttributeName.1``, so they are distinct names):
+    a repeated one is refused rather than resolved, since ``Action=SendMessage&Action=DeleteQueue`` would act on
+    whichever copy won. Text is UTF-8, raw or percent-encoded; anything else is refused, not replaced by U+FFFD:
+    in a message body with SQS's ``InvalidMessageContents``, elsewhere as a malformed query string.
+    """
+    raw = query_string.encode("utf-8", "surrogateescape")
+    pairs = [_pair(piece) for part in (raw, body) for piece in part.split(b"&") if piece]
+    counts = Counter(name for name, _ in pairs)
+    for name, count in counts.items():
+        if count > 1:
+            raise errors.MalformedRequest(
+                f"Parameter {name[:100]!r} is given {count} times: give each parameter once "
+                "(the members of a list are numbered: AttributeName.1, AttributeName.2, ...)."
+            )
+    return dict(pairs)
+
+
+_NOT_UTF8 = "percent-encode the UTF-8 bytes of the text (é is %C3%A9)"
+
+
+def _pair(piece: bytes) -> tuple[str, str]:
+    raw_name, _, raw_value = piece.partition(b"=")
+    name = _unquote(raw_name)
+    if name is None:
+        shown = raw_name[:100].decode("utf-8", "backslashreplace")
+        raise errors.MalformedRequest(f"A parameter name ({shown!r}) is not valid UTF-8: {_NOT_UTF8}.")
+    value = _unquote(raw_value)
+    if value is None:
+        if name == "MessageBody" or name.endswith(".MessageBody"):
+            raise errors.InvalidMessageContents(
+                f"Invalid characters found in {name[:100]}: its bytes are not valid UTF-8. Send the body as "
+                f"UTF-8 text ({_NOT_UTF8}), or binary data in base64."
+            )
+        raise errors.MalformedRequest(f"Parameter {name[:100]!r} is not valid UTF-8: {_NOT_UTF8}.")
+    return name, value
+
+
+def _unquote(raw: bytes) -> str | None:
+    """``+`` and ``%XX`` decoded, as form encoding has them; None when the bytes are not UTF-8."""
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeError:
+        return None
 
 
 def decode(action: str, form: Mapping[str, str]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Protocol
 from aiohttp import web
 
 from conveyor.api.app import MetricsRenderer, create_app
+from conveyor.api.connections import ConnectionLimits, start_app
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
@@ -52,7 +53,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Server:
-    """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes."""
+    """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes. Its port is
+    served under ``limits`` (``api/connections.py``; the defaults when None)."""
 
     def __init__(
         self,
@@ -60,8 +62,10 @@ class Server:
         *,
         metrics: MetricsRenderer | None = None,
         companions: Sequence[CompanionFactory] = (),
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.config = config.validate()
+        self.limits = limits
         self.port = config.port
         self.metrics = metrics
         self._companion_factories = tuple(companions)
@@ -72,17 +76,14 @@ class Server:
         sock = bind(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
         self.store = await open_store(self.config.store, self.config.data_dir)
-        self._runner = web.AppRunner(
+        self._runner = await start_app(
             create_app(self.store, self.config, metrics=self.metrics),
-            access_log=None,
-            handle_signals=False,
-            shutdown_timeout=2.0,
+            sock,
+            self.limits,
             # A client that hangs up ends its long poll here too: the receive is cancelled before it
             # can take messages nobody will ever see (the store hands back any it had taken).
             handler_cancellation=True,
         )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
         for make in self._companion_factories:
             companion = make(self.store)
             companion.start()
@@ -103,9 +104,10 @@ async def serve(
     *,
     metrics: MetricsRenderer | None = None,
     companions: Sequence[CompanionFactory] = (),
+    limits: ConnectionLimits | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM; the handlers only record the signal, this loop acts on it."""
-    server = Server(config, metrics=metrics, companions=companions)
+    server = Server(config, metrics=metrics, companions=companions, limits=limits)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

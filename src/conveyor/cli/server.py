@@ -13,9 +13,17 @@ from pathlib import Path
 
 import click
 
+from conveyor.api.addresses import reachable_urls
+from conveyor.api.connections import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    MAX_DEFAULT_CONNECTIONS,
+    ConnectionLimits,
+    default_max_connections,
+)
 from conveyor.api.server import CompanionFactory, Server, serve
 from conveyor.clock import Clock, SystemClock
-from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
+from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.log import configure
@@ -26,7 +34,7 @@ MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 365
 DAY_S = 86400
 
 RECIPE = """\
-conveyor server is listening on {url} (store: {store}, data: {data_dir})
+conveyor server is listening on {url} ({kept}){also}
 
 Try it with the AWS CLI (any credentials work; `make` installed the CLI in .venv/bin):
 
@@ -110,6 +118,25 @@ Press Ctrl-C to stop.
     help=f"Days of the queues' one-minute metric series kept in the store ({MIN_RETENTION_DAYS} to "
     f"{MAX_RETENTION_DAYS}); older points are pruned once a minute.",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    metavar="NAME",
+    multiple=True,
+    envvar="CONVEYOR_ALLOW_HOSTS",
+    show_envvar=True,
+    help="A host name clients use for this server besides loopback and --host (Docker, a proxy); repeatable, "
+    "or comma-separated in the variable. Other names are refused (DNS rebinding); '*' answers any name.",
+)
+@click.option(
+    "--max-connections",
+    envvar="CONVEYOR_MAX_CONNECTIONS",
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    help="Open connections at most; more are closed at once, with a warning (default: a quarter of the "
+    f"open-file limit, at most {MAX_DEFAULT_CONNECTIONS}). Requests must arrive within "
+    f"{DEFAULT_READ_TIMEOUT_S:g} s; idle connections close after {DEFAULT_IDLE_TIMEOUT_S:g} s.",
+)
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
     host: str,
@@ -120,6 +147,8 @@ def server(
     account_id: str,
     log_level: str,
     retention_days: str,
+    allow_hosts: tuple[str, ...],
+    max_connections: int | None,
     demo: bool,
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
@@ -131,20 +160,25 @@ def server(
     Every option can also be set as an environment variable, e.g. CONVEYOR_PORT=9400.
     """
     configure(log_level)
-    config = ServerConfig(host, port, data_dir, store, region, account_id)
+    config = ServerConfig(host, port, data_dir, store, region, account_id, parse_allow_hosts(allow_hosts))
+
+    hint = "raise it with --max-connections (CONVEYOR_MAX_CONNECTIONS)"
+    limits = ConnectionLimits(max_connections or default_max_connections(), raise_hint=hint)
 
     def ready(running: Server) -> None:
-        url = f"http://{host}:{running.port}" if ":" not in host else f"http://[{host}]:{running.port}"
+        url, *others = reachable_urls(host, running.port)  # for a wildcard host, loopback and the machine's others
+        kept = f"store: sqlite, data: {data_dir}" if store == "sqlite" else f"store: {store}, nothing kept on disk"
+        also = f"\n  on every interface (--host {host}): also {', '.join(others)}" if others else ""
         if demo:
-            click.echo(RECIPE.format(url=url, store=store, data_dir=data_dir, region=region, account=account_id))
+            click.echo(RECIPE.format(url=url, kept=kept, also=also, region=region, account=account_id))
         else:
-            click.echo(f"conveyor server listening on {url} (store: {store}, data: {data_dir})")
+            click.echo(f"conveyor server listening on {url} ({kept}){also}")
 
     try:
         from conveyor.metrics.prometheus import render
 
         history = queue_history(parse_retention_days(retention_days) * DAY_S)
-        _run(serve(config, ready, metrics=render, companions=[history]))
+        _run(serve(config, ready, metrics=render, companions=[history], limits=limits))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)

@@ -5,20 +5,40 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
 from conveyor.cli.common import fail, run_async
-from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT
+from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
 from conveyor.console.auth import TOKEN_ENV, address, choose_token
 from conveyor.env.environment import Environment, UpOptions
 from conveyor.env.examples import write_example
 from conveyor.env.project import load_project
 from conveyor.env.run import run_environment
+from conveyor.env.serving import console_urls
 from conveyor.errors import ConveyorError
 
+#: ``conveyor up --help`` ends with the project file's keys (docs/up.md has the whole story).
+PROJECT_FILE_HELP = """\b
+DIRECTORY/conveyor.yaml (every key optional but the worker command; EB's Procfile,
+.ebextensions/*.config and env.yaml are read too, conveyor.yaml wins):
+  name: images                        environment and queue name (default: the folder's)
+  worker: {command: python worker.py} started once per instance, with its own PORT
+  web: {command: python web.py, port: 8000}   a web tier that reaches the queue with any AWS SDK
+  instances: {min: 1, max: 4, cooldown: 360}
+  scaling: {target_backlog_per_instance: 20, max_age_s: 300, interval_s: 10, ...}
+  health: {restart_window_s: 300, ...} thresholds of the health rules
+  sqsd: {HttpPath: /work, HttpConnections: 10, ...}   EB's sqsd options, same names
+  queue: {MessageRetentionPeriod: 86400, ...}         SQS attributes of the worker queue
+  environment: {GREETING: hello}      variables for the worker and web processes
+  link: WORKERQUEUE                   variable that holds the queue URL
+  metrics: {retention_days: 14}       history kept this long
+A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
+"""
 
-@click.command()
+
+@click.command(epilog=PROJECT_FILE_HELP)
 @click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Default: DIRECTORY/.conveyor")
 @click.option("--port", default=DEFAULT_SERVER_PORT, show_default=True, envvar="CONVEYOR_PORT", help="SQS API port.")
@@ -39,6 +59,15 @@ from conveyor.errors import ConveyorError
     help=f"Web console address; any other than loopback requires a token (${TOKEN_ENV}, or one is generated).",
 )
 @click.option("--no-console", is_flag=True, help="Run without the web console.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    metavar="NAME",
+    multiple=True,
+    envvar="CONVEYOR_ALLOW_HOSTS",
+    help="A host name clients use for the SQS port besides loopback (Docker, a proxy); repeatable, or "
+    "comma-separated in $CONVEYOR_ALLOW_HOSTS. Other names are refused (DNS rebinding); '*' answers any name.",
+)
 def up(
     directory: Path,
     data_dir: Path | None,
@@ -47,6 +76,7 @@ def up(
     console_port: int,
     console_host: str,
     no_console: bool,
+    allow_hosts: tuple[str, ...],
 ) -> None:
     """Run the worker environment of the project in DIRECTORY: queue, workers, autoscaler, health, console."""
     token = choose_token(console_host, os.environ.get(TOKEN_ENV))
@@ -59,11 +89,23 @@ def up(
             console_host=console_host,
             console_port=None if no_console else console_port,
             console_token=token,
+            allow_hosts=parse_allow_hosts(allow_hosts),
         )
-        status = run_async(run_environment(project, options, _announce))
+        status = run_async(run_environment(project, options, _announce, _waiting))
     except ConveyorError as error:
         fail(error.message)
     sys.exit(status)
+
+
+def _waiting(env: Environment) -> None:
+    states = []
+    for view in env.supervisor.views():
+        exited = f", exited with code {view.exit_code}" if view.exit_code is not None else ""
+        states.append(f"{view.name} {view.state}{exited}{f' ({view.exit_cause})' if view.exit_cause else ''}")
+    click.echo(
+        f"environment {env.project.name} started, but no worker instance is ready yet ({'; '.join(states)}). "
+        "It is announced when one accepts connections; meanwhile: conveyor health, conveyor logs."
+    )
 
 
 def _announce(env: Environment) -> None:
@@ -76,12 +118,20 @@ def _announce(env: Environment) -> None:
     ]
     if env.console_url:
         lines.append(f"  console    {address(env.console_url, env.options.console_token)}")
+        host = env.options.console_host
+        others = [address(url, env.options.console_token) for url in console_urls(host, _port(env.console_url))[1:]]
+        if others:  # a wildcard --console-host: the addresses other machines may use
+            lines.append(f"             on every interface (--console-host {host}): also {', '.join(others)}")
     if getattr(env, "web_url", None):
         lines.append(f"  web        {env.web_url}")
     lines.append("  a web tier elsewhere reaches the queue with:")
     lines += [f"    export {k}={v}" for k, v in env.shown_sdk_environment().items()]
     lines.append('  enqueue:   conveyor send \'{"hello": "world"}\'     status: conveyor status     stop: Ctrl-C')
     click.echo("\n".join(lines))
+
+
+def _port(url: str) -> int:
+    return urlsplit(url).port or 80
 
 
 @click.command()

@@ -18,12 +18,17 @@ anywhere but the console itself.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from conveyor import web_guard
+
+# Re-exported: the control API (env/control.py) and the console's tests import them from here.
+from conveyor.web_guard import host_name as host_name
+from conveyor.web_guard import loopback_host as loopback_host
 
 TOKEN_COOKIE = "conveyor_console_token"
 #: Environment variable holding the token when it is not generated.
@@ -65,33 +70,9 @@ def _refused(status: int, title: str, text: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="text/html")
 
 
-def host_name(host: str) -> str:
-    """The name in a ``Host`` header, without the port: ``[::1]:9325`` gives ``::1``."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
-
-
-def loopback_host(host: str) -> bool:
-    """``Host`` names this machine's loopback: ``localhost`` or a loopback address (not a DNS name
-    that merely starts with ``127.``)."""
-    name = host_name(host).lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def cross_site(request: web.Request) -> bool:
-    """A state-changing request sent by a page of another origin."""
-    if request.headers.get("Sec-Fetch-Site", "") == "cross-site":
-        return True
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return False  # not a browser form (curl, a script): the token, if any, decides
-    return origin != f"{request.scheme}://{request.host}"
+    """A request sent by a page of another origin (``conveyor.web_guard.cross_site``)."""
+    return web_guard.cross_site(request.headers, f"{request.scheme}://{request.host}")
 
 
 def guard(token: str | None) -> Middleware:

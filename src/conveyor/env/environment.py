@@ -22,7 +22,14 @@ from conveyor.api.app import create_app
 from conveyor.client.base import dead_letter_queue_name
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
-from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_CONSOLE_PORT, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig
+from conveyor.config import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_CONSOLE_PORT,
+    DEFAULT_REGION,
+    DEFAULT_SERVER_PORT,
+    ServerConfig,
+    check_allowed_host,
+)
 from conveyor.core import attributes as queue_attributes
 from conveyor.cron.registry import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
@@ -36,6 +43,7 @@ from conveyor.env.scaling import Autoscaler, build_policy
 from conveyor.env.serving import Servers, Sockets, bind_all, serve_console
 from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.health.status import Status
 from conveyor.scale.process import ProcessView, SupervisedProcess
 from conveyor.scale.supervisor import Supervisor
 from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
@@ -44,6 +52,7 @@ from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
+from conveyor.store.sqlite_files import create_private_dir
 
 #: Seconds between supervisor ticks (crash detection, restarts).
 SUPERVISE_INTERVAL_S = 1.0
@@ -63,6 +72,12 @@ class UpOptions:
     console_host: str = "127.0.0.1"
     console_port: int | None = DEFAULT_CONSOLE_PORT
     console_token: str | None = None
+    #: Host names the queue port answers for besides loopback (``--allow-host``; ``*``: any).
+    allow_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.allow_hosts:  # refused before anything starts
+            check_allowed_host(name)
 
 
 class Environment:
@@ -76,7 +91,8 @@ class Environment:
         self.queue_attributes = _queue_attributes(project)
         self.resolved = self._sqsd_options("http://127.0.0.1/queue-url-checked-at-start")
         try:
-            (options.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+            create_private_dir(options.data_dir)  # 0700: the store, the logs and up.json are the user's alone
+            (options.data_dir / "logs").mkdir(exist_ok=True)
         except OSError as error:
             raise ConfigError(
                 f"Cannot create the data directory {options.data_dir}: {error.strerror or error}. "
@@ -96,8 +112,9 @@ class Environment:
         self.up_id = uuid.uuid4().hex
         self.watchdog: Watchdog | None = None
         self.queue_url = ""
-        #: The status the last supervise round judged (for the transition events).
-        self._health_status: str | None = None
+        #: The status the last supervise round judged (for the transition events). An environment starts
+        #: Pending, as EB's does, so its first judgment is on record too ("from Pending to Ok").
+        self._health_status = Status.PENDING.value
         self.control_url = ""
         self.console_url = ""
         self._sockets: Sockets | None = None
@@ -116,7 +133,9 @@ class Environment:
 
     async def _start(self) -> None:
         opts = self.options
-        server_config = ServerConfig(opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id)
+        server_config = ServerConfig(
+            opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id, opts.allow_hosts
+        )
         sockets = bind_all(opts.host, opts.queue_port, opts.control_port, opts.console_host, opts.console_port)
         self._sockets = sockets  # stop() closes any a failed start left unserved
         sock = sockets.queue
@@ -171,6 +190,9 @@ class Environment:
         )
         await self.supervisor.scale_to(self.autoscaler.initial_instances())
         await self.supervisor.wait_ready()
+        unrunnable = await self.supervisor.unrunnable()
+        if unrunnable is not None:  # a command that is not there will not be there after a restart either
+            raise ConfigError(unrunnable)
         if self.project.web_command:
             await self.web_tier.start(self.process_environment)
         self._tasks += [
@@ -279,7 +301,7 @@ class Environment:
         crash restarted a second later is on record."""
         overall, _, _ = await self.monitor.health(self.clock.now())
         status = overall.status.value
-        if self._health_status is not None and status != self._health_status:
+        if status != self._health_status:
             because = f": {'; '.join(overall.causes)}" if overall.causes else ""
             self.events.add(
                 "health", f"Environment health has transitioned from {self._health_status} to {status}{because}"

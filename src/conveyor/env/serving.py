@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from conveyor.api.addresses import reachable_urls
+from conveyor.api.connections import MAX_DEFAULT_CONNECTIONS, ConnectionLimits, start_app
 from conveyor.api.server import bind
 from conveyor.errors import ConfigError
 
@@ -63,17 +65,23 @@ def bind_control(port: int) -> socket.socket:
         ) from None
 
 
-class Servers:
-    """The HTTP servers started so far; ``close()`` stops them, the last started first."""
+#: Each port of ``up`` keeps the default cap; the warning says what raises it.
+UP_LIMITS_HINT = (
+    "raise the open-file limit (ulimit -n) before conveyor up: each port allows a quarter of it, up to "
+    f"{MAX_DEFAULT_CONNECTIONS}"
+)
 
-    def __init__(self) -> None:
+
+class Servers:
+    """The HTTP servers started so far, each under the connection limits (``api/connections.py``); ``close()``
+    stops them, the last started first."""
+
+    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+        self.limits = limits or ConnectionLimits(raise_hint=UP_LIMITS_HINT)
         self._runners: list[web.AppRunner] = []
 
     async def serve(self, app: web.Application, sock: socket.socket) -> None:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        self._runners.append(runner)
-        await web.SockSite(runner, sock).start()
+        self._runners.append(await start_app(app, sock, self.limits))
 
     async def close(self) -> None:
         for runner in reversed(self._runners):
@@ -82,14 +90,18 @@ class Servers:
 
 
 async def serve_console(env: Environment, servers: Servers, sock: socket.socket) -> str:
-    """The web console over the environment, on ``sock``; its address."""
+    """The web console over the environment, on ``sock``; its address to open on this machine (loopback for a
+    wildcard ``--console-host``: ``console_urls`` gives the others)."""
     # Imported here: an ``up`` without a console loads none of it.
     from conveyor.console.app import console_app
     from conveyor.env.console_backend import EnvironmentConsole
 
-    host = env.options.console_host
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    url = console_urls(env.options.console_host, sock.getsockname()[1])[0]
     console = console_app(EnvironmentConsole(env), token=env.options.console_token, metrics=env.history.exposition)
     await servers.serve(console, sock)
     return url
+
+
+def console_urls(host: str, port: int) -> list[str]:
+    """The console's addresses to print, the one to open on this machine first (see ``api/addresses.py``)."""
+    return reachable_urls(host, port, "/")

@@ -10,16 +10,17 @@ resolves a name to an id before it submits an operation, in the same step, so an
 act on a queue deleted before it was submitted, nor on a new queue of the same name.
 
 Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
-key only, so their cost does not grow with the queue. An exclusive ``flock`` on ``<db>.lock`` keeps a
-second conveyor process away from the same data directory.
+key only, so their cost does not grow with the queue.
+
+At start, the data directory is made private and the database locked for the run (``sqlite_files``),
+a lost or damaged database is refused (``sqlite_files``, ``sqlite_check``), and a disk reserve lets
+receives and deletes go on when the disk fills up (``sqlite_space``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import functools
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -30,8 +31,8 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
+from conveyor.store import sqlite_check, sqlite_files, sqlite_schema
 from conveyor.store import sqlite_codec as codec
-from conveyor.store import sqlite_schema
 from conveyor.store import sqlite_sql as sql
 from conveyor.store.base import BaseStore, ReceiveOutcome
 from conveyor.store.memory import not_available, not_inflight
@@ -39,6 +40,7 @@ from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite_cron import CronHooks
 from conveyor.store.sqlite_history import HistoryHooks
 from conveyor.store.sqlite_reader import Reader
+from conveyor.store.sqlite_space import DiskSpace
 from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
 
 T = TypeVar("T")
@@ -47,14 +49,23 @@ T = TypeVar("T")
 class SqliteStore(CronHooks, HistoryHooks, BaseStore):
     """Queues here; leases and cron slots in ``sqlite_cron.CronHooks``; history in ``sqlite_history.HistoryHooks``."""
 
-    def __init__(self, path: Path, clock: Clock | None = None, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock | None = None,
+        *,
+        synchronous: str = "FULL",
+        check_budget_s: float = sqlite_check.CHECK_BUDGET_S,
+    ) -> None:
         super().__init__(clock or SystemClock())
         if synchronous.upper() not in SYNCHRONOUS_MODES:
             raise errors.ConfigError(
                 f"Invalid sqlite synchronous mode {synchronous!r}: use one of {', '.join(SYNCHRONOUS_MODES)}."
             )
         self.path = Path(path)
-        self._writer = Writer(self.path, synchronous.upper(), self._prepare)
+        self._check_budget_s = check_budget_s
+        self._space = DiskSpace(self.path)
+        self._writer = Writer(self.path, synchronous.upper(), self._prepare, self._space)
         self._reader = Reader(self.path)
         self._queue_ids: dict[str, int] = {}
         self._lock_fd: int | None = None
@@ -67,15 +78,18 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._lock()
+        sqlite_files.prepare_dir(self.path.parent)
+        self._lock_fd = sqlite_files.claim(self.path)
         try:
+            self._space.start()
             await self._writer.start()
             queues, tasks = await self._writer.submit("load the queues", sql.load)
             await self._reader.start()
         except BaseException:
             await self._writer.stop()
-            self._unlock()
+            self._release()
             raise
+        sqlite_files.record_store(self.path)
         for queue_id, info in queues:
             self._queue_ids[info.name] = queue_id
             self._load_queue(info)
@@ -84,33 +98,18 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
     async def close(self) -> None:
         await self._reader.stop()
         await self._writer.stop()
-        self._unlock()
+        self._release()
         await super().close()
 
-    def _lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise errors.ConfigError(f"Cannot use the data directory {self.path.parent}: {error}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise errors.ConfigError(
-                f"The data directory {self.path.parent} (database {self.path}) is in use by another conveyor process "
-                f"(it holds the lock {lock_path}). Stop that process, or give this one another data directory."
-            ) from None
-        self._lock_fd = fd
-
-    def _unlock(self) -> None:
+    def _release(self) -> None:
+        """After the connections closed: give the reserve back and the lock up."""
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            self._space.stop()
+            sqlite_files.release(self._lock_fd)
             self._lock_fd = None
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
+        sqlite_check.check(conn, self.path, self.clock, self._check_budget_s)
         sqlite_schema.migrate(conn, self.path)
 
     def _qid(self, name: str) -> int:
@@ -125,6 +124,8 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         fn: Callable[[sqlite3.Connection], T],
         late: Callable[[T], None],
         undo: Callable[[], None] = lambda: None,
+        *,
+        grows: bool = False,
     ) -> T:
         """``submit``, for operations whose effect memory must follow even if the caller gives up.
 
@@ -132,7 +133,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         it commits anyway and ``late(result)`` brings the in-memory state in line afterwards.
         ``undo`` runs whenever the operation turns out not to take effect (withdrawn or failed).
         """
-        pending = self._writer.enqueue(what, fn)
+        pending = self._writer.enqueue(what, fn, grows=grows)
         try:
             result: T = await asyncio.shield(pending.future)
             return result
@@ -174,7 +175,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             self._queue_ids[info.name] = queue_id
             self._load_queue(info)
 
-        self._queue_ids[info.name] = await self._durable(f"create queue {info.name}", insert, created_late)
+        self._queue_ids[info.name] = await self._durable(f"create queue {info.name}", insert, created_late, grows=True)
 
     async def _drop_queue(self, name: str) -> None:
         # Forget the id before the delete is queued: an operation submitted from now on finds no
@@ -224,7 +225,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             for m in messages
         ]
         await self._writer.submit(
-            f"store {len(rows)} messages in queue {name}", lambda conn: conn.executemany(sql.INSERT, rows)
+            f"store {len(rows)} messages in queue {name}", lambda conn: conn.executemany(sql.INSERT, rows), grows=True
         )
 
     async def _receive_now(

@@ -30,6 +30,7 @@ class HistoryHooks:
         if not points:
             return
         rows = [(p.subject, p.series, int(p.minute_s), float(p.value)) for p in points]
+        # Not refused while the disk is full (``grows``): a few rows a minute, upserted every tick.
         await self._writer.submit(
             f"record {len(rows)} metric points", lambda conn: conn.executemany(sql.UPSERT_POINT, rows)
         )
@@ -59,7 +60,9 @@ class HistoryHooks:
             for a in attempts
         ]
         await self._writer.submit(
-            f"record {len(rows)} delivery attempts", lambda conn: conn.executemany(sql.INSERT_DELIVERY, rows)
+            f"record {len(rows)} delivery attempts",
+            lambda conn: conn.executemany(sql.INSERT_DELIVERY, rows),
+            grows=True,
         )
 
     async def _deliveries(self, what: str, query: str, args: tuple[Any, ...]) -> list[DeliveryAttempt]:
@@ -82,7 +85,7 @@ class HistoryHooks:
     async def record_cron_run(self, run: CronRun) -> None:
         row = (run.task, run.slot_s, run.fired_at_s, int(run.manual), run.message_id)
         await self._writer.submit(
-            f"record a run of cron task {run.task}", lambda c: c.execute(sql.INSERT_CRON_RUN, row)
+            f"record a run of cron task {run.task}", lambda c: c.execute(sql.INSERT_CRON_RUN, row), grows=True
         )
 
     async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:

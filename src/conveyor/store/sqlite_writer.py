@@ -8,8 +8,13 @@ acknowledged only after the commit that made it durable, and under load one fsyn
 requests.
 
 No ``sqlite3`` exception leaves this module: a failed operation or commit becomes
-``StoreUnavailable`` naming the database and what could not be done. ``ConveyorError``s raised by an
-operation on purpose pass through unchanged.
+``StoreUnavailable`` naming the database and what could not be done (a damaged file at open: a
+``ConfigError`` naming the fix, ``sqlite_check``). ``ConveyorError``s raised by an operation on purpose
+pass through unchanged.
+
+A full disk (``sqlite_space``): the first ``SQLITE_FULL`` releases the reserve and the failed
+operations run again, except those that add data (submitted with ``grows=True``), which are refused,
+as they are before every batch until space comes back.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conveyor import errors
+from conveyor.store.sqlite_check import damaged, is_damage
+from conveyor.store.sqlite_space import DiskSpace, is_full
 
 T = TypeVar("T")
 
@@ -35,12 +42,20 @@ SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 class Pending:
     """One submitted operation; ``future`` resolves after the commit that made it durable."""
 
-    __slots__ = ("error", "fn", "future", "result", "started", "what", "withdrawn")
+    __slots__ = ("error", "fn", "future", "grows", "result", "started", "what", "withdrawn")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any] | None, what: str, future: asyncio.Future[Any]) -> None:
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], Any] | None,
+        what: str,
+        future: asyncio.Future[Any],
+        grows: bool = False,
+    ) -> None:
         self.fn = fn
         self.what = what
         self.future = future
+        #: It adds data (a send, a queue, history): refused while the disk is full.
+        self.grows = grows
         self.result: Any = None
         self.error: BaseException | None = None
         #: Set under the writer's claim lock: the thread took it into a batch / the loop took it back.
@@ -51,11 +66,19 @@ class Pending:
 class Writer:
     """Owns the connection to ``path`` on its own thread; ``submit`` runs an operation in the next batch."""
 
-    def __init__(self, path: Path, synchronous: str, prepare: Callable[[sqlite3.Connection], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        synchronous: str,
+        prepare: Callable[[sqlite3.Connection], None],
+        space: DiskSpace | None = None,
+    ) -> None:
         self.path = path
         self.synchronous = synchronous
         #: Runs once on the thread right after the connection opens (pragmas, migrations).
         self._prepare = prepare
+        #: The disk's reserve and whether it is full; None: no disk-full handling (errors stand).
+        self._space = space
         self._ops: queue.SimpleQueue[Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,20 +105,21 @@ class Writer:
             raise
         self._accepting = True
 
-    async def submit(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def submit(self, what: str, fn: Callable[[sqlite3.Connection], T], *, grows: bool = False) -> T:
         """Run ``fn(conn)`` on the writer thread in the next transaction; ``what`` names it in errors.
 
         The operation is queued before this coroutine first suspends, so operations run in the order
         they were submitted. If the caller is cancelled before the operation starts, it never runs.
+        ``grows``: it adds data, and is refused while the disk is full.
         """
-        result: T = await self.enqueue(what, fn).future
+        result: T = await self.enqueue(what, fn, grows=grows).future
         return result
 
-    def enqueue(self, what: str, fn: Callable[[sqlite3.Connection], T]) -> Pending:
+    def enqueue(self, what: str, fn: Callable[[sqlite3.Connection], T], *, grows: bool = False) -> Pending:
         """Queue ``fn`` now; ``submit`` without the await. See ``withdraw``."""
         if not self._accepting or self._loop is None or self._thread is None or not self._thread.is_alive():
             raise errors.StoreUnavailable(f"The sqlite store at {self.path} is closed; cannot {what}.")
-        pending = Pending(fn, what, self._loop.create_future())
+        pending = Pending(fn, what, self._loop.create_future(), grows)
         self._ops.put(pending)
         return pending
 
@@ -134,7 +158,7 @@ class Writer:
         except BaseException as error:
             if conn is not None:
                 conn.close()
-            failure = self._wrap(error, "open the database")
+            failure = damaged(self.path, str(error)) if is_damage(error) else self._wrap(error, "open the database")
             self._hand_back(lambda: _settle(ready, None, failure))
             return
         self._hand_back(lambda: _settle(ready, None, None))
@@ -169,7 +193,10 @@ class Writer:
                     op.started = True
             if work:
                 try:
-                    self._run_batch(conn, work)
+                    run = self._admit(work)
+                    self._run_batch(conn, run)
+                    if any(is_full(op.error) for op in run):
+                        self._after_full(conn, run)
                 except Exception as error:  # a bug here must not leave callers waiting forever
                     for op in work:
                         op.result, op.error = None, errors.StoreUnavailable(f"The sqlite store failed: {error!r}")
@@ -177,7 +204,39 @@ class Writer:
             if batch[-1].fn is None:
                 return batch[-1]
 
+    def _admit(self, work: list[Pending]) -> list[Pending]:
+        """What of ``work`` may run: while the disk is full, not what grows the store (refused)."""
+        space = self._space
+        if space is None:
+            return work
+        space.look()
+        if not space.full:
+            return work
+        for op in work:
+            if op.grows:
+                op.error = space.refusal(op.what)
+        return [op for op in work if not op.grows]
+
+    def _after_full(self, conn: sqlite3.Connection, ran: list[Pending]) -> None:
+        """Operations of ``ran`` failed for a full disk: if that released the reserve, run again those that do
+        not grow the store, after a checkpoint lets the WAL start over; refuse the others."""
+        space = self._space
+        if space is None or not space.fill_up():
+            return
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            pass  # the operations below say what still fails
+        failed = [op for op in ran if is_full(op.error)]
+        for op in failed:
+            op.result, op.error = None, (space.refusal(op.what) if op.grows else None)
+        retry = [op for op in failed if not op.grows]
+        if retry:
+            self._run_batch(conn, retry)
+
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Pending]) -> None:
+        if not batch:
+            return
         savepoints = len(batch) > 1
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -212,9 +271,17 @@ class Writer:
                 op.error = self._wrap(error, f"{op.what} (the transaction failed)")
 
     def _wrap(self, error: BaseException | None, what: str) -> BaseException | None:
-        if isinstance(error, sqlite3.Error):
-            return errors.StoreUnavailable(f"The sqlite store at {self.path} could not {what}: {error}")
-        return error
+        if not isinstance(error, sqlite3.Error):
+            return error
+        if is_full(error):
+            wrapped = errors.StoreUnavailable(
+                f"The sqlite store at {self.path} could not {what}: the disk holding {self.path.parent} is full "
+                f"(sqlite: {error})."
+            )
+        else:
+            wrapped = errors.StoreUnavailable(f"The sqlite store at {self.path} could not {what}: {error}")
+        wrapped.__cause__ = error  # is_full looks there
+        return wrapped
 
     def _deliver(self, ops: list[Pending]) -> None:
         def settle_all() -> None:
