@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,3 +24,14 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conveyor]:
     """One CONVEYOR_HOME for a module whose tests share an environment (a module-scoped ``Up``)."""
     with Conveyor(tmp_path_factory.mktemp("home")) as runner:
         yield runner
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """A permissive umask, as most users have (files 0644 unless made private); processes started meanwhile
+    inherit it."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)

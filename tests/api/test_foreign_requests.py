@@ -9,7 +9,6 @@ done (a send, a purge, a queue created) is checked through boto3 afterwards. ``c
 
 from __future__ import annotations
 
-import http.client
 import itertools
 import json
 import os
@@ -17,9 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,39 +26,12 @@ import pytest
 
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
+from tests.api.raw import FORM, JSON, Reply, request
 from tests.cli.test_server_command import CONVEYOR, running_server
 from tests.support import ThreadedServer, server_config, sqs_client
 from tests.up_harness import Conveyor, write_project
 
-NS = "http://queue.amazonaws.com/doc/2012-11-05/"
-FORM = "application/x-www-form-urlencoded; charset=utf-8"
-JSON = "application/x-amz-json-1.0"
 _numbers = itertools.count()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def query_error(self) -> tuple[str, str]:
-        """(code, message) of a Query ``ErrorResponse``."""
-        root = ET.fromstring(self.body)
-        assert root.tag == f"{{{NS}}}ErrorResponse", self.body
-        assert root.findtext(f"{{{NS}}}Error/{{{NS}}}Type") == "Sender", self.body
-        return root.findtext(f"{{{NS}}}Error/{{{NS}}}Code") or "", root.findtext(f"{{{NS}}}Error/{{{NS}}}Message") or ""
-
-
-def request(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
-    """One raw request to 127.0.0.1:``port``; ``headers`` may name another ``Host``."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
 
 
 def form(port: int, params: dict[str, str], headers: dict[str, str] | None = None, *, method: str = "POST") -> Reply:

@@ -9,7 +9,6 @@ under ``Failed``. After each test the server must still send and receive a messa
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import string
@@ -17,7 +16,6 @@ import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -27,9 +25,10 @@ from botocore.loaders import Loader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.api import raw
+from tests.api.raw import NS, Reply
 from tests.support import ThreadedServer, server_config
 
-NS = "http://queue.amazonaws.com/doc/2012-11-05/"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 SQS_MODEL: dict[str, Any] = Loader().load_service_model("sqs", "service-2")
@@ -57,16 +56,6 @@ FUZZ = settings(
 # -- the server and a raw HTTP client -------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def describe(self) -> str:
-        return f"HTTP {self.status}: {self.body[:600]!r}"
-
-
 class Target:
     """A running server with one real queue, and raw requests to it."""
 
@@ -78,13 +67,7 @@ class Target:
         self.sink_url = ""
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return Reply(response.status, response.headers, response.read())
-        finally:
-            connection.close()
+        return raw.request(self.port, method, path, body, headers, timeout_s=60)
 
     def json(self, action: str, body: bytes | dict[str, Any], *, target: str | None = None) -> Reply:
         raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()

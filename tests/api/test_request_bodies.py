@@ -6,36 +6,21 @@ shape with a message naming the problem, and the request does nothing (checked t
 from __future__ import annotations
 
 import gzip
-import http.client
 import itertools
 import json
 import re
 import tempfile
-import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
 
+from tests.api.raw import FORM, JSON, Reply, request
 from tests.support import ThreadedServer, server_config, sqs_client
 
-NS = "http://queue.amazonaws.com/doc/2012-11-05/"
-FORM = "application/x-www-form-urlencoded; charset=utf-8"
-JSON = "application/x-amz-json-1.0"
 _numbers = itertools.count()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def describe(self) -> str:
-        return f"HTTP {self.status}: {self.body[:600]!r}"
 
 
 @pytest.fixture(scope="module")
@@ -45,41 +30,23 @@ def server() -> Iterator[ThreadedServer]:
 
 
 def post(server: ThreadedServer, body: bytes, headers: dict[str, str], path: str = "/") -> Reply:
-    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=30)
-    try:
-        connection.request("POST" if body or path == "/" else "GET", path, body=body, headers=headers)
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
+    return request(server.server.port, "POST" if body or path == "/" else "GET", path, body, headers)
 
 
 def get(server: ThreadedServer, query: str) -> Reply:
-    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=30)
-    try:
-        connection.request("GET", f"/?{query}")
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
+    return request(server.server.port, "GET", f"/?{query}")
 
 
 def query_error(reply: Reply) -> tuple[str, str]:
     """(code, message) of a 400 Query ``ErrorResponse``."""
     assert reply.status == 400, reply.describe()
-    root = ET.fromstring(reply.body)
-    assert root.tag == f"{{{NS}}}ErrorResponse", reply.describe()
-    assert root.findtext(f"{{{NS}}}Error/{{{NS}}}Type") == "Sender"
-    return root.findtext(f"{{{NS}}}Error/{{{NS}}}Code") or "", root.findtext(f"{{{NS}}}Error/{{{NS}}}Message") or ""
+    return reply.query_error()
 
 
 def json_error(reply: Reply) -> tuple[str, str]:
     """(query code, message) of a 400 AWS JSON error."""
     assert reply.status == 400, reply.describe()
-    assert reply.headers.get_content_type() == JSON, reply.describe()
-    code, fault = reply.headers["x-amzn-query-error"].split(";")
-    assert fault == "Sender"
-    return code, json.loads(reply.body)["message"]
+    return reply.json_error()
 
 
 @pytest.fixture

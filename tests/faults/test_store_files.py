@@ -7,7 +7,6 @@ import os
 import random
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,6 @@ from tests.support import sqs_client
 pytestmark = pytest.mark.slow
 
 PAGE = 4096
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    """A permissive umask, as most users have; the servers started meanwhile inherit it."""
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def modes(data_dir: Path) -> dict[str, int]:

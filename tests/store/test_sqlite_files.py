@@ -8,7 +8,6 @@ import os
 import random
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from conveyor.store.sqlite import SqliteStore
 from conveyor.store.sqlite_space import RESERVE_BYTES
 
 PAGE = 4096
-
-
-@pytest.fixture
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode(path: Path) -> int:

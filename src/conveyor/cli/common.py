@@ -25,6 +25,19 @@ EXIT_NO_ENVIRONMENT = 3
 EXIT_SEVERAL_ENVIRONMENTS = 4
 
 
+#: ``--allow-host`` of ``conveyor server`` and ``conveyor up`` (``config.parse_allow_hosts`` reads its values).
+allow_host_option = click.option(
+    "--allow-host",
+    "allow_hosts",
+    metavar="NAME",
+    multiple=True,
+    envvar="CONVEYOR_ALLOW_HOSTS",
+    show_envvar=True,
+    help="A host name clients use for the SQS port besides loopback and --host (Docker, a proxy); repeatable, "
+    "or comma-separated in the variable. Other names are refused (DNS rebinding); '*' answers any name.",
+)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

@@ -22,6 +22,7 @@ from conveyor.api.connections import (
     default_max_connections,
 )
 from conveyor.api.server import CompanionFactory, Server, serve
+from conveyor.cli.common import allow_host_option
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
@@ -118,16 +119,7 @@ Press Ctrl-C to stop.
     help=f"Days of the queues' one-minute metric series kept in the store ({MIN_RETENTION_DAYS} to "
     f"{MAX_RETENTION_DAYS}); older points are pruned once a minute.",
 )
-@click.option(
-    "--allow-host",
-    "allow_hosts",
-    metavar="NAME",
-    multiple=True,
-    envvar="CONVEYOR_ALLOW_HOSTS",
-    show_envvar=True,
-    help="A host name clients use for this server besides loopback and --host (Docker, a proxy); repeatable, "
-    "or comma-separated in the variable. Other names are refused (DNS rebinding); '*' answers any name.",
-)
+@allow_host_option
 @click.option(
     "--max-connections",
     envvar="CONVEYOR_MAX_CONNECTIONS",

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from conveyor.cli.common import fail, run_async
+from conveyor.cli.common import allow_host_option, fail, run_async
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
 from conveyor.console.auth import TOKEN_ENV, address, choose_token
 from conveyor.env.environment import Environment, UpOptions
@@ -59,15 +59,7 @@ A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
     help=f"Web console address; any other than loopback requires a token (${TOKEN_ENV}, or one is generated).",
 )
 @click.option("--no-console", is_flag=True, help="Run without the web console.")
-@click.option(
-    "--allow-host",
-    "allow_hosts",
-    metavar="NAME",
-    multiple=True,
-    envvar="CONVEYOR_ALLOW_HOSTS",
-    help="A host name clients use for the SQS port besides loopback (Docker, a proxy); repeatable, or "
-    "comma-separated in $CONVEYOR_ALLOW_HOSTS. Other names are refused (DNS rebinding); '*' answers any name.",
-)
+@allow_host_option
 def up(
     directory: Path,
     data_dir: Path | None,
