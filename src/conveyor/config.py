@@ -54,7 +54,7 @@ class ServerConfig:
         that name, and is refused."""
         if "*" in self.allow_hosts or web_guard.loopback_host(host):
             return True
-        if self.host in WILDCARD_HOSTS and web_guard.ip_literal(host):
+        if web_guard.is_wildcard(self.host) and web_guard.ip_literal(host):
             return True
         name = _host_key(web_guard.host_name(host))
         return name == _host_key(self.host) or any(name == _host_key(allowed) for allowed in self.allow_hosts)
@@ -69,14 +69,12 @@ def unknown_key(where: str, key: str, section: str, valid: Sequence[str], kind: 
     return ConfigError(f"{where}: unknown {kind} {key!r} in {section}{hint} Valid {kind}s: {', '.join(valid)}.")
 
 
-#: Addresses that mean "every address of this machine" to ``bind``.
-WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
 
 
 def _host_key(name: str) -> str:
     """A host name or address in one spelling: lower case, IPv6 without brackets and compressed."""
-    bare = name.strip("[]").lower()
+    bare = name.strip("[]").lower().removesuffix(".")
     try:
         return str(ipaddress.ip_address(bare))
     except ValueError:
@@ -211,7 +209,9 @@ SECRET_NAME = re.compile(
 #: Names that say the value is an address: where it points is shown, what it carries is not.
 ADDRESS_NAME = re.compile(r"URL|URI|ENDPOINT|CONNECTION", re.IGNORECASE)
 MASK = "***"
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<password>[^@/\s]*)@")
+#: ``scheme://user:password@``: the password runs to the last ``@`` of the URL, since a password may hold an
+#: unencoded ``@`` or ``/`` (more is hidden rather than less).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]*):(?P<password>\S*)@")
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&][^=&#\s]*(?:token|key|secret|sig|password|auth|code)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE
 )

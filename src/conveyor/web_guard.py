@@ -21,10 +21,28 @@ FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 
 
 def host_name(host: str) -> str:
-    """The name in a ``Host`` header, without the port: ``[::1]:9325`` gives ``::1``."""
+    """The name in a ``Host`` header, without the port and one trailing dot: ``[::1]:9325`` gives ``::1``,
+    ``localhost.:80`` gives ``localhost``. A header that is not ``name[:port]`` or ``[address][:port]`` (a port
+    that is not a number, text after ``]``) is given back whole, so that it matches no name."""
     if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+        name, _, rest = host[1:].partition("]")
+        return name if rest == "" or _port(rest) else host
+    if host.count(":") == 1:
+        name, _, port = host.partition(":")
+        return name.removesuffix(".") if _port(":" + port) else host
+    return host if ":" in host else host.removesuffix(".")
+
+
+def _port(text: str) -> bool:
+    return len(text) > 1 and text[0] == ":" and text[1:].isascii() and text[1:].isdigit()
+
+
+def is_wildcard(host: str) -> bool:
+    """``0.0.0.0``, ``::`` and their spellings (and an empty host, as ``bind`` takes it): every interface."""
+    try:
+        return host == "" or ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def ip_literal(host: str) -> bool:
@@ -50,12 +68,17 @@ def loopback_host(host: str) -> bool:
 
 def cross_site(headers: Mapping[str, str], own_origin: str) -> bool:
     """A request a browser sent for a page of another origin than ``own_origin`` (``http://127.0.0.1:9324``):
-    ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, or ``Origin`` names another origin (``null`` too).
-    A request without either header is not a browser's (``Sec-Fetch-Site: none`` is an address typed by the
-    user)."""
+    ``Sec-Fetch-Site`` says ``cross-site`` or ``same-site``, or ``Origin`` names another origin (``null`` too),
+    or, from a browser that sends neither (older Safari and Firefox with an image or a link), ``Referer`` is a
+    page of another origin. A request without any of them is not a browser's (``Sec-Fetch-Site: none`` is an
+    address typed by the user)."""
     if headers.get("Sec-Fetch-Site", "").strip().lower() in FOREIGN_FETCH_SITES:
         return True
     origin = headers.get("Origin")
     if origin is None:
-        return False
+        referer = headers.get("Referer")
+        if referer is None:
+            return False
+        scheme, _, rest = referer.strip().partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].split('#', 1)[0]}" if rest else "null"
     return origin.strip().lower() != own_origin.lower()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import subprocess
@@ -127,7 +128,16 @@ def test_botocore_reports_the_refusal_as_access_denied(loopback: ThreadedServer,
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "[::1]:{port}", "127.1.2.3:{port}"]
+    "host",
+    [
+        "127.0.0.1",
+        "127.0.0.1:{port}",
+        "localhost:{port}",
+        "LOCALHOST",
+        "[::1]:{port}",
+        "127.1.2.3:{port}",
+        "localhost.",
+    ],
 )
 def test_loopback_names_are_answered(loopback: ThreadedServer, queue: str, host: str) -> None:
     port = loopback.server.port
@@ -138,7 +148,19 @@ def test_loopback_names_are_answered(loopback: ThreadedServer, queue: str, host:
     assert depth(loopback, queue) == 1
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1.nip.io", "localhost.evil.example", "0.0.0.0", "192.0.2.10:{port}"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1.nip.io",
+        "localhost.evil.example",
+        "0.0.0.0",
+        "192.0.2.10:{port}",
+        "localhost:evil",
+        "[::1]evil.example",
+        "127.0.0.1, evil.example",
+        "",
+    ],
+)
 def test_names_that_only_look_local_are_refused(loopback: ThreadedServer, queue: str, host: str) -> None:
     port = loopback.server.port
     params = {"Action": "SendMessage", "QueueUrl": queue, "MessageBody": "x"}
@@ -185,6 +207,8 @@ def test_the_aws_cli_works_through_localhost(loopback: ThreadedServer, tmp_path:
         ({"Sec-Fetch-Site": "cross-site"}, "GET"),
         ({"Sec-Fetch-Site": "same-site"}, "GET"),
         ({"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}, "POST"),
+        # Older browsers send neither Origin nor Sec-Fetch-Site with an image or a link: the Referer says it.
+        ({"Referer": "http://evil.example/page.html"}, "GET"),
     ],
 )
 def test_browser_requests_from_another_site_are_refused(
@@ -216,6 +240,26 @@ def test_browser_requests_from_the_server_itself_are_answered(
 
 
 # -- allowed names and wider binds --------------------------------------------------------------------------------
+
+
+def test_a_refusal_suggests_only_an_allow_host_that_would_work(loopback: ThreadedServer, queue: str) -> None:
+    port = loopback.server.port
+    params = {"Action": "SendMessage", "QueueUrl": queue, "MessageBody": "x"}
+    message = assert_refused(form(port, params, {"Host": "127.0.0.1, evil.example"}))
+    assert "--allow-host 127.0.0.1, evil.example" not in message and "a host name or address" in message
+    message = assert_refused(form(port, params, {"Host": "docker-host:9324"}))
+    assert "--allow-host docker-host (or CONVEYOR_ALLOW_HOSTS)" in message
+
+
+def test_refused_requests_are_logged_at_most_once_a_minute(
+    loopback: ThreadedServer, queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="conveyor")
+    port = loopback.server.port
+    for _ in range(20):  # a page looping over an image tag
+        assert_refused(form(port, {"Action": "PurgeQueue", "QueueUrl": queue}, {"Host": "evil.example"}))
+    refusals = [r for r in caplog.records if r.getMessage().startswith("refused ")]
+    assert len(refusals) <= 1, [r.getMessage() for r in refusals]
 
 
 def test_allowed_hosts_are_answered_and_others_still_refused(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.api.addresses import is_wildcard, reachable_urls
+from conveyor.api.addresses import reachable_urls
+from conveyor.web_guard import is_wildcard
 from tests.up_harness import Conveyor, write_project
 
 SMALL = "name: {name}\nworker:\n  command: {command}\nenvironment:\n  SEEN_FILE: {seen}\n"
@@ -32,8 +33,9 @@ def test_a_wildcard_prints_loopback_first_then_the_machines_other_addresses(host
 
 
 def test_wildcards_are_recognised() -> None:
-    assert is_wildcard("0.0.0.0") and is_wildcard("::") and is_wildcard("0:0::0")
-    assert not any(is_wildcard(h) for h in ("127.0.0.1", "::1", "localhost", "192.0.2.7", ""))
+    assert is_wildcard("0.0.0.0") and is_wildcard("::") and is_wildcard("0:0::0") and is_wildcard("::0")
+    assert is_wildcard(""), "bind takes an empty host as every interface"
+    assert not any(is_wildcard(h) for h in ("127.0.0.1", "::1", "localhost", "192.0.2.7"))
 
 
 @pytest.mark.slow

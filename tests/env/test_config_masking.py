@@ -41,6 +41,10 @@ def test_urls_keep_where_they_point_and_hide_what_they_carry() -> None:
             "https://x.example/cb?user=7&access_token=***&sig=***"
         ),
         ("THUMB_SIZES", "16,64"): "16,64",
+        # A password with an unencoded @ or / is hidden whole, not up to its first @ or /.
+        ("BROKER", "amqp://u:p@ss@rabbit/vh"): "amqp://u:***@rabbit/vh",
+        ("CACHE", "redis://:s3cr/et@cache:6379/0"): "redis://:***@cache:6379/0",
+        ("DATABASE_URL", "postgres://admin:hun/ter2@db/app"): "postgres://admin:***@db/***",
     }
     for (name, value), shown in cases.items():
         assert shown_value(name, value) == shown, name

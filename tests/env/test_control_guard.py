@@ -56,3 +56,12 @@ async def test_a_page_of_another_site_cannot_post(control: tuple[TestClient, Eve
     assert response.status == 403
     response = await client.post("/scale", json={"count": 0}, headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status == 403
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"42", b"{not json"])
+async def test_a_post_whose_body_is_not_a_json_object_is_a_400(control: tuple[TestClient, Events], body: bytes) -> None:
+    client, _ = control
+    for path in ("/scale", "/send", "/dlq/redrive", "/cron/run"):
+        response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 400, (path, body, response.status)
+        assert "the body" in (await response.json())["error"]

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from typing import Any
 
 from conveyor import errors
 from conveyor.client.aws_json import Unreachable
+from conveyor.client.base import QueueClient
 from conveyor.clock import FakeClock
+from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.receive_failures import RECEIVE_BACKOFF_CAP_S, SUMMARY_EVERY_S, ReceiveFailures
 
 from .conftest import TS, WAIT_S, LocalUnderTest, MakeSqsd, QueueUnderTest, WorkerApp, build_sqsd, eventually
@@ -134,6 +137,39 @@ async def test_a_queue_created_late_is_reported_once_then_delivered(
     match = re.fullmatch(rf"{TS} sqs: receive works again after (\d+) failures in \d+ s", recovered)
     assert match and int(match.group(1)) >= 5, recovered
     assert run.daemon.state().last_poll_error is None
+
+
+class CountingReceives:
+    """A queue client that counts the receives the daemon asks for, and passes everything on."""
+
+    def __init__(self, inner: QueueClient) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.receives = 0
+
+    async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
+        self.receives += 1
+        return await self.inner.receive(max_messages, wait_time_s, visibility_timeout_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_failed_receives_are_spaced_by_the_backoff(queue: QueueUnderTest, app: WorkerApp, sqsd: MakeSqsd) -> None:
+    """One poller on a queue that does not exist, for 1.5 s: a receive at once, the next after a pause of 0.5 to
+    1 s, the one after that after 1 to 2 s more; at most 3 receives (a poller that did not wait would make many)."""
+    counting = CountingReceives(await queue.client_for(f"{queue.name}-missing"))
+    run = sqsd(client=counting, http_connections=10)
+    task = asyncio.create_task(run.daemon.run())
+    try:
+        await eventually(lambda: run.lines("sqs"))
+        start = asyncio.get_running_loop().time()
+        await asyncio.sleep(1.5)  # the window the receives are counted in, not a wait for a condition
+        window_s = asyncio.get_running_loop().time() - start
+    finally:
+        run.daemon.stop()
+        await asyncio.wait_for(task, WAIT_S)
+    assert 1 <= counting.receives <= 3, (counting.receives, window_s)
 
 
 async def test_a_summary_line_a_minute_while_it_lasts(local_queue: LocalUnderTest, app: WorkerApp) -> None:

@@ -13,19 +13,13 @@ import socket
 import struct
 import sys
 
+from conveyor.web_guard import is_wildcard
+
 #: Documentation addresses (RFC 5737, RFC 3849): connecting a UDP socket to them sends nothing, but picks the
 #: source address of the default route.
 _PROBES = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
 #: Linux's ioctl for an interface's IPv4 address.
 _SIOCGIFADDR = 0x8915
-
-
-def is_wildcard(host: str) -> bool:
-    """``0.0.0.0``, ``::`` and their spellings: every interface."""
-    try:
-        return ipaddress.ip_address(host).is_unspecified
-    except ValueError:
-        return False
 
 
 def http_url(host: str, port: int, path: str = "") -> str:

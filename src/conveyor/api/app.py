@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ from conveyor.api.content_encoding import decode_body
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
 from conveyor.config import ServerConfig
-from conveyor.log import get_logger
+from conveyor.log import Every, get_logger
 from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
@@ -59,6 +60,8 @@ ACTIONS: dict[str, ActionHandler] = {
 
 #: Largest request body accepted: a 1 MiB batch grows when JSON escapes it.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
+#: A refused request (foreign Host, another site's page) is logged at most this often.
+REFUSALS_LOGGED_EVERY_S = 60.0
 #: How often messages past retention are swept away.
 SWEEP_INTERVAL_S = 60.0
 _ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
@@ -70,6 +73,8 @@ class SqsApi:
     def __init__(self, store: Store, config: ServerConfig) -> None:
         self.store = store
         self.config = config
+        #: Refused requests are logged at most once a minute: a page can send them as often as it likes.
+        self._refusals = Every(log, REFUSALS_LOGGED_EVERY_S, store.clock.now)
 
     def context(self, request: web.Request) -> Context:
         match = _ACCESS_KEY.search(request.headers.get("Authorization", ""))
@@ -142,7 +147,9 @@ class SqsApi:
         async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             refusal = guard.refusal(self.config, request.headers, request.scheme)
             if refusal is not None:
-                log.warning("refused %s %s: %s", request.method, request.path[:100], refusal.message)
+                self._refusals.log(
+                    logging.WARNING, "refused %s %s: %s", request.method, request.path[:100], refusal.message
+                )
                 return self._error(refusal, "X-Amz-Target" in request.headers, ids.uuid4())
             return await handler(request)
 

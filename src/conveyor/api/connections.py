@@ -1,10 +1,12 @@
 """Connection limits for every HTTP port conveyor listens on (``conveyor server``; ``up``'s queue port, control API
 and console), so idle or slow clients cannot hold the process's file descriptors:
 
-- **read timeout**: a request's line, headers and body must all arrive within ``read_timeout_s`` of its first
-  byte (of the connection's opening, for its first request); more bytes do not push the deadline, so a client
-  that trickles them (slow loris) is closed. The clock stops once the request is in: a handler's own time, such
-  as a 20 s long poll, is never counted.
+- **read timeout**: a request's line and headers must arrive within ``read_timeout_s`` of its first byte (of
+  the connection's opening, for its first request); more bytes do not push the deadline, so a client that
+  trickles them (slow loris) is closed. Its body then has ``read_timeout_s`` more, plus a second for every
+  ``MIN_BODY_BYTES_PER_S`` of it (a large batch from a slow link still arrives; a trickle does not). The clock
+  stops once the request is in: a handler's own time, such as a 20 s long poll, is never counted. (Bytes
+  pipelined behind a request that is in are bounded by the idle timeout until their headers are complete.)
 - **idle timeout**: a keep-alive connection with no request for ``idle_timeout_s`` is closed (aiohttp's
   ``keepalive_timeout``).
 - **cap**: with ``max_connections`` open, a new connection is closed at once; a warning says so, at most once a
@@ -18,9 +20,10 @@ the request body's end of stream disarms the deadline. Only public aiohttp inter
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
@@ -31,7 +34,7 @@ from aiohttp.web_request import BaseRequest
 
 from conveyor.clock import Clock, SystemClock
 from conveyor.errors import ConfigError
-from conveyor.log import get_logger
+from conveyor.log import Every, get_logger
 
 log = get_logger(__name__)
 
@@ -44,6 +47,10 @@ MIN_DEFAULT_CONNECTIONS = 16
 WARN_EVERY_S = 60.0
 #: Queue of connections the kernel completes before the server accepts them.
 BACKLOG = 1024
+#: The slowest body upload allowed: 16 KiB/s (an 8 MiB request then has 8 1/2 minutes).
+MIN_BODY_BYTES_PER_S = 16 * 1024
+#: A body of unknown length (chunked) is allowed the time of the largest request.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
 def default_max_connections(nofile: int | None = None) -> int:
@@ -85,10 +92,9 @@ async def start_app(
     limits: ConnectionLimits | None = None,
     *,
     clock: Clock | None = None,
-    **runner_kwargs: Any,
 ) -> web.AppRunner:
     """Serve ``app`` on the listening ``sock`` under ``limits`` (the defaults when None); ``runner.cleanup()``
-    stops it. ``runner_kwargs`` go to aiohttp's ``AppRunner`` (e.g. ``handler_cancellation``)."""
+    stops it."""
     limits = limits or ConnectionLimits()
     runner = web.AppRunner(
         app,
@@ -96,7 +102,9 @@ async def start_app(
         handle_signals=False,
         shutdown_timeout=2.0,
         keepalive_timeout=limits.idle_timeout_s,
-        **runner_kwargs,
+        # A client that hangs up (or is closed for being too slow) ends its handler: a long poll is cancelled
+        # before it takes messages nobody will see, and a body read cut short is no error to log.
+        handler_cancellation=True,
     )
     await runner.setup()
     try:
@@ -124,8 +132,8 @@ class _Guard:
         self.clock = clock
         self.name = name
         self._open: dict[RequestHandler, _Connection] = {}
-        self._refused = 0
-        self._warned_at: float | None = None
+        self._full = Every(log, WARN_EVERY_S, clock.now)
+        self._slow = Every(log, WARN_EVERY_S, clock.now)
         make_request = server.request_factory
 
         def request_factory(
@@ -137,7 +145,7 @@ class _Guard:
         ) -> BaseRequest:
             connection = self._open.get(protocol)
             if connection is not None:
-                connection.request_in(payload)
+                connection.request_in(payload, message.headers.get("Content-Length"))
             return make_request(message, payload, protocol, writer, task)
 
         server.request_factory = request_factory  # read by each RequestHandler as it is made
@@ -155,21 +163,23 @@ class _Guard:
         self._open.pop(handler, None)
 
     def _refuse(self) -> None:
-        self._refused += 1
-        now = self.clock.now()
-        if self._warned_at is not None and now - self._warned_at < WARN_EVERY_S:
-            return
-        since = "" if self._warned_at is None else f" ({self._refused} refused since the last warning)"
         hint = f" To allow more, {self.limits.raise_hint}." if self.limits.raise_hint else ""
-        log.warning(
-            "%s: connection limit reached (%d open); new connections are closed at once until some end%s.%s",
+        self._full.log(
+            logging.WARNING,
+            "%s: connection limit reached (%d open); new connections are closed at once until some end.%s",
             self.name,
             len(self._open),
-            since,
             hint,
         )
-        self._warned_at = now
-        self._refused = 0
+
+    def too_slow(self) -> None:
+        self._slow.log(
+            logging.INFO,
+            "%s: closed a connection whose request did not arrive within its read timeout (%g s for the "
+            "request line and headers, more for a large body)",
+            self.name,
+            self.limits.read_timeout_s,
+        )
 
 
 class _Connection(asyncio.Protocol):
@@ -218,10 +228,20 @@ class _Connection(asyncio.Protocol):
             self._guard.release(handler)
             handler.connection_lost(exc)
 
-    def request_in(self, payload: StreamReader) -> None:
-        """The headers of a request are in; the deadline ends with its body."""
+    def request_in(self, payload: StreamReader, content_length: str | None) -> None:
+        """The headers of a request are in: its body, if still coming, has its own deadline, which ends with it.
+
+        A request pipelined behind another is taken only once that one is answered: its body may have been
+        waiting since, so its deadline starts now whatever happened before."""
         self._requests += 1
         number = self._requests
+        self._disarm()
+        if not payload.is_eof():
+            try:
+                size = int(content_length) if content_length is not None else MAX_BODY_BYTES
+            except ValueError:
+                size = MAX_BODY_BYTES
+            self._arm(self._guard.limits.read_timeout_s + max(0, size) / MIN_BODY_BYTES_PER_S)
 
         def body_in() -> None:
             if number == self._requests:
@@ -229,9 +249,9 @@ class _Connection(asyncio.Protocol):
 
         payload.on_eof(body_in)  # at once when there is no body, or it is all in
 
-    def _arm(self) -> None:
+    def _arm(self, timeout_s: float | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self._guard.limits.read_timeout_s, self._too_slow)
+        self._deadline = loop.call_later(timeout_s or self._guard.limits.read_timeout_s, self._too_slow)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -240,7 +260,7 @@ class _Connection(asyncio.Protocol):
 
     def _too_slow(self) -> None:
         self._deadline = None
-        log.debug("%s: closing a connection whose request did not arrive in time", self._guard.name)
+        self._guard.too_slow()
         if self._transport is not None:
             self._transport.abort()  # nothing of it is worth flushing, and a peer that reads nothing cannot block it
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from conveyor import errors, web_guard
-from conveyor.config import ServerConfig
+from conveyor.config import ServerConfig, check_allowed_host
+from conveyor.errors import ConfigError
 
 #: Longest piece of a header echoed in a refusal.
 _ECHO_CHARS = 100
@@ -25,10 +26,15 @@ def refusal(config: ServerConfig, headers: Mapping[str, str], scheme: str) -> er
         return None  # HTTP/1.0 without Host: a program, never a browser
     if not config.host_allowed(host):
         name = web_guard.host_name(host)[:_ECHO_CHARS]
+        try:
+            check_allowed_host(name)
+            fix = f"start it with --allow-host {name} (or CONVEYOR_ALLOW_HOSTS)"
+        except ConfigError:
+            fix = "send a Host header that is a host name or address (and a port), and allow it with --allow-host"
         return errors.AccessDenied(
             f"Access denied: this server does not answer for the host name {name!r} (the request's Host header), "
             "so that a web page which points its own name at this server cannot use it. To reach the server by "
-            f"that name (Docker, a proxy), start it with --allow-host {name} (or CONVEYOR_ALLOW_HOSTS)."
+            f"that name (Docker, a proxy), {fix}."
         )
     if web_guard.cross_site(headers, f"{scheme}://{host}"):
         origin = headers.get("Origin") or f"Sec-Fetch-Site: {headers.get('Sec-Fetch-Site', '')}"

@@ -76,14 +76,8 @@ class Server:
         sock = bind(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
         self.store = await open_store(self.config.store, self.config.data_dir)
-        self._runner = await start_app(
-            create_app(self.store, self.config, metrics=self.metrics),
-            sock,
-            self.limits,
-            # A client that hangs up ends its long poll here too: the receive is cancelled before it
-            # can take messages nobody will ever see (the store hands back any it had taken).
-            handler_cancellation=True,
-        )
+        # start_app cancels the handler of a client that hangs up: its long poll takes no message.
+        self._runner = await start_app(create_app(self.store, self.config, metrics=self.metrics), sock, self.limits)
         for make in self._companion_factories:
             companion = make(self.store)
             companion.start()

@@ -42,6 +42,19 @@ def _processes(env: Environment) -> list[str]:
     return sorted(names)
 
 
+async def _object(request: web.Request) -> dict[str, Any]:
+    """A POST's JSON object (``{}`` without a body), or ``BadRequest`` saying what it is instead."""
+    if not request.can_read_body:
+        return {}
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"the body is not valid JSON ({error})") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
 def _bounds(env: Environment) -> dict[str, int]:
     bounds = env.autoscaler.policy.bounds
     return {"min": bounds.min_instances, "max": bounds.max_instances}
@@ -108,18 +121,18 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.post("/scale")
     async def scale(request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _object(request)
         count = body.get("instances")
         auto = body.get("auto") is True
         if auto == (count is not None):
             return _fail("give either instances (an integer from 0 to 100) or auto: true")
-        if not auto and (not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100):
-            return _fail("instances must be an integer from 0 to 100")
         try:
-            if auto:
+            if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 100:
+                await env.autoscaler.pin(count)
+            elif auto:
                 await env.autoscaler.unpin()
             else:
-                await env.autoscaler.pin(count)
+                return _fail("instances must be an integer from 0 to 100")
         except errors.ConveyorError as error:
             return _fail(error.message, 409)
         return _json({"instances": count, "auto": auto, "running": env.supervisor.active} | _bounds(env))
@@ -134,7 +147,7 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.post("/send")
     async def send(request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _object(request)
         return _json(
             await ops.send(
                 body.get("body"),
@@ -155,8 +168,7 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.post("/dlq/redrive")
     async def dlq_redrive(request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        return _json({"moved": await ops.dlq_redrive(body.get("max"))})
+        return _json({"moved": await ops.dlq_redrive((await _object(request)).get("max"))})
 
     @routes.post("/dlq/purge")
     async def dlq_purge(_: web.Request) -> web.Response:
@@ -168,7 +180,7 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.post("/cron/run")
     async def cron_run(request: web.Request) -> web.Response:
-        return _json(await ops.cron_run((await request.json()).get("name")))
+        return _json(await ops.cron_run((await _object(request)).get("name")))
 
     @web.middleware
     async def refusals(request: web.Request, handler: Any) -> web.StreamResponse:
