@@ -216,9 +216,10 @@ def test_the_numbers_shown_match_the_sqs_api(shop: Up, browser: Any) -> None:
         assert w.count("visible") == int(api["ApproximateNumberOfMessages"]) == 5
         assert w.count("in-flight") == int(api["ApproximateNumberOfMessagesNotVisible"]) == 2
         assert w.page.locator("table.messages tbody tr").count() == 7, "looking shows the hidden messages too"
-        # The sampler writes the current minute every few seconds; the live depth chart picks it up.
+        # The sampler writes the current minute every few seconds; the live depth chart picks it up. (Attached,
+        # not "visible": a flat line of two equal points has a box of no height, which Playwright calls hidden.)
         depth = w.page.locator("figure.chart-box").first
-        depth.locator(".s0.dot, .s0.line").first.wait_for(timeout=20_000)
+        depth.locator(".s0.dot, .s0.line").first.wait_for(state="attached", timeout=20_000)
         assert depth.locator(".legend li").first.inner_text().split() == ["visible", "5"]
         assert depth.locator(".legend li").nth(1).inner_text().split() == ["in", "flight", "2"]
         shot(w.page, "queue-detail-with-data")
