@@ -12,6 +12,7 @@ from conveyor.clock import FakeClock
 from conveyor.core.models import MessageAttributeValue
 from conveyor.env.console_backend import EnvironmentConsole
 from conveyor.env.events import EventLog
+from conveyor.env.operations import Operations
 from conveyor.errors import ConveyorError
 from conveyor.store.memory import MemoryStore
 
@@ -35,7 +36,7 @@ async def test_chosen_messages_go_back_to_their_source_under_their_own_ids() -> 
     while await env.store.receive_messages("shop-dlq", 10, 1, 0):  # each DLQ message received once by a reader
         pass
     env.clock.advance(1)  # and visible again
-    console = EnvironmentConsole(env)
+    console = EnvironmentConsole(Operations(env))
     chosen = [ids[3], ids[17], ids[24]]
     assert await console.redrive(chosen) == 3
     back = await env.store.peek_messages("shop", 100)
@@ -53,7 +54,7 @@ async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_on
     env, ids = await environment_with_dead_letters(3)
     [direct] = await LocalQueue(env.store, "shop-dlq").send_many("sent to the DLQ", {}, count=1)
     [busy] = await env.store.receive_messages("shop-dlq", 1, 300, 0)
-    console = EnvironmentConsole(env)
+    console = EnvironmentConsole(Operations(env))
     assert await console.redrive([ids[1], direct, busy.message.message_id]) == 2
     assert {m.message_id for m in await env.store.peek_messages("shop", 10)} == {ids[1], direct}
     assert (await env.store.queue_counts("shop-dlq")).in_flight == 1
@@ -61,7 +62,7 @@ async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_on
 
 async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing() -> None:
     env, ids = await environment_with_dead_letters(5)
-    console = EnvironmentConsole(env)
+    console = EnvironmentConsole(Operations(env))
     assert await console.delete("shop-dlq", [ids[0], ids[4], "not-there"]) == 2
     left = {m.message_id: m.receive_count for m in await env.store.peek_messages("shop-dlq", 10)}
     assert left == dict.fromkeys(ids[1:4], 0), "the others are neither received nor changed"
@@ -72,5 +73,5 @@ async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing() -
 async def test_only_the_dlq_has_messages_deleted_by_choice() -> None:
     env, ids = await environment_with_dead_letters(1)
     with pytest.raises(ConveyorError, match="dead-letter queue shop-dlq only"):
-        await EnvironmentConsole(env).delete("shop", ids)
+        await EnvironmentConsole(Operations(env)).delete("shop", ids)
     assert (await env.store.queue_counts("shop-dlq")).visible == 1

@@ -9,7 +9,7 @@ import pytest
 from conveyor.client.local import LocalQueue
 from conveyor.clock import FakeClock
 from conveyor.core.history import CronRun
-from conveyor.cron.registry import LEASE_NAME, StoreRegistry
+from conveyor.cron.leaders import LEASE_NAME, StoreRegistry
 from conveyor.cron.schedule import CronTask
 from conveyor.cron.scheduler import Scheduler
 from conveyor.store.memory import MemoryStore

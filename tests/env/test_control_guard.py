@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -10,6 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from conveyor.env.control import control_app
+from conveyor.env.logs import LogHub
+from conveyor.env.operations import Operations
 
 
 class Events:
@@ -22,10 +26,11 @@ class Events:
 
 
 @pytest.fixture
-async def control() -> AsyncIterator[tuple[TestClient, Events]]:
+async def control(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Events]]:
     events = Events()
     env = SimpleNamespace(events=events)
-    async with TestClient(TestServer(control_app(cast(Any, env)), host="127.0.0.1")) as client:
+    hub = LogHub(tmp_path / "logs", out=io.StringIO())
+    async with TestClient(TestServer(control_app(Operations(cast(Any, env)), hub), host="127.0.0.1")) as client:
         yield client, events
 
 

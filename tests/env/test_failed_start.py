@@ -9,8 +9,9 @@ import pytest
 
 from conveyor import errors
 from conveyor.env import environment
-from conveyor.env.environment import Environment, UpOptions
+from conveyor.env.environment import Environment
 from conveyor.env.project import load_project
+from conveyor.env.running import UpOptions
 
 
 def free_port() -> int:

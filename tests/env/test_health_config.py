@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.env.monitor import build_thresholds
+from conveyor.env.policies import build_thresholds
 from conveyor.env.project import load_project
 from conveyor.errors import ConfigError
 from conveyor.health import Thresholds

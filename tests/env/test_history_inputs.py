@@ -14,12 +14,13 @@ import pytest_asyncio
 from conveyor.clock import FakeClock
 from conveyor.core.history import DeliveryAttempt, MetricPoint, minute_of
 from conveyor.env.events import EventLog
-from conveyor.env.history import History
-from conveyor.env.monitor import Limits, Monitor
+from conveyor.env.policies import build_policy
 from conveyor.env.project import load_project
-from conveyor.env.scaling import Autoscaler, breach_from_series
+from conveyor.health.monitor import Limits, Monitor
+from conveyor.metrics.collector import MetricCollector
 from conveyor.scale import StepScaling
-from conveyor.scale.process import ProcessView
+from conveyor.scale.autoscaler import Autoscaler, breach_from_series
+from conveyor.scale.process import ProcessView, port_answers
 from conveyor.sqsd.daemon import DaemonState
 from conveyor.store.sqlite import SqliteStore
 from tests.contract.helpers import message
@@ -96,7 +97,8 @@ async def test_a_restarted_autoscaler_keeps_a_breach_the_series_shows(
         await store.record_metrics(visible(*((ago, 20.0) for ago in range(1, 7))))
     instances = Instances()
     clock = store.clock
-    autoscaler = Autoscaler(step_project(tmp_path), store, "work", instances, EventLog(clock), clock)  # type: ignore[arg-type]
+    policy, interval_s = build_policy(step_project(tmp_path))
+    autoscaler = Autoscaler(policy, interval_s, store, "work", instances, EventLog(clock), clock)
     await autoscaler.tick(NOW)
     # Six minutes above the threshold before this start: the first decision adds one. Without them the
     # breach starts now and has 300 s to go.
@@ -112,21 +114,22 @@ def daemon_state(_: str) -> DaemonState:
     return DaemonState(NOW - 3600, NOW, None, True, 0, 0, 0, 0, False)
 
 
-def monitor(store: SqliteStore, history: History | None, views: list[ProcessView] | None = None) -> Monitor:
+def monitor(store: SqliteStore, history: MetricCollector | None, views: list[ProcessView] | None = None) -> Monitor:
     return Monitor(
         store,
         "work",
         "work-dlq",
-        Instances(views),  # type: ignore[arg-type]
+        Instances(views),
         daemon_state,
         lambda: Limits(1, 4, 300.0, 20),
         10,
+        port_answers,
         history=history,
     )
 
 
-def history_of(store: SqliteStore) -> History:
-    return History(store, store.clock, 14 * 86400, lambda: ["instance-1"], lambda _: None)
+def history_of(store: SqliteStore) -> MetricCollector:
+    return MetricCollector(store, store.clock, 14 * 86400, lambda: ["instance-1"], lambda _: None)
 
 
 @pytest.mark.parametrize("with_history", [True, False])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.env.policies import DEFAULT_INTERVAL_S, DEFAULT_TARGET_BACKLOG, build_policy
 from conveyor.env.project import load_project
-from conveyor.env.scaling import DEFAULT_INTERVAL_S, DEFAULT_TARGET_BACKLOG, build_policy
 from conveyor.errors import ConfigError
 from conveyor.scale import OldestAgeScaling, ScalingPolicy, StepScaling, TargetTracking
 

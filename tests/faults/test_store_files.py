@@ -148,8 +148,9 @@ def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, servers:
 
 @pytest.mark.usefixtures("umask_022")
 def test_conveyor_up_creates_its_data_dir_0700(tmp_path: Path) -> None:
-    from conveyor.env.environment import Environment, UpOptions
+    from conveyor.env.environment import Environment
     from conveyor.env.project import load_project
+    from conveyor.env.running import UpOptions
 
     project_dir = tmp_path / "shop"
     project_dir.mkdir()

@@ -12,10 +12,10 @@ import click
 from conveyor.cli.common import allow_host_option, fail, run_async
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
 from conveyor.console.auth import TOKEN_ENV, address, choose_token
-from conveyor.env.environment import Environment, UpOptions
 from conveyor.env.examples import write_example
 from conveyor.env.project import load_project
 from conveyor.env.run import run_environment
+from conveyor.env.running import Running, UpOptions
 from conveyor.env.serving import console_urls
 from conveyor.errors import ConveyorError
 
@@ -89,7 +89,7 @@ def up(
     sys.exit(status)
 
 
-def _waiting(env: Environment) -> None:
+def _waiting(env: Running) -> None:
     states = []
     for view in env.supervisor.views():
         exited = f", exited with code {view.exit_code}" if view.exit_code is not None else ""
@@ -100,24 +100,25 @@ def _waiting(env: Environment) -> None:
     )
 
 
-def _announce(env: Environment) -> None:
+def _announce(env: Running) -> None:
+    at = env.addresses
     lines = [
         f"environment {env.project.name} is up",
-        f"  queue      {env.queue_url}   (DLQ {env.dlq_name})",
+        f"  queue      {at.queue_url}   (DLQ {env.dlq_name})",
         f"  instances  {env.supervisor.active} "
         f"(min {env.project.min_instances.value}, max {env.project.max_instances.value})",
-        f"  control    {env.control_url}",
+        f"  control    {at.control_url}",
     ]
-    if env.console_url:
-        lines.append(f"  console    {address(env.console_url, env.options.console_token)}")
+    if at.console_url:
+        lines.append(f"  console    {address(at.console_url, env.options.console_token)}")
         host = env.options.console_host
-        others = [address(url, env.options.console_token) for url in console_urls(host, _port(env.console_url))[1:]]
+        others = [address(url, env.options.console_token) for url in console_urls(host, _port(at.console_url))[1:]]
         if others:  # a wildcard --console-host: the addresses other machines may use
             lines.append(f"             on every interface (--console-host {host}): also {', '.join(others)}")
-    if getattr(env, "web_url", None):
-        lines.append(f"  web        {env.web_url}")
+    if at.web_url:
+        lines.append(f"  web        {at.web_url}")
     lines.append("  a web tier elsewhere reaches the queue with:")
-    lines += [f"    export {k}={v}" for k, v in env.shown_sdk_environment().items()]
+    lines += [f"    export {k}={v}" for k, v in env.sdk_environment.items()]
     lines.append('  enqueue:   conveyor send \'{"hello": "world"}\'     status: conveyor status     stop: Ctrl-C')
     click.echo("\n".join(lines))
 

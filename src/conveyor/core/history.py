@@ -82,3 +82,13 @@ class OperationTotals:
     sent: int = 0
     received: int = 0
     deleted: int = 0
+
+
+def queue_subject(name: str) -> str:
+    """The subject of a queue's metric series."""
+    return f"queue:{name}"
+
+
+def instance_subject(name: str) -> str:
+    """The subject of a worker instance's metric series."""
+    return f"instance:{name}"

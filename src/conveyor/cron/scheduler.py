@@ -1,6 +1,6 @@
 """The cron scheduler: ``run()`` around ``tick(now)``; one leader among all schedulers of an environment.
 
-Leadership and the record of fired slots live in a ``LeaderRegistry`` (``conveyor.cron.registry``):
+Leadership and the record of fired slots live in a ``LeaderRegistry`` (``conveyor.cron.leaders``):
 a lease in conveyor's store under ``conveyor up``, a DynamoDB table laid out as EB's
 ``AWSEBWorkerCronLeaderRegistry`` under ``conveyor sqsd`` (``conveyor.cron.dynamo``). Each registry
 documents its renewal and expiry times. The scheduler ticks every ``TICK_S`` seconds.
@@ -30,7 +30,7 @@ from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun
-from conveyor.cron.registry import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
+from conveyor.cron.leaders import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
 from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, next_slot, ruby_time, scheduled_message
 
 __all__ = ["LEASE_NAME", "LEASE_TTL_S", "REST_S", "TICK_S", "LogLine", "Scheduler"]

@@ -8,35 +8,32 @@ message is received or has its receive count or visibility changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, instance_subject, queue_subject
 from conveyor.core.models import StoredMessage
 from conveyor.env.operations import BadRequest, Operations
 
-if TYPE_CHECKING:
-    from conveyor.env.environment import Environment
-
 
 class EnvironmentConsole:
-    def __init__(self, env: Environment) -> None:
-        self.env = env
-        self.ops = Operations(env)
+    def __init__(self, ops: Operations) -> None:
+        self.ops = ops
+        self.store = ops.env.store
 
     @property
     def name(self) -> str:
-        return self.env.project.name
+        return self.ops.name
 
     @property
     def queue_name(self) -> str:
-        return self.env.queue_name
+        return self.ops.queue_name
 
     @property
     def dlq_name(self) -> str:
-        return self.env.dlq_name
+        return self.ops.dlq_name
 
     def now_s(self) -> float:
-        return self.env.clock.now()
+        return self.ops.now_s()
 
     async def status(self) -> dict[str, Any]:
         return await self.ops.status()
@@ -69,8 +66,8 @@ class EnvironmentConsole:
         return await self.ops.dlq_redrive_chosen(list(message_ids), by="console")
 
     async def delete(self, queue: str, message_ids: Sequence[str]) -> int:
-        if queue != self.env.dlq_name:
-            raise BadRequest(f"the console deletes chosen messages of the dead-letter queue {self.env.dlq_name} only")
+        if queue != self.dlq_name:
+            raise BadRequest(f"the console deletes chosen messages of the dead-letter queue {self.dlq_name} only")
         return await self.ops.dlq_delete_chosen(list(message_ids), by="console")
 
     async def purge_dlq(self) -> int:
@@ -85,37 +82,21 @@ class EnvironmentConsole:
         return slot
 
     async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:
-        return await self.env.store.cron_runs(task, limit)
+        return await self.store.cron_runs(task, limit)
 
     async def queue_series(self, queue: str, series: str, since_s: int, until_s: int) -> list[MetricPoint]:
-        return await self.env.store.metric_series(f"queue:{queue}", series, since_s, until_s)
-
-    def _instance_names(self) -> list[str]:
-        """Every instance this run may have had: numbered from 1 to the highest started (or the maximum)."""
-        highest = max(self.env.autoscaler.limits().max_instances, 1)
-        for view in self.env.supervisor.views():
-            highest = max(highest, _number(view.name))
-        for event in self.env.events.since(0):
-            if event.kind == "instance-started":
-                highest = max(highest, _number(event.message.split(" ", 1)[0]))
-        return [f"instance-{n}" for n in range(1, highest + 1)]
+        return await self.store.metric_series(queue_subject(queue), series, since_s, until_s)
 
     async def instance_series(self, series: str, since_s: int, until_s: int) -> dict[str, list[MetricPoint]]:
-        store = self.env.store
         out = {}
-        for name in self._instance_names():
-            points = await store.metric_series(f"instance:{name}", series, since_s, until_s)
+        for name in self.ops.instance_names():
+            points = await self.store.metric_series(instance_subject(name), series, since_s, until_s)
             if points:
                 out[name] = points
         return out
 
     async def delivery_history(self, message_id: str) -> list[DeliveryAttempt]:
-        return await self.env.store.delivery_history(message_id)
+        return await self.store.delivery_history(message_id)
 
     async def recent_deliveries(self, limit: int) -> list[DeliveryAttempt]:
-        return await self.env.store.recent_deliveries(limit)
-
-
-def _number(name: str) -> int:
-    _, _, number = name.rpartition("-")
-    return int(number) if number.isdigit() else 0
+        return await self.store.recent_deliveries(limit)

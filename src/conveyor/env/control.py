@@ -6,19 +6,15 @@ JSON over HTTP on 127.0.0.1 only. Every answer is computed from the running envi
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from conveyor import errors
 from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.console.auth import Handler, cross_site, loopback_host
+from conveyor.env.logs import LogHub
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations, message_view
-
-if TYPE_CHECKING:
-    from conveyor.env.environment import Environment
-
 
 #: Longest wait of a ``/logs`` long poll.
 MAX_LOG_WAIT_S = 30.0
@@ -30,16 +26,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _fail(message: str, status: int = 400) -> web.Response:
     return _json({"error": message}, status)
-
-
-def _processes(env: Environment) -> list[str]:
-    """Every process whose lines ``conveyor logs`` can show: those that wrote some, and those running now."""
-    names = set(env.logs.processes()) | {"conveyor"}
-    for view in env.supervisor.views():
-        names |= {view.name, f"{view.name}/sqsd"}
-    if env.project.web_command:
-        names.add("web")
-    return sorted(names)
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
@@ -55,14 +41,9 @@ async def _object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _bounds(env: Environment) -> dict[str, int]:
-    bounds = env.autoscaler.policy.bounds
-    return {"min": bounds.min_instances, "max": bounds.max_instances}
-
-
-def control_app(env: Environment) -> web.Application:
+def control_app(ops: Operations, hub: LogHub) -> web.Application:
+    """The control API over a running environment's ``ops``, with its log ``hub`` for ``conveyor logs``."""
     routes = web.RouteTableDef()
-    ops = Operations(env)
 
     @routes.get("/status")
     async def status(_: web.Request) -> web.Response:
@@ -75,7 +56,7 @@ def control_app(env: Environment) -> web.Application:
     @routes.get("/metrics")
     async def metrics(_: web.Request) -> web.Response:
         """Prometheus exposition: the queues and every instance's deliveries (docs/metrics.md)."""
-        body = await env.history.exposition()
+        body = await ops.exposition()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     @routes.get("/events")
@@ -94,14 +75,14 @@ def control_app(env: Environment) -> web.Application:
         except ValueError:
             return _fail("since must be an integer and wait_s a number")
         process = request.query.get("process") or None
-        if process is not None and not any(p == process or p.startswith(process + "/") for p in _processes(env)):
-            known = ", ".join(_processes(env))
+        known = ops.processes()
+        if process is not None and not any(p == process or p.startswith(process + "/") for p in known):
             return _fail(
-                f"there is no process {process!r} in environment {env.project.name}; its processes: {known}", 404
+                f"there is no process {process!r} in environment {ops.name}; its processes: {', '.join(known)}", 404
             )
 
         def matching() -> list[tuple[int, str, str]]:
-            lines = env.logs.since(since)
+            lines = hub.since(since)
             if process is None:
                 return lines
             return [entry for entry in lines if entry[1] == process or entry[1].startswith(process + "/")]
@@ -109,12 +90,12 @@ def control_app(env: Environment) -> web.Application:
         lines = matching()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
-        while not lines and (left_s := deadline - loop.time()) > 0 and not env.logs.ended:
-            await env.logs.wait_after(env.logs.last_sequence, left_s)
+        while not lines and (left_s := deadline - loop.time()) > 0 and not hub.ended:
+            await hub.wait_after(hub.last_sequence, left_s)
             lines = matching()
         return _json(
             {
-                "last": env.logs.last_sequence,
+                "last": hub.last_sequence,
                 "lines": [{"sequence": s, "process": p, "line": text} for s, p, text in lines],
             }
         )
@@ -126,16 +107,9 @@ def control_app(env: Environment) -> web.Application:
         auto = body.get("auto") is True
         if auto == (count is not None):
             return _fail("give either instances (an integer from 0 to 100) or auto: true")
-        try:
-            if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= 100:
-                await env.autoscaler.pin(count)
-            elif auto:
-                await env.autoscaler.unpin()
-            else:
-                return _fail("instances must be an integer from 0 to 100")
-        except errors.ConveyorError as error:
-            return _fail(error.message, 409)
-        return _json({"instances": count, "auto": auto, "running": env.supervisor.active} | _bounds(env))
+        if not auto and (not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 100):
+            return _fail("instances must be an integer from 0 to 100")
+        return _json(await ops.scale(None if auto else count))
 
     @routes.get("/queues")
     async def queues(_: web.Request) -> web.Response:
@@ -164,7 +138,7 @@ def control_app(env: Environment) -> web.Application:
 
     @routes.get("/dlq/{message_id}")
     async def dlq_show(request: web.Request) -> web.Response:
-        return _json(message_view(await ops.find(env.dlq_name, request.match_info["message_id"]), full=True))
+        return _json(message_view(await ops.find(ops.dlq_name, request.match_info["message_id"]), full=True))
 
     @routes.post("/dlq/redrive")
     async def dlq_redrive(request: web.Request) -> web.Response:

@@ -14,40 +14,37 @@ import asyncio
 import os
 import sys
 import uuid
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 from conveyor.api.app import create_app
 from conveyor.client.base import dead_letter_queue_name
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_CONSOLE_PORT,
-    DEFAULT_REGION,
-    DEFAULT_SERVER_PORT,
     ServerConfig,
-    check_allowed_host,
 )
 from conveyor.core import attributes as queue_attributes
-from conveyor.cron.registry import StoreRegistry
+from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
+from conveyor.env.control import control_app
 from conveyor.env.events import EventLog
-from conveyor.env.history import History
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
-from conveyor.env.monitor import Monitor, build_thresholds
+from conveyor.env.operations import Operations
+from conveyor.env.policies import build_policy, build_thresholds, health_limits
 from conveyor.env.project import Project
-from conveyor.env.scaling import Autoscaler, build_policy
-from conveyor.env.serving import Servers, Sockets, bind_all, serve_console
+from conveyor.env.running import Addresses, Running, UpOptions
+from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console
 from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.health.monitor import Monitor
 from conveyor.health.status import Status
-from conveyor.scale.process import ProcessView, SupervisedProcess
+from conveyor.metrics.collector import MetricCollector
+from conveyor.scale.autoscaler import Autoscaler
+from conveyor.scale.process import port_answers
 from conveyor.scale.supervisor import Supervisor
 from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
-from conveyor.sqsd.daemon import Daemon
+from conveyor.sqsd.daemon import Daemon, DaemonState
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
 from conveyor.store.factory import open_store
@@ -60,33 +57,13 @@ SUPERVISE_INTERVAL_S = 1.0
 SAMPLE_EVERY_TICKS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class UpOptions:
-    data_dir: Path
-    host: str = "127.0.0.1"
-    queue_port: int = DEFAULT_SERVER_PORT
-    control_port: int = 0
-    region: str = DEFAULT_REGION
-    account_id: str = DEFAULT_ACCOUNT_ID
-    #: The web console (``None``: none); a token is required when it listens beyond loopback.
-    console_host: str = "127.0.0.1"
-    console_port: int | None = DEFAULT_CONSOLE_PORT
-    console_token: str | None = None
-    #: Host names the queue port answers for besides loopback (``--allow-host``; ``*``: any).
-    allow_hosts: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in self.allow_hosts:  # refused before anything starts
-            check_allowed_host(name)
-
-
 class Environment:
     def __init__(self, project: Project, options: UpOptions, clock: Clock | None = None) -> None:
         self.project = project
         self.options = options
         self.clock = clock or SystemClock()
         # Every mistake in the project is reported before anything starts.
-        build_policy(project)
+        self.policy, self.interval_s = build_policy(project)
         self.thresholds = build_thresholds(project.health)
         self.queue_attributes = _queue_attributes(project)
         self.resolved = self._sqsd_options("http://127.0.0.1/queue-url-checked-at-start")
@@ -115,23 +92,29 @@ class Environment:
         #: The status the last supervise round judged (for the transition events). An environment starts
         #: Pending, as EB's does, so its first judgment is on record too ("from Pending to Ok").
         self._health_status = Status.PENDING.value
-        self.control_url = ""
-        self.console_url = ""
         self._sockets: Sockets | None = None
+        # Made by ``start`` (None until then, or after a start that failed before them): ``stop`` ends
+        # whatever exists, in order. Everything else reads them from the ``Running`` that ``start`` returns.
+        self.store: Store | None = None
+        self.metrics: MetricCollector | None = None
+        self.supervisor: Supervisor | None = None
+        self.autoscaler: Autoscaler | None = None
+        self.running: Running | None = None
 
     # -- start ----------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self) -> Running:
         opts = self.options
         try:
-            self.store: Store = await open_store("sqlite", opts.data_dir, self.clock)
+            store = self.store = await open_store("sqlite", opts.data_dir, self.clock)
             self.watchdog = await guard(opts.data_dir, self.up_id, self.events.add)
-            await self._start()
+            self.running = await self._start(store)
         except BaseException:
             await self.stop()
             raise
+        return self.running
 
-    async def _start(self) -> None:
+    async def _start(self, store: Store) -> Running:
         opts = self.options
         server_config = ServerConfig(
             opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id, opts.allow_hosts
@@ -140,20 +123,21 @@ class Environment:
         self._sockets = sockets  # stop() closes any a failed start left unserved
         sock = sockets.queue
         self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
-        self.history = History(
-            self.store,
+        metrics = self.metrics = MetricCollector(
+            store,
             self.clock,
             self.project.history_retention_s.value,
             self._instance_names,
             lambda text: self.events.add("error", text),
         )
-        self.history.start()
-        metrics = self.history.exposition
-        await self.servers.serve(create_app(self.store, server_config.validate(), metrics=lambda _: metrics()), sock)
+        metrics.start()
+        await self.servers.serve(
+            create_app(store, server_config.validate(), metrics=lambda _: metrics.exposition()), sock
+        )
         self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
         self.resolved = self._sqsd_options(self.queue_url)
         await ensure_worker_queue(
-            self.store,
+            store,
             self.queue_name,
             self.resolved.config.max_retries,
             opts.region,
@@ -162,69 +146,83 @@ class Environment:
         )
         if self.queue_attributes:
             # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
-            await self.store.set_queue_attributes(self.queue_name, self.queue_attributes)
+            await store.set_queue_attributes(self.queue_name, self.queue_attributes)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
-        self.supervisor = Supervisor(
+        supervisor = self.supervisor = Supervisor(
             self.project.worker_command,
             self.process_environment(),
             str(self.project.root),
             self.clock,
-            self._make_daemon,
+            lambda port, name: self._make_daemon(store, metrics, port, name),
             self.logs.line,
             self.events.add,
         )
-        self.autoscaler = Autoscaler(
-            self.project, self.store, self.queue_name, self.supervisor, self.events, self.clock
+        autoscaler = self.autoscaler = Autoscaler(
+            self.policy, self.interval_s, store, self.queue_name, supervisor, self.events, self.clock
         )
-        self.monitor = Monitor(
-            self.store,
+        monitor = Monitor(
+            store,
             self.queue_name,
             self.dlq_name,
-            self.supervisor,
+            supervisor,
             self.daemon_state,
-            self.autoscaler.limits,
+            lambda: health_limits(autoscaler.policy),
             self.resolved.config.http_connections,
+            port_answers,
             self.thresholds,
-            history=self.history,
-            web_view=self.web_view,
+            history=metrics,
+            web_view=self.web_tier.view,
         )
-        await self.supervisor.scale_to(self.autoscaler.initial_instances())
-        await self.supervisor.wait_ready()
-        unrunnable = await self.supervisor.unrunnable()
+        await supervisor.scale_to(self.policy.bounds.min_instances)
+        await supervisor.wait_ready()
+        unrunnable = await supervisor.unrunnable()
         if unrunnable is not None:  # a command that is not there will not be there after a restart either
             raise ConfigError(unrunnable)
         if self.project.web_command:
             await self.web_tier.start(self.process_environment)
         self._tasks += [
-            asyncio.create_task(self._supervise()),
-            asyncio.create_task(self.autoscaler.run()),
+            asyncio.create_task(self._supervise(supervisor, monitor)),
+            asyncio.create_task(autoscaler.run()),
         ]
+        scheduler = None
         if self.project.cron_tasks:
-            self.scheduler = Scheduler(
+            scheduler = Scheduler(
                 self.project.cron_tasks,
-                StoreRegistry(self.store, f"{self.project.name}-{os.getpid()}"),
-                LocalQueue(self.store, self.queue_name),
+                StoreRegistry(store, f"{self.project.name}-{os.getpid()}"),
+                LocalQueue(store, self.queue_name),
                 self.clock,
                 log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
             )
-            self._cron = asyncio.create_task(self.scheduler.run(self._cron_stop))
+            self._cron = asyncio.create_task(scheduler.run(self._cron_stop))
             self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
-        from conveyor.env.control import control_app
-
-        self.control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
-        await self.servers.serve(control_app(self), sockets.control)
+        control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
+        console_url = console_address(opts.console_host, sockets.console) if sockets.console is not None else ""
+        running = Running(
+            project=self.project,
+            options=opts,
+            clock=self.clock,
+            store=store,
+            queue_name=self.queue_name,
+            dlq_name=self.dlq_name,
+            addresses=Addresses(self.queue_endpoint, self.queue_url, control_url, console_url, self.web_tier.url),
+            sqsd=self.resolved,
+            supervisor=supervisor,
+            autoscaler=autoscaler,
+            monitor=monitor,
+            metrics=metrics,
+            events=self.events,
+            logs=self.logs,
+            scheduler=scheduler,
+            sdk_environment=self.shown_sdk_environment(),
+            daemon_state=self.daemon_state,
+            web_view=self.web_tier.view,
+        )
+        operations = Operations(running)
+        await self.servers.serve(control_app(operations, self.logs), sockets.control)
         if sockets.console is not None:
-            self.console_url = await serve_console(self, self.servers, sockets.console)
-            self.events.add("environment", f"console at {self.console_url}")
-
-    @property
-    def web(self) -> SupervisedProcess | None:
-        """The project's web process (None without one, or before it starts)."""
-        return self.web_tier.process
-
-    @property
-    def web_url(self) -> str | None:
-        return self.web_tier.url
+            await serve_console(operations, opts.console_token, self.servers, sockets.console)
+            self.events.add("environment", f"console at {console_url}")
+        return running
 
     def _sqsd_options(self, queue_url: str) -> Resolved:
         overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
@@ -259,47 +257,43 @@ class Environment:
             shown["AWS_SECRET_ACCESS_KEY"] = "<your AWS_SECRET_ACCESS_KEY>"
         return shown
 
-    def _make_daemon(self, port: int, name: str) -> Daemon:
+    def _make_daemon(self, store: Store, metrics: MetricCollector, port: int, name: str) -> Daemon:
         config: SqsdConfig = replace(self.resolved.config, port=port, http_host="127.0.0.1")
         log = SqsdLog(self.clock, fmt=config.log_format, stream=self.logs.stream(f"{name}/sqsd"))
-        queue = LocalQueue(self.store, self.queue_name)
-        daemon = Daemon(queue, config, self.clock, log, recorder=self.history.recorder.record, instance=name)
+        queue = LocalQueue(store, self.queue_name)
+        daemon = Daemon(queue, config, self.clock, log, recorder=metrics.recorder.record, instance=name)
         self._daemons[name] = daemon
         return daemon
 
     def _instance_names(self) -> list[str]:
         """Instances whose series the sampler writes (zeros while idle)."""
-        supervisor = getattr(self, "supervisor", None)
+        supervisor = self.supervisor
         return [v.name for v in supervisor.views() if v.state != "stopped"] if supervisor is not None else []
 
-    def daemon_state(self, name: str) -> Any:
+    def daemon_state(self, name: str) -> DaemonState | None:
         daemon = self._daemons.get(name)
         return daemon.state() if daemon is not None else None
 
-    def web_view(self) -> ProcessView | None:
-        """The web process as health, ``conveyor status`` and the console see it; None without one."""
-        return self.web_tier.view()
-
-    async def _supervise(self) -> None:
+    async def _supervise(self, supervisor: Supervisor, monitor: Monitor) -> None:
         ticks = 0
         while True:
             await asyncio.sleep(SUPERVISE_INTERVAL_S)
             try:
-                await self.supervisor.tick(self.clock.now())
+                await supervisor.tick(self.clock.now())
                 await self.web_tier.check(self.clock.now())
-                await self._note_health()
+                await self._note_health(monitor)
                 ticks += 1
                 if ticks % SAMPLE_EVERY_TICKS == 0:
-                    await self.monitor.sample(self.clock.now())
+                    await monitor.sample(self.clock.now())
             except (ConveyorError, OSError) as error:
                 # One failed round (a full disk, a fork that failed) must not end supervision for good.
                 self.events.add("error", f"supervising the instances failed, trying again: {error}")
 
-    async def _note_health(self) -> None:
+    async def _note_health(self, monitor: Monitor) -> None:
         """An event when the environment's status changes, as EB's "Environment health has transitioned
         from Ok to Degraded": judged every round, right after the supervisor noticed exits, so even a
         crash restarted a second later is on record."""
-        overall, _, _ = await self.monitor.health(self.clock.now())
+        overall, _, _ = await monitor.health(self.clock.now())
         status = overall.status.value
         if status != self._health_status:
             because = f": {'; '.join(overall.causes)}" if overall.causes else ""
@@ -307,23 +301,6 @@ class Environment:
                 "health", f"Environment health has transitioned from {self._health_status} to {status}{because}"
             )
         self._health_status = status
-
-    async def health(self) -> dict[str, Any]:
-        """The environment's health and each instance's, as the control API serves it."""
-        overall, instances, web = await self.monitor.health(self.clock.now())
-        return {
-            "name": self.project.name,
-            "status": overall.status.value,
-            "colour": overall.colour.value,
-            "causes": list(overall.causes),
-            "instances": [
-                {"name": name, "status": h.status.value, "colour": h.colour.value, "causes": list(h.causes)}
-                for name, h in instances
-            ],
-            "web": None
-            if web is None
-            else {"name": "web", "status": web.status.value, "colour": web.colour.value, "causes": list(web.causes)},
-        }
 
     # -- stop -----------------------------------------------------------------------------------
 
@@ -334,9 +311,9 @@ class Environment:
         self._cron_stop.set()  # the scheduler gives its lease up, so a restart leads at once
         if self._cron is not None:
             await asyncio.gather(self._cron, return_exceptions=True)
-        if hasattr(self, "autoscaler"):
+        if self.autoscaler is not None:
             await self.autoscaler.close()
-        if hasattr(self, "supervisor"):
+        if self.supervisor is not None:
             await self.supervisor.close()
         await self.web_tier.begin_drain()  # a restart of the web process under way finishes; none starts after
         for task in self._tasks:
@@ -344,12 +321,12 @@ class Environment:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.web_tier.stop()
-        if hasattr(self, "supervisor"):
+        if self.supervisor is not None:
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
             self.events.add("environment", "stopped: every instance drained")
-        if hasattr(self, "history"):
-            await self.history.stop()  # the drained daemons' last attempts, and a last sample
+        if self.metrics is not None:
+            await self.metrics.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()
         await self.servers.close()
         if self._sockets is not None:
@@ -361,14 +338,14 @@ class Environment:
             # Off the loop: closing the watchdog's pipe waits for it (up to a second).
             await asyncio.to_thread(release, self.options.data_dir, self.up_id, self.watchdog)
             self.watchdog = None
-        if hasattr(self, "store"):
+        if self.store is not None:
             await self.store.close()
-            del self.store
+            self.store = None
         self.logs.close()
 
     async def kill(self) -> None:
         """Stop at once (a second Ctrl-C): every process gets SIGKILL, nothing is drained."""
-        if hasattr(self, "supervisor"):
+        if self.supervisor is not None:
             await self.supervisor.kill_all()
         self.web_tier.kill()
         for task in self._tasks:

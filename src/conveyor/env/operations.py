@@ -9,7 +9,7 @@ cannot do now. Every change a person makes (a redrive, a purge, a manual cron ru
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from conveyor import errors
 from conveyor.client.local import LocalQueue
@@ -18,10 +18,8 @@ from conveyor.core.history import CronRun
 from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.cron.schedule import next_slot
 from conveyor.cron.scheduler import LEASE_NAME
+from conveyor.env.running import Running
 from conveyor.sqsd.options import describe
-
-if TYPE_CHECKING:
-    from conveyor.env.environment import Environment
 
 #: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
 #: this many messages at once.
@@ -73,8 +71,67 @@ def _masked(name: str, setting: dict[str, Any]) -> dict[str, Any]:
 
 
 class Operations:
-    def __init__(self, env: Environment) -> None:
+    """Over a ``Running`` environment: every part is there."""
+
+    def __init__(self, env: Running) -> None:
         self.env = env
+
+    @property
+    def name(self) -> str:
+        return self.env.project.name
+
+    @property
+    def queue_name(self) -> str:
+        return self.env.queue_name
+
+    @property
+    def dlq_name(self) -> str:
+        return self.env.dlq_name
+
+    def now_s(self) -> float:
+        return self.env.clock.now()
+
+    async def exposition(self) -> bytes:
+        """``/metrics``: the Prometheus text."""
+        return await self.env.metrics.exposition()
+
+    def processes(self) -> list[str]:
+        """Every process whose lines ``conveyor logs`` can show: those that wrote some, and those running now."""
+        names = set(self.env.logs.processes()) | {"conveyor"}
+        for view in self.env.supervisor.views():
+            names |= {view.name, f"{view.name}/sqsd"}
+        if self.env.project.web_command:
+            names.add("web")
+        return sorted(names)
+
+    async def scale(self, instances: int | None) -> dict[str, Any]:
+        """Pin at ``instances`` (``conveyor scale N``), or with None give the count back to the autoscaler."""
+        autoscaler = self.env.autoscaler
+        try:
+            if instances is None:
+                await autoscaler.unpin()
+            else:
+                await autoscaler.pin(instances)
+        except errors.ConveyorError as error:
+            raise Conflict(error.message) from None
+        bounds = autoscaler.policy.bounds
+        return {
+            "instances": instances,
+            "auto": instances is None,
+            "running": self.env.supervisor.active,
+            "min": bounds.min_instances,
+            "max": bounds.max_instances,
+        }
+
+    def instance_names(self) -> list[str]:
+        """Every instance this run may have had: numbered from 1 to the highest started (or the maximum)."""
+        highest = max(self.env.autoscaler.policy.bounds.max_instances, 1)
+        for view in self.env.supervisor.views():
+            highest = max(highest, _number(view.name))
+        for event in self.env.events.since(0):
+            if event.kind == "instance-started":
+                highest = max(highest, _number(event.message.split(" ", 1)[0]))
+        return [f"instance-{n}" for n in range(1, highest + 1)]
 
     async def counts(self, name: str) -> dict[str, int]:
         c = await self.env.store.queue_counts(name)
@@ -89,24 +146,38 @@ class Operations:
         return {
             "name": env.project.name,
             "project": str(env.project.root),
-            "queue_url": env.queue_url,
+            "queue_url": env.addresses.queue_url,
             "queue": await self.counts(env.queue_name),
             "dlq": await self.counts(env.dlq_name),
             "instances": instances,
             "scaling": env.autoscaler.describe(),
-            "web_url": getattr(env, "web_url", None),
+            "web_url": env.addresses.web_url,
             "web": asdict(web) if (web := env.web_view()) is not None else None,
-            "sdk_environment": env.shown_sdk_environment(),
+            "sdk_environment": dict(env.sdk_environment),
         }
 
     async def health(self) -> dict[str, Any]:
-        return await self.env.health()
+        """The environment's health and each instance's."""
+        overall, instances, web = await self.env.monitor.health(self.env.clock.now())
+        return {
+            "name": self.env.project.name,
+            "status": overall.status.value,
+            "colour": overall.colour.value,
+            "causes": list(overall.causes),
+            "instances": [
+                {"name": name, "status": h.status.value, "colour": h.colour.value, "causes": list(h.causes)}
+                for name, h in instances
+            ],
+            "web": None
+            if web is None
+            else {"name": "web", "status": web.status.value, "colour": web.colour.value, "causes": list(web.causes)},
+        }
 
     def events(self, since: int = 0) -> list[dict[str, Any]]:
         return [asdict(e) for e in self.env.events.since(since)]
 
     def queue_url(self, name: str) -> str:
-        return f"{self.env.queue_endpoint}/{self.env.options.account_id}/{name}"
+        return f"{self.env.addresses.queue_endpoint}/{self.env.options.account_id}/{name}"
 
     async def queues(self) -> list[dict[str, Any]]:
         names = await self.env.store.list_queues()
@@ -114,7 +185,7 @@ class Operations:
 
     def config(self) -> dict[str, Any]:
         env = self.env
-        rows = [{"option": o, "value": v, "source": s} for o, v, s in describe(env.resolved)]
+        rows = [{"option": o, "value": v, "source": s} for o, v, s in describe(env.sqsd)]
         project = env.project
         settings = {
             "instances.min": asdict(project.min_instances),
@@ -245,3 +316,8 @@ class Operations:
             raise NotFound(error.message) from None
         self.env.events.add("cron-run", f"{name} fired by {by}")
         return {"name": name, "slot_s": slot}
+
+
+def _number(name: str) -> int:
+    _, _, number = name.rpartition("-")
+    return int(number) if number.isdigit() else 0

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 from conveyor.console.auth import address
 from conveyor.env import registry
-from conveyor.env.environment import Environment, UpOptions
+from conveyor.env.environment import Environment
 from conveyor.env.project import Project
+from conveyor.env.running import Running, UpOptions
 
 #: Exit status after a forced stop (a second signal), as a shell reports a process ended by SIGINT.
 FORCED_EXIT = 130
@@ -25,8 +26,8 @@ FORCED_EXIT = 130
 async def run_environment(
     project: Project,
     options: UpOptions,
-    on_ready: Callable[[Environment], None],
-    on_waiting: Callable[[Environment], None] = lambda _: None,
+    on_ready: Callable[[Running], None],
+    on_waiting: Callable[[Running], None] = lambda _: None,
 ) -> int:
     """Run until SIGINT / SIGTERM; 0 after a drain, ``FORCED_EXIT`` after a second signal.
 
@@ -53,13 +54,13 @@ async def run_environment(
         loop.add_signal_handler(sig, on_signal)
     registered = False
     try:
-        await env.start()
+        running = await env.start()
         try:
             if not stop.is_set():
-                registry.register(_entry(env, options))
+                registry.register(_entry(running))
                 registered = True
-                if await _first_instance_ready(env, stop, on_waiting):
-                    on_ready(env)
+                if await _first_instance_ready(running, stop, on_waiting):
+                    on_ready(running)
                 await stop.wait()
         except BaseException:
             await env.stop()
@@ -72,21 +73,19 @@ async def run_environment(
             loop.remove_signal_handler(sig)
 
 
-def _entry(env: Environment, options: UpOptions) -> registry.Entry:
+def _entry(env: Running) -> registry.Entry:
     return registry.Entry(
         name=env.project.name,
         pid=os.getpid(),
         project=str(env.project.root.resolve()),
-        data_dir=str(options.data_dir.resolve()),
-        control_url=env.control_url,
-        queue_url=env.queue_url,
-        console_url=address(env.console_url, options.console_token),
+        data_dir=str(env.options.data_dir.resolve()),
+        control_url=env.addresses.control_url,
+        queue_url=env.addresses.queue_url,
+        console_url=address(env.addresses.console_url, env.options.console_token),
     )
 
 
-async def _first_instance_ready(
-    env: Environment, stop: asyncio.Event, on_waiting: Callable[[Environment], None]
-) -> bool:
+async def _first_instance_ready(env: Running, stop: asyncio.Event, on_waiting: Callable[[Running], None]) -> bool:
     """Wait until an instance has been ready (True), or a signal came first (False)."""
     ready = env.supervisor.an_instance_was_ready
     if ready.is_set() or env.supervisor.active == 0:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from conveyor.api.addresses import reachable_urls
 from conveyor.api.connections import MAX_DEFAULT_CONNECTIONS, ConnectionLimits, start_app
 from conveyor.api.server import bind
+from conveyor.env.operations import Operations
 from conveyor.errors import ConfigError
-
-if TYPE_CHECKING:
-    from conveyor.env.environment import Environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +86,19 @@ class Servers:
         self._runners = []
 
 
-async def serve_console(env: Environment, servers: Servers, sock: socket.socket) -> str:
-    """The web console over the environment, on ``sock``; its address to open on this machine (loopback for a
-    wildcard ``--console-host``: ``console_urls`` gives the others)."""
+async def serve_console(operations: Operations, token: str | None, servers: Servers, sock: socket.socket) -> None:
+    """The web console over the running environment's operations, on ``sock``."""
     # Imported here: an ``up`` without a console loads none of it.
     from conveyor.console.app import console_app
     from conveyor.env.console_backend import EnvironmentConsole
 
-    url = console_urls(env.options.console_host, sock.getsockname()[1])[0]
-    console = console_app(EnvironmentConsole(env), token=env.options.console_token, metrics=env.history.exposition)
-    await servers.serve(console, sock)
-    return url
+    await servers.serve(console_app(EnvironmentConsole(operations), token=token, metrics=operations.exposition), sock)
+
+
+def console_address(host: str, sock: socket.socket) -> str:
+    """The console's address to open on this machine (loopback for a wildcard ``--console-host``:
+    ``console_urls`` gives the others)."""
+    return console_urls(host, sock.getsockname()[1])[0]
 
 
 def console_urls(host: str, port: int) -> list[str]:

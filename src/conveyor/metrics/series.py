@@ -30,7 +30,14 @@ from dataclasses import dataclass
 
 from conveyor.clock import Clock
 from conveyor.core.attributes import QueueSettings
-from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S, MetricPoint, OperationTotals, minute_of
+from conveyor.core.history import (
+    DEFAULT_HISTORY_RETENTION_S,
+    MetricPoint,
+    OperationTotals,
+    instance_subject,
+    minute_of,
+    queue_subject,
+)
 from conveyor.core.models import QueueCounts
 from conveyor.core.redrive import queue_name_from_arn
 from conveyor.errors import ConveyorError
@@ -53,14 +60,6 @@ INSTANCE_SERIES = (
     "latency_p95_ms",
     "latency_p99_ms",
 )
-
-
-def queue_subject(name: str) -> str:
-    return f"queue:{name}"
-
-
-def instance_subject(name: str) -> str:
-    return f"instance:{name}"
 
 
 @dataclass(slots=True)

@@ -4,59 +4,84 @@
 samples, the supervisor's view of each instance and a TCP connect to each running app's port (the
 daemon only learns whether its app answers when it delivers, which an idle queue never does).
 
-``health:`` in conveyor.yaml sets the rules' thresholds (the fields of ``health.Thresholds``, e.g.
-``restart_window_s: 60``).
+Its inputs come through small protocols (``Processes``, ``DaemonSnapshot``, ``RecordedHistory``, a port
+probe), so the runtimes that provide them (the supervisor, the daemons, the metric collector) are not
+imported here: ``env`` wires them in.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from conveyor.config import unknown_key
-from conveyor.env.history import History
-from conveyor.errors import ConfigError
-from conveyor.health import (
-    CounterSample,
-    Health,
-    InstanceInputs,
-    QueueInputs,
-    Thresholds,
-    WebInputs,
-    environment_health,
-    instance_health,
-    web_health,
-)
-from conveyor.scale.process import ProcessView
-from conveyor.scale.supervisor import InstanceView, Supervisor, port_answers
+from conveyor.health.inputs import CounterSample, InstanceInputs, ProcessState, QueueInputs, Thresholds, WebInputs
+from conveyor.health.rules import environment_health, instance_health, web_health
+from conveyor.health.status import Health
 from conveyor.store.protocol import Store
 
 #: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
 MAX_SAMPLES = 120
 
 
-def build_thresholds(settings: Mapping[str, Any]) -> Thresholds:
-    """``Thresholds`` from the ``health:`` section (name -> ``Setting``); a mistake names the file and line."""
-    kinds = {f.name: f.type for f in fields(Thresholds)}
-    values: dict[str, float | int] = {}
-    for name, setting in settings.items():
-        if name not in kinds:
-            raise unknown_key(setting.where, name, "health", tuple(kinds))
-        value = setting.value
-        integer = kinds[name] in (int, "int")
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and (not integer or isinstance(value, int))
-        if not ok:
-            what = "an integer" if integer else "a number"
-            raise ConfigError(f"{setting.where}: health.{name} must be {what}, not {value!r}.")
-        values[name] = value
-    try:
-        return Thresholds(**values)  # type: ignore[arg-type]
-    except ConfigError as error:
-        where = next(iter(settings.values())).where
-        raise ConfigError(f"{where}: {error.message}") from None
+class ProcessSnapshot(Protocol):
+    """A supervised process as it is now (a worker app, the web process)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def state(self) -> ProcessState: ...
+    @property
+    def started_at_s(self) -> float: ...
+    @property
+    def restarts_at_s(self) -> tuple[float, ...]: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def exit_cause(self) -> str | None: ...
+
+
+class Processes(Protocol):
+    """The worker instances' apps."""
+
+    def views(self) -> Sequence[ProcessSnapshot]: ...
+
+
+class DaemonSnapshot(Protocol):
+    """What an instance's daemon reports."""
+
+    @property
+    def last_poll_ok_at_s(self) -> float | None: ...
+    @property
+    def last_poll_error(self) -> str | None: ...
+    @property
+    def app_reachable(self) -> bool | None: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def delivered(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def expired(self) -> int: ...
+
+
+class RecordedHistory(Protocol):
+    """The environment's delivery and metric history."""
+
+    def deliveries(self, instance: str) -> tuple[int, int] | None:
+        """(2xx, failed) deliveries the instance has recorded so far; None before its first."""
+        ...
+
+    async def queue_size_at(self, queue: str, at_s: float) -> int | None: ...
+
+
+#: Whether something accepts TCP connections on a loopback port.
+PortProbe = Callable[[int], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +100,15 @@ class Monitor:
         store: Store,
         queue: str,
         dlq: str,
-        supervisor: Supervisor,
-        daemon_state: Callable[[str], Any],
+        supervisor: Processes,
+        daemon_state: Callable[[str], DaemonSnapshot | None],
         limits: Callable[[], Limits],
         http_connections: int,
+        probe: PortProbe,
         thresholds: Thresholds | None = None,
         *,
-        history: History | None = None,
-        web_view: Callable[[], ProcessView | None] | None = None,
+        history: RecordedHistory | None = None,
+        web_view: Callable[[], ProcessSnapshot | None] | None = None,
     ) -> None:
         self.store = store
         #: The web process as the environment supervises it (None: the project has none).
@@ -93,6 +119,7 @@ class Monitor:
         self.daemon_state = daemon_state
         self.limits = limits
         self.http_connections = http_connections
+        self.probe = probe
         self.thresholds = thresholds or Thresholds()
         #: The environment's metric and delivery history: when given, delivery counts come from its
         #: recorder (the numbers of /metrics and the series) and the DLQ's past size from its series.
@@ -110,17 +137,13 @@ class Monitor:
         counts = await self.store.queue_counts(self.dlq)
         self._dlq_sizes.append((now_s, counts.visible + counts.in_flight + counts.delayed))
 
-    def _deliveries(self, name: str, state: Any) -> tuple[int, int]:
-        """(2xx, failed) deliveries of an instance so far: the recorder's totals, else its daemon's counters."""
+    def _deliveries(self, name: str, state: DaemonSnapshot) -> tuple[int, int]:
+        """(2xx, failed) deliveries of an instance so far: the recorded history's, else its daemon's counters."""
         if self.history is None:
             return state.delivered, state.failed
-        totals = self.history.recorder.totals().get(name)
-        if totals is None:
-            return 0, 0
-        failed = sum(totals.failures.values())
-        return totals.deliveries - failed, failed
+        return self.history.deliveries(name) or (0, 0)
 
-    def _instance_inputs(self, view: InstanceView, answers: bool | None) -> InstanceInputs:
+    def _instance_inputs(self, view: ProcessSnapshot, answers: bool | None) -> InstanceInputs:
         state = self.daemon_state(view.name)
         reachable = state.app_reachable if state is not None else None
         return InstanceInputs(
@@ -166,7 +189,7 @@ class Monitor:
     async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]], Health | None]:
         """The environment's health, each instance's, and the web process's (None without one)."""
         views = self.supervisor.views()
-        checks = [port_answers(v.port) if v.state == "running" else _unknown() for v in views]
+        checks = [self.probe(v.port) if v.state == "running" else _unknown() for v in views]
         answers = await asyncio.gather(*checks)
         inputs = [self._instance_inputs(view, answer) for view, answer in zip(views, answers, strict=True)]
         web = await self._web_inputs()
@@ -179,7 +202,7 @@ class Monitor:
         view = self.web_view() if self.web_view is not None else None
         if view is None:
             return None
-        reachable = await port_answers(view.port) if view.state == "running" else None
+        reachable = await self.probe(view.port) if view.state == "running" else None
         return WebInputs(
             view.port,
             view.started_at_s,

@@ -1,11 +1,11 @@
-"""Metric and delivery history for ``conveyor up``: the recorder, the sampler, and ``/metrics``.
+"""An environment's metrics at work: the delivery recorder, the one-minute sampler, and ``/metrics``.
 
-One ``History`` per environment. Every instance's daemon reports its attempts to ``recorder`` (buffered,
-written in batches); ``sampler`` writes the one-minute series of the queues and instances and prunes
-what is older than the project's retention (``metrics: {retention_days: N}``, 14 days by default).
+One ``MetricCollector`` per environment (``conveyor up``). Every instance's daemon reports its attempts to
+``recorder`` (buffered, written in batches); ``sampler`` writes the one-minute series of the queues and
+instances and prunes what is older than the project's retention (``metrics: {retention_days: N}``, 14 days by default).
 ``exposition()`` is the Prometheus text for the control API and the console. Health and the autoscaler
-read the same numbers: the recorder's totals (``env/monitor.py``), the DLQ's past size
-(``queue_size_at``) and the queue's ``visible`` series (``env/scaling.py``).
+read the same numbers: the recorder's totals (``health/monitor.py``), the DLQ's past size
+(``queue_size_at``) and the queue's ``visible`` series (``scale/autoscaler.py``).
 
 Start after the store opens; stop after every daemon has drained (so their last attempts are written)
 and before the store closes.
@@ -17,15 +17,15 @@ import asyncio
 from collections.abc import Callable, Iterable
 
 from conveyor.clock import Clock
-from conveyor.core.history import minute_of
+from conveyor.core.history import minute_of, queue_subject
 from conveyor.errors import ConveyorError
 from conveyor.metrics.prometheus import render
 from conveyor.metrics.recorder import DeliveryRecorder
-from conveyor.metrics.series import Sampler, queue_subject
+from conveyor.metrics.series import Sampler
 from conveyor.store.protocol import Store
 
 
-class History:
+class MetricCollector:
     def __init__(
         self,
         store: Store,
@@ -59,6 +59,14 @@ class History:
                 await self.sampler.tick(self.clock.now())
             except ConveyorError:
                 pass  # the store is going away; the minute before is written
+
+    def deliveries(self, instance: str) -> tuple[int, int] | None:
+        """(2xx, failed) deliveries the recorder has of ``instance`` so far; None before its first."""
+        totals = self.recorder.totals().get(instance)
+        if totals is None:
+            return None
+        failed = sum(totals.failures.values())
+        return totals.deliveries - failed, failed
 
     async def queue_size_at(self, queue: str, at_s: float) -> int | None:
         """Messages in ``queue`` (visible, in flight and delayed) as the series recorded them for the minute

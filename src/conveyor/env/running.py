@@ -1,0 +1,96 @@
+"""What ``Environment.start`` builds: a finished, frozen set of running parts, every one present.
+
+The composition root (``environment.py``) is the only module that makes them; the parts that serve the
+environment to people (``operations.py`` for the control API and the console) take this object and read
+what they need from it, so nothing checks whether a part exists yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor.clock import Clock
+from conveyor.config import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_CONSOLE_PORT,
+    DEFAULT_REGION,
+    DEFAULT_SERVER_PORT,
+    check_allowed_host,
+)
+from conveyor.cron.scheduler import Scheduler
+from conveyor.env.events import EventLog
+from conveyor.env.logs import LogHub
+from conveyor.env.project import Project
+from conveyor.health.monitor import Monitor
+from conveyor.metrics.collector import MetricCollector
+from conveyor.scale.autoscaler import Autoscaler
+from conveyor.scale.process import ProcessView
+from conveyor.scale.supervisor import Supervisor
+from conveyor.sqsd.daemon import DaemonState
+from conveyor.sqsd.options import Resolved
+from conveyor.store.protocol import Store
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    queue_port: int = DEFAULT_SERVER_PORT
+    control_port: int = 0
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    #: The web console (``None``: none); a token is required when it listens beyond loopback.
+    console_host: str = "127.0.0.1"
+    console_port: int | None = DEFAULT_CONSOLE_PORT
+    console_token: str | None = None
+    #: Host names the queue port answers for besides loopback (``--allow-host``; ``*``: any).
+    allow_hosts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.allow_hosts:  # refused before anything starts
+            check_allowed_host(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Addresses:
+    """Where the environment is reached."""
+
+    #: ``http://127.0.0.1:9324``: the SQS API, for any SDK.
+    queue_endpoint: str
+    queue_url: str
+    control_url: str
+    #: ``""`` without a console.
+    console_url: str
+    #: None without a web process.
+    web_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A started environment; ``Environment.stop`` ends it."""
+
+    project: Project
+    options: UpOptions
+    clock: Clock
+    store: Store
+    queue_name: str
+    dlq_name: str
+    addresses: Addresses
+    #: The daemons' options (``conveyor config``), with where each came from.
+    sqsd: Resolved
+    supervisor: Supervisor
+    autoscaler: Autoscaler
+    monitor: Monitor
+    metrics: MetricCollector
+    events: EventLog
+    logs: LogHub
+    #: None without a ``cron.yaml``.
+    scheduler: Scheduler | None
+    #: What an AWS SDK needs to reach the queue (printed: a secret from the user's own environment is hidden).
+    sdk_environment: Mapping[str, str]
+    #: An instance's daemon as it is now (None before its daemon exists).
+    daemon_state: Callable[[str], DaemonState | None]
+    #: The web process as it is now (None without one).
+    web_view: Callable[[], ProcessView | None]
