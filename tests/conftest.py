@@ -1,4 +1,5 @@
-"""Fixtures shared by every test package: ``conveyor up`` run as a subprocess (see ``tests/up_harness.py``)."""
+"""Fixtures shared by every test package: the child processes of a test (``tests/processes.py``), and ``conveyor
+up`` run as a subprocess (``tests/up_harness.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import Processes
 from tests.up_harness import Conveyor
+
+
+@pytest.fixture
+def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
+    """Starts the test's child processes (their output in a folder of their own, beside ``tmp_path``) and ends
+    every one still running at the end, pass or fail."""
+    with Processes(tmp_path_factory.mktemp("processes")) as started:
+        yield started
 
 
 @pytest.fixture

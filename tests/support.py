@@ -1,22 +1,26 @@
-"""Test support: a conveyor server on its own event loop in a thread, boto3 clients for it, bounded waits, and
-the processes a test started (gone or not, and a last SIGKILL)."""
+"""Test support: a conveyor server on its own event loop in a thread, boto3 clients for it, the bounded waits
+(``wait_until``, and ``eventually`` on an event loop: the only two polling loops of the suite), and the processes
+a test started (gone or not, and a last SIGKILL). Child processes themselves: ``tests/processes.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
 
 from conveyor.api.server import CompanionFactory, Server
 from conveyor.config import ServerConfig
+
+T = TypeVar("T")
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
@@ -67,13 +71,44 @@ def sqs_client(url: str, **config: Any) -> Any:
     )
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.01) -> None:
-    """Poll ``condition`` until it holds, failing after ``timeout_s``."""
+def _explain(what: str | Callable[[], str], timeout_s: float) -> AssertionError:
+    return AssertionError(f"not within {timeout_s} s: {what() if callable(what) else what}")
+
+
+def wait_until(
+    condition: Callable[[], T | None], timeout_s: float, what: str | Callable[[], str], *, interval_s: float = 0.01
+) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that; after ``timeout_s`` fail, naming
+    ``what`` is awaited (a callable is asked only then: e.g. a process's output)."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while True:
+        result = condition()
+        if result:
+            return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
+            raise _explain(what, timeout_s)
         time.sleep(interval_s)
+
+
+async def eventually(
+    condition: Callable[[], T | None | Awaitable[T | None]],
+    timeout_s: float,
+    what: str | Callable[[], str],
+    *,
+    interval_s: float = 0.01,
+) -> T:
+    """``wait_until`` on the running event loop: ``condition`` may be a coroutine function; the loop runs on
+    between two tries."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return cast(T, result)
+        if time.monotonic() > deadline:
+            raise _explain(what, timeout_s)
+        await asyncio.sleep(interval_s)
 
 
 def proc_stats() -> Iterator[tuple[int, list[str]]]:

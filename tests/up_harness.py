@@ -1,25 +1,29 @@
 """The harness for ``conveyor up`` as a subprocess: the real command on a project written to a temporary folder.
 
 ``Conveyor`` runs ``conveyor`` commands with a CONVEYOR_HOME of its own and kills, at the end, every process it
-started or was told about (``pids``); ``Up`` is one running ``conveyor up``. The fixtures that hand these to tests
-(``conveyor``, ``home``) are in ``tests/conftest.py``. Every wait is a bounded poll (``wait_until``).
+started or was told about (``pids``); ``Up`` is one running ``conveyor up``, a ``tests.processes.Process``. The
+fixtures that hand these to tests (``conveyor``, ``home``) are in ``tests/conftest.py``. Every wait is a bounded
+poll: ``wait_until`` is ``tests.support.wait_until`` polling every 0.1 s (a condition here often runs a command).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests import support
+from tests.processes import Process, conveyor, run
 from tests.support import kill_all
+
+__all__ = ["MAIN_YAML", "WORKER", "Conveyor", "Up", "seen", "wait_until", "write_project"]
 
 #: The worker app ``write_project`` writes: records "message-id attribute-k instance" per POST in ``SEEN_FILE``;
 #: a body ``sleep:<seconds>`` takes that long.
@@ -70,15 +74,7 @@ environment:
 """
 
 
-def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s")
-        time.sleep(interval_s)
+wait_until = functools.partial(support.wait_until, interval_s=0.1)
 
 
 def write_project(root: Path, name: str, yaml: str | None = None, *, worker: str = WORKER, **files: str) -> Path:
@@ -101,7 +97,7 @@ class Conveyor:
         self.home = home
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CONVEYOR_"))}
         self.env = env | {"CONVEYOR_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-        self.ups: list[subprocess.Popen[bytes]] = []
+        self.ups: list[Up] = []
         self.pids: set[int] = set()
 
     def __enter__(self) -> Conveyor:
@@ -111,15 +107,7 @@ class Conveyor:
         self.cleanup()
 
     def run(self, *args: str, timeout_s: float = 60, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "conveyor", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            input=input_text,
-            stdin=None if input_text is not None else subprocess.DEVNULL,
-        )
+        return run(conveyor(*args), env=self.env, timeout_s=timeout_s, input_text=input_text)
 
     def json(self, *args: str) -> Any:
         result = self.run(*args, "--json")
@@ -132,44 +120,36 @@ class Conveyor:
         return data
 
     def up(self, project: Path, *extra: str) -> Up:
+        """``conveyor up PROJECT`` on free ports; its output and errors in ``<project>-up-<n>.out``."""
+        args = conveyor("up", str(project), "--port", "0", "--console-port", "0", *extra)
         out = project.parent / f"{project.name}-up-{len(self.ups)}.out"
-        with open(out, "wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "conveyor", "up", str(project), "--port", "0", "--console-port", "0", *extra],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.ups.append(process)
-        return Up(process, out, project)
+        up = Up(Process(args, out, env=self.env, name=f"conveyor up {project.name}", stop_grace_s=20), project)
+        self.ups.append(up)
+        return up
 
     def cleanup(self) -> None:
-        for process in self.ups:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(5)
+        """SIGTERM to each ``conveyor up`` (20 s to stop), SIGKILL to what is left of its group and to ``pids``."""
+        for up in self.ups:
+            up.child.stop()
         kill_all(self.pids)
 
 
 class Up:
-    def __init__(self, process: subprocess.Popen[bytes], out: Path, project: Path) -> None:
-        self.process = process
-        self.out = out
+    """One ``conveyor up``: ``child`` the process harness, ``process`` its ``Popen``, ``out`` its output file."""
+
+    def __init__(self, child: Process, project: Path) -> None:
+        self.child = child
+        self.process = child.popen
+        self.out = child.out_path
         self.project = project
 
     def text(self) -> str:
-        return self.out.read_text(errors="replace")
+        return self.child.text()
 
     def wait_ready(self, timeout_s: float = 30) -> Up:
         def ready() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"conveyor up exited with {self.process.returncode}:\n{self.text()}")
+            if not self.child.alive():
+                raise AssertionError(f"conveyor up exited with {self.child.returncode}:\n{self.text()}")
             return " is up\n" in self.text() and "enqueue:" in self.text()
 
         wait_until(ready, timeout_s, "conveyor up announces itself")

@@ -242,7 +242,7 @@ def test_long_poll_returns_as_soon_as_a_message_is_sent(sqs: Any, server: Any, q
     poller = threading.Thread(target=poll)
     poller.start()
     store = server.server.store
-    wait_until(lambda: store._waiters.parked_count(queue_name) == 1, timeout_s=5)  # the receive is parked
+    wait_until(lambda: store._waiters.parked_count(queue_name) == 1, 5, "the receive is parked")
     sqs.send_message(QueueUrl=queue_url, MessageBody="wake")
     poller.join(10)
     assert [m["Body"] for m in result["messages"]["Messages"]] == ["wake"]

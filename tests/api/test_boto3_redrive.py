@@ -99,14 +99,14 @@ def test_move_task_redrives_the_dlq_back_to_its_source(sqs: Any, pair: tuple[str
     fill_dlq(sqs, source, dlq, 5)
     handle = sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq))["TaskHandle"]
     assert handle
-    wait_until(lambda: count(sqs, source) == 5)
+    wait_until(lambda: count(sqs, source) == 5, 10, "the five messages back in the source")
     assert count(sqs, dlq) == 0
 
     def completed() -> bool:
         [task] = sqs.list_message_move_tasks(SourceArn=arn_of(sqs, dlq))["Results"]
         return bool(task["Status"] == "COMPLETED")
 
-    wait_until(completed)
+    wait_until(completed, 10, "the move task completes")
     [task] = sqs.list_message_move_tasks(SourceArn=arn_of(sqs, dlq))["Results"]
     assert task["ApproximateNumberOfMessagesMoved"] == 5
     assert task["ApproximateNumberOfMessagesToMove"] == 5
@@ -131,7 +131,7 @@ def test_move_task_to_a_chosen_queue_at_a_rate(sqs: Any, pair: tuple[str, str], 
     assert task["Status"] == "RUNNING"
     with pytest.raises(ClientError):  # one running task per source
         sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq))
-    wait_until(lambda: count(sqs, other) >= 1)
+    wait_until(lambda: count(sqs, other) >= 1, 10, "a first message moved to the other queue")
     moved = sqs.cancel_message_move_task(TaskHandle=task["TaskHandle"])["ApproximateNumberOfMessagesMoved"]
     assert moved < 3
     [task] = sqs.list_message_move_tasks(SourceArn=arn_of(sqs, dlq))["Results"]

@@ -195,7 +195,7 @@ def test_beyond_the_cap_new_connections_are_closed_and_one_warning_says_so(
             assert "connection limit reached (5 open)" in warnings[0] and "raise it with X" in warnings[0]
             assert f"127.0.0.1:{running.server.port}" in warnings[0]
             held.pop().close()
-            wait_until(lambda: answered(where), timeout_s=5)  # a slot is free again
+            wait_until(lambda: answered(where), 5, "a slot is free again")
         finally:
             for sock in held:
                 sock.close()

@@ -28,7 +28,7 @@ def test_a_hung_up_long_poll_takes_no_message(
 
     asyncio.run(abandoned_receive())
     store = server.server.store
-    wait_until(lambda: store._waiters.parked_count(queue_name) == 0, timeout_s=5)  # type: ignore[attr-defined]
+    wait_until(lambda: store._waiters.parked_count(queue_name) == 0, 5, "no receive parked")  # type: ignore[attr-defined]
     sqs.send_message(QueueUrl=queue_url, MessageBody="for the next receive")
     messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
     assert [m["Body"] for m in messages] == ["for the next receive"]

@@ -28,7 +28,7 @@ import pytest
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from tests.api.raw import FORM, JSON, Reply, request
-from tests.cli.test_server_command import CONVEYOR, running_server
+from tests.processes import Processes, child_env, conveyor, run, start_server
 from tests.support import ThreadedServer, server_config, sqs_client
 from tests.up_harness import Conveyor, write_project
 
@@ -314,21 +314,18 @@ def test_invalid_allowed_hosts_are_refused_with_the_fix(name: str) -> None:
     ],
     ids=["flags", "environment"],
 )
-def test_the_server_command_takes_allowed_hosts(tmp_path: Path, flags: tuple[str, ...], env: dict[str, str]) -> None:
-    with running_server("--port", "0", "--data-dir", str(tmp_path), "--store", "memory", *flags, env=env) as (_, url):
-        port = int(url.rsplit(":", 1)[1])
-        for host in ("proxy.example", "docker-host", "third.example"):
-            assert form(port, {"Action": "ListQueues"}, {"Host": host}).status == 200, host
-        assert_refused(form(port, {"Action": "ListQueues"}, {"Host": "evil.example"}))
+def test_the_server_command_takes_allowed_hosts(
+    tmp_path: Path, processes: Processes, flags: tuple[str, ...], env: dict[str, str]
+) -> None:
+    args = ("--port", "0", "--data-dir", str(tmp_path), "--store", "memory", *flags)
+    port = start_server(processes, *args, env=child_env(**env)).port
+    for host in ("proxy.example", "docker-host", "third.example"):
+        assert form(port, {"Action": "ListQueues"}, {"Host": host}).status == 200, host
+    assert_refused(form(port, {"Action": "ListQueues"}, {"Host": "evil.example"}))
 
 
 def test_the_server_command_refuses_an_invalid_allowed_host(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [CONVEYOR, "server", "--port", "0", "--data-dir", str(tmp_path), "--allow-host", "http://proxy.example/"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run(conveyor("server", "--port", "0", "--data-dir", str(tmp_path), "--allow-host", "http://proxy.example/"))
     assert done.returncode == 2 and "--allow-host 'http://proxy.example/' is invalid" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -617,7 +617,7 @@ def test_message_move_tasks(server: ThreadedServer, queue_name: str) -> None:
     change = {"Action": "ChangeMessageVisibility", "QueueUrl": dlq_url, "VisibilityTimeout": "0"}
     ok(server, {**change, "ReceiptHandle": text(held, "ReceiptHandle")})
     ok(server, start)
-    wait_until(lambda: _move_tasks(server, dlq_arn)[0]["Status"] == "COMPLETED")
+    wait_until(lambda: _move_tasks(server, dlq_arn)[0]["Status"] == "COMPLETED", 10, "the new move task completes")
     assert text(receive_all(server, source_url, 1)[0], "Body") == "dead letter"
     error(
         server,

@@ -2,71 +2,36 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from tests.processes import Processes, child_env, conveyor, run, start_server
 from tests.support import sqs_client
 
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
+
+def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path, processes: Processes) -> None:
+    server = start_server(processes, "--port", "0", "--data-dir", str(tmp_path))
+    sqs = sqs_client(server.url)
+    queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="kept")
+    server.process.signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
+    again = start_server(processes, "--port", "0", "--data-dir", str(tmp_path))
+    [message] = sqs_client(again.url).receive_message(QueueUrl=f"{again.url}/000000000000/q")["Messages"]
+    assert message["Body"] == "kept"
 
 
-@contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start ``conveyor server`` and yield (process, url) once it says it is listening."""
-    process = subprocess.Popen(
-        [CONVEYOR, "server", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # bounded by the pytest timeout; the server prints this first
-        match = re.search(r"listening on (http://\S+)", line)
-        assert match, (
-            f"unexpected first line {line!r}; stderr: {process.stderr.read() if process.poll() is not None else ''}"
-        )
-        yield process, match.group(1)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-        if process.stdout:
-            process.stdout.close()
-        if process.stderr:
-            process.stderr.close()
-
-
-def test_serves_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    with running_server("--port", "0", "--data-dir", str(tmp_path)) as (process, url):
-        sqs = sqs_client(url)
-        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
-        sqs.send_message(QueueUrl=queue, MessageBody="kept")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
-    with running_server("--port", "0", "--data-dir", str(tmp_path)) as (_, url):
-        sqs = sqs_client(url)
-        [message] = sqs.receive_message(QueueUrl=f"{url}/000000000000/q")["Messages"]
-        assert message["Body"] == "kept"
-
-
-def test_environment_variables_configure_the_server(tmp_path: Path) -> None:
+def test_environment_variables_configure_the_server(tmp_path: Path, processes: Processes) -> None:
     env = {"CONVEYOR_PORT": "0", "CONVEYOR_DATA_DIR": str(tmp_path), "CONVEYOR_ACCOUNT_ID": "123456789012"}
-    with running_server(env=env) as (_, url):
-        assert sqs_client(url).create_queue(QueueName="q")["QueueUrl"].endswith("/123456789012/q")
+    server = start_server(processes, env=child_env(**env))
+    assert sqs_client(server.url).create_queue(QueueName="q")["QueueUrl"].endswith("/123456789012/q")
     assert (tmp_path / "conveyor.db").exists()
 
 
 def run_fail(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CONVEYOR, "server", *args], capture_output=True, text=True, timeout=30)
+    return run(conveyor("server", *args), timeout_s=30)
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
@@ -79,9 +44,9 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_data_dir_in_use_is_a_clear_error(tmp_path: Path) -> None:
-    with running_server("--port", "0", "--data-dir", str(tmp_path)):
-        result = run_fail("--port", "0", "--data-dir", str(tmp_path))
+def test_data_dir_in_use_is_a_clear_error(tmp_path: Path, processes: Processes) -> None:
+    start_server(processes, "--port", "0", "--data-dir", str(tmp_path))
+    result = run_fail("--port", "0", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert str(tmp_path) in result.stderr
     assert "Traceback" not in result.stderr

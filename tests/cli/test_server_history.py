@@ -11,7 +11,8 @@ from conveyor.cli.server import DAY_S, queue_history
 from conveyor.clock import FakeClock, SystemClock
 from conveyor.core.history import MetricPoint, minute_of
 from conveyor.store.sqlite import SqliteStore
-from tests.cli.test_server_command import run_fail, running_server
+from tests.cli.test_server_command import run_fail
+from tests.processes import Processes, child_env, start_server
 from tests.support import ThreadedServer, server_config, sqs_client, wait_until
 
 #: The start of a minute: the fake clock of the in-process server stays 10 s into it.
@@ -29,7 +30,7 @@ def test_a_server_records_each_queues_series_after_a_send(tmp_path: Path) -> Non
             found = server.run(server.server.store.metric_series("queue:orders", series, T0, T0 + 60))
             return [(p.minute_s, p.value) for p in found]
 
-        wait_until(lambda: points("sent") == [(T0, 1.0)], timeout_s=10)
+        wait_until(lambda: points("sent") == [(T0, 1.0)], 10, "the send sampled in the series")
         assert points("visible") == [(T0, 1.0)]
         assert points("in_flight") == [(T0, 0.0)]
         assert server.run(server.server.store.metric_series("instance:instance-1", "deliveries", 0, T0 + 60)) == []
@@ -53,19 +54,19 @@ async def _series(db: Path, subject: str, series: str) -> list[MetricPoint]:
         await store.close()
 
 
-def test_the_retention_flag_prunes_and_a_stop_writes_the_last_sample(tmp_path: Path) -> None:
+def test_the_retention_flag_prunes_and_a_stop_writes_the_last_sample(tmp_path: Path, processes: Processes) -> None:
     db = tmp_path / "conveyor.db"
     now_minute = minute_of(SystemClock().now())
     two_days_ago, half_a_day_ago = now_minute - 2 * DAY_S, now_minute - DAY_S // 2
     old = [MetricPoint("queue:old", "visible", minute, 5.0) for minute in (two_days_ago, half_a_day_ago)]
     asyncio.run(_record(db, old))
 
-    with running_server("--port", "0", "--data-dir", str(tmp_path), "--history-retention-days", "1") as (process, url):
-        sqs = sqs_client(url)
-        queue = sqs.create_queue(QueueName="orders")["QueueUrl"]
-        sqs.send_message(QueueUrl=queue, MessageBody="one")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+    server = start_server(processes, "--port", "0", "--data-dir", str(tmp_path), "--history-retention-days", "1")
+    sqs = sqs_client(server.url)
+    queue = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="one")
+    server.process.signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
 
     kept = asyncio.run(_series(db, "queue:old", "visible"))
     assert [p.minute_s for p in kept] == [half_a_day_ago], "older than one day is pruned, younger is kept"
@@ -73,14 +74,14 @@ def test_the_retention_flag_prunes_and_a_stop_writes_the_last_sample(tmp_path: P
     assert sum(p.value for p in sent) == 1.0, "the send is in the series, sampled at the latest on the stop"
 
 
-def test_the_environment_variable_sets_the_retention(tmp_path: Path) -> None:
+def test_the_environment_variable_sets_the_retention(tmp_path: Path, processes: Processes) -> None:
     db = tmp_path / "conveyor.db"
     now_minute = minute_of(SystemClock().now())
     asyncio.run(_record(db, [MetricPoint("queue:old", "visible", now_minute - 3 * DAY_S, 5.0)]))
     env = {"CONVEYOR_HISTORY_RETENTION_DAYS": "2"}
-    with running_server("--port", "0", "--data-dir", str(tmp_path), env=env) as (process, _):
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
+    server = start_server(processes, "--port", "0", "--data-dir", str(tmp_path), env=child_env(**env))
+    server.process.signal(signal.SIGTERM)
+    assert server.process.wait(10) == 0
     assert asyncio.run(_series(db, "queue:old", "visible")) == []
 
 

@@ -1,4 +1,8 @@
-"""A ``ConsoleBackend`` for the console's tests: a memory store for messages and history, canned documents."""
+"""A ``ConsoleBackend`` for the console's tests: a memory store for messages and history, canned documents.
+
+The documents are the types the real environment answers with (``console.documents``), every field given,
+so a page cannot pass here while reading a field the real ``Operations`` does not produce.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,22 @@ from typing import Any
 from conveyor import errors
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
+from conveyor.console.documents import (
+    ConfigSetting,
+    Configuration,
+    CronStatus,
+    CronTaskStatus,
+    DaemonStatus,
+    EnvironmentHealth,
+    EnvironmentStatus,
+    EventEntry,
+    InstanceStatus,
+    OptionRow,
+    PartHealth,
+    QueueCounts,
+    QueueSummary,
+    ScalingStatus,
+)
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
 from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.store.memory import MemoryStore
@@ -25,42 +45,38 @@ class FakeBackend:
         self.store = store
         self.clock = clock
         self.calls: list[tuple[str, Any]] = []
-        self.health_doc: dict[str, Any] = {
-            "name": "shop",
-            "status": "Degraded",
-            "colour": "Red",
-            "causes": ["instance-2: worker app refuses connections on port 8082 <restarted 3 times>"],
-            "instances": [
-                {"name": "instance-1", "status": "Ok", "colour": "Green", "causes": []},
-                {"name": "instance-2", "status": "Severe", "colour": "Red", "causes": ["refuses connections"]},
-            ],
-        }
-        self.events_list: list[dict[str, Any]] = [
-            {"sequence": 1, "at_s": T0 - 600, "kind": "environment", "message": "queue shop ready", "numbers": {}},
-            {"sequence": 2, "at_s": T0 - 300, "kind": "scale-out", "message": "backlog 120 > 2 x 50", "numbers": {}},
-            {
-                "sequence": 3,
-                "at_s": T0 - 60,
-                "kind": "instance-crashed",
-                "message": "instance-2 exited 1",
-                "numbers": {},
-            },
+        self.health_doc = EnvironmentHealth(
+            name="shop",
+            status="Degraded",
+            colour="Red",
+            causes=("instance-2: worker app refuses connections on port 8082 <restarted 3 times>",),
+            instances=(
+                PartHealth(name="instance-1", status="Ok", colour="Green", causes=()),
+                PartHealth(name="instance-2", status="Severe", colour="Red", causes=("refuses connections",)),
+            ),
+            web=None,
+        )
+        self.events_list = [
+            EventEntry(sequence=1, at_s=T0 - 600, kind="environment", message="queue shop ready", numbers={}),
+            EventEntry(sequence=2, at_s=T0 - 300, kind="scale-out", message="backlog 120 > 2 x 50", numbers={}),
+            EventEntry(sequence=3, at_s=T0 - 60, kind="instance-crashed", message="instance-2 exited 1", numbers={}),
         ]
-        self.cron_doc: dict[str, Any] = {
-            "tasks": [
-                {
-                    "name": "digest",
-                    "url": "/tasks/digest",
-                    "schedule": "0 8 * * *",
-                    "timezone": "UTC",
-                    "enabled": True,
-                    "last_slot_s": T0 - 3600,
-                    "next_slot_s": T0 + 3600,
-                }
-            ],
-            "leader": "shop-123",
-            "this_scheduler": "shop-123",
-        }
+        self.cron_doc = CronStatus(
+            tasks=(
+                CronTaskStatus(
+                    name="digest",
+                    url="/tasks/digest",
+                    schedule="0 8 * * *",
+                    timezone="UTC",
+                    enabled=True,
+                    last_slot_s=T0 - 3600,
+                    last_run=None,
+                    next_slot_s=T0 + 3600,
+                ),
+            ),
+            leader="shop-123",
+            this_scheduler="shop-123",
+        )
         self.refuse: str | None = None
 
     @classmethod
@@ -74,64 +90,83 @@ class FakeBackend:
     def now_s(self) -> float:
         return self.clock.now()
 
-    async def status(self) -> dict[str, Any]:
-        instances = [
-            {
-                "name": name,
-                "port": 8080 + n,
-                "pid": 100 + n,
-                "state": state,
-                "started_at_s": T0 - 900,
-                "restarts_at_s": restarts,
-                "exit_code": None,
-                "daemon": {"delivered": 10 * n, "failed": n, "in_flight": 0, "last_poll_ok_at_s": T0 - 2},
-            }
-            for n, name, state, restarts in (
-                (1, "instance-1", "running", []),
-                (2, "instance-2", "restarting", [T0 - 60]),
+    async def status(self) -> EnvironmentStatus:
+        instances = tuple(
+            InstanceStatus(
+                name=name,
+                port=8080 + n,
+                pid=100 + n,
+                state=state,
+                started_at_s=T0 - 900,
+                restarts_at_s=restarts,
+                exit_code=None,
+                next_restart_at_s=None,
+                exit_cause=None,
+                daemon=DaemonStatus(
+                    started_at_s=T0 - 900,
+                    last_poll_ok_at_s=T0 - 2,
+                    last_poll_error=None,
+                    app_reachable=True,
+                    in_flight=0,
+                    delivered=10 * n,
+                    failed=n,
+                    expired=0,
+                    draining=False,
+                ),
             )
-        ]
-        return {
-            "name": "shop",
-            "project": "/srv/shop",
-            "queue_url": f"{URL}/shop",
-            "queue": await self._counts("shop"),
-            "dlq": await self._counts("shop-dlq"),
-            "instances": instances,
-            "scaling": {
-                "min": 1,
-                "max": 3,
-                "instances": 2,
-                "summary": "2 instances (min 1, max 3); last decision: hold",
-            },
-            "web_url": None,
-        }
+            for n, name, state, restarts in (
+                (1, "instance-1", "running", ()),
+                (2, "instance-2", "restarting", (T0 - 60,)),
+            )
+        )
+        return EnvironmentStatus(
+            name="shop",
+            project="/srv/shop",
+            queue_url=f"{URL}/shop",
+            queue=await self._counts("shop"),
+            dlq=await self._counts("shop-dlq"),
+            instances=instances,
+            scaling=ScalingStatus(
+                min=1,
+                max=3,
+                instances=2,
+                last_decision="hold",
+                summary="2 instances (min 1, max 3); last decision: hold",
+            ),
+            web_url=None,
+            web=None,
+            sdk_environment={"AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9324"},
+        )
 
-    async def _counts(self, name: str) -> dict[str, int]:
+    async def _counts(self, name: str) -> QueueCounts:
         c = await self.store.queue_counts(name)
-        return {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+        return QueueCounts(visible=c.visible, in_flight=c.in_flight, delayed=c.delayed)
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> EnvironmentHealth:
         return self.health_doc
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        return [e for e in self.events_list if e["sequence"] > since]
+    def events(self, since: int = 0) -> list[EventEntry]:
+        return [e for e in self.events_list if e.sequence > since]
 
-    async def queues(self) -> list[dict[str, Any]]:
-        return [{"name": n, "url": f"{URL}/{n}"} | await self._counts(n) for n in await self.store.list_queues()]
+    async def queues(self) -> list[QueueSummary]:
+        out = []
+        for name in await self.store.list_queues():
+            c = await self._counts(name)
+            out.append(QueueSummary(name, f"{URL}/{name}", c.visible, c.in_flight, c.delayed))
+        return out
 
-    def config(self) -> dict[str, Any]:
-        return {
-            "sqsd": [
-                {"option": "HttpConnections", "value": "20", "source": "conveyor.yaml:8"},
-                {"option": "VisibilityTimeout", "value": "300", "source": "default"},
-            ],
-            "environment": {"instances.max": {"value": 3, "where": "conveyor.yaml:4"}},
-            "scaling": {},
-            "health": {},
-            "queue": {},
-            "variables": {"GREETING": {"value": "<hello>", "where": "conveyor.yaml:12"}},
-        }
+    def config(self) -> Configuration:
+        return Configuration(
+            sqsd=(
+                OptionRow(option="HttpConnections", value="20", source="conveyor.yaml:8"),
+                OptionRow(option="VisibilityTimeout", value="300", source="default"),
+            ),
+            environment={"instances.max": ConfigSetting(value=3, where="conveyor.yaml:4")},
+            scaling={},
+            health={},
+            queue={},
+            variables={"GREETING": ConfigSetting(value="<hello>", where="conveyor.yaml:12")},
+        )
 
     async def send(
         self, queue: str, body: str, attributes: dict[str, str], delay_s: int | None, count: int
@@ -160,7 +195,7 @@ class FakeBackend:
         self.calls.append(("purge", None))
         return 0
 
-    async def cron(self) -> dict[str, Any]:
+    async def cron(self) -> CronStatus:
         return self.cron_doc
 
     async def cron_run(self, name: str) -> float:

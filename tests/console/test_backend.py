@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
+from pathlib import Path
 
 import pytest
 
@@ -11,13 +10,14 @@ from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
 from conveyor.core.models import MessageAttributeValue
 from conveyor.env.console_backend import EnvironmentConsole
-from conveyor.env.events import EventLog
 from conveyor.env.operations import Operations
+from conveyor.env.running import Running
 from conveyor.errors import ConveyorError
 from conveyor.store.memory import MemoryStore
+from tests.env.running_parts import running
 
 
-async def environment_with_dead_letters(count: int) -> tuple[Any, list[str]]:
+async def environment_with_dead_letters(count: int, tmp_path: Path) -> tuple[Running, list[str]]:
     clock = FakeClock()
     store = MemoryStore(clock)
     await store.start()
@@ -27,14 +27,14 @@ async def environment_with_dead_letters(count: int) -> tuple[Any, list[str]]:
         while await store.receive_messages("shop", 10, 0, 0):
             pass
     assert (await store.queue_counts("shop-dlq")).visible == count
-    env = SimpleNamespace(store=store, events=EventLog(clock), queue_name="shop", dlq_name="shop-dlq", clock=clock)
-    return env, ids
+    return running(tmp_path, store, clock), ids
 
 
-async def test_chosen_messages_go_back_to_their_source_under_their_own_ids() -> None:
-    env, ids = await environment_with_dead_letters(25)
+async def test_chosen_messages_go_back_to_their_source_under_their_own_ids(tmp_path: Path) -> None:
+    env, ids = await environment_with_dead_letters(25, tmp_path)
     while await env.store.receive_messages("shop-dlq", 10, 1, 0):  # each DLQ message received once by a reader
         pass
+    assert isinstance(env.clock, FakeClock)
     env.clock.advance(1)  # and visible again
     console = EnvironmentConsole(Operations(env))
     chosen = [ids[3], ids[17], ids[24]]
@@ -50,8 +50,10 @@ async def test_chosen_messages_go_back_to_their_source_under_their_own_ids() -> 
     assert env.events.since(0)[-1].kind == "dlq-redrive"
 
 
-async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_one_in_flight_stays() -> None:
-    env, ids = await environment_with_dead_letters(3)
+async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_one_in_flight_stays(
+    tmp_path: Path,
+) -> None:
+    env, ids = await environment_with_dead_letters(3, tmp_path)
     [direct] = await LocalQueue(env.store, "shop-dlq").send_many("sent to the DLQ", {}, count=1)
     [busy] = await env.store.receive_messages("shop-dlq", 1, 300, 0)
     console = EnvironmentConsole(Operations(env))
@@ -60,8 +62,8 @@ async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_on
     assert (await env.store.queue_counts("shop-dlq")).in_flight == 1
 
 
-async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing() -> None:
-    env, ids = await environment_with_dead_letters(5)
+async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing(tmp_path: Path) -> None:
+    env, ids = await environment_with_dead_letters(5, tmp_path)
     console = EnvironmentConsole(Operations(env))
     assert await console.delete("shop-dlq", [ids[0], ids[4], "not-there"]) == 2
     left = {m.message_id: m.receive_count for m in await env.store.peek_messages("shop-dlq", 10)}
@@ -70,8 +72,8 @@ async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing() -
     assert (await env.store.queue_counts("shop")).visible == 0
 
 
-async def test_only_the_dlq_has_messages_deleted_by_choice() -> None:
-    env, ids = await environment_with_dead_letters(1)
+async def test_only_the_dlq_has_messages_deleted_by_choice(tmp_path: Path) -> None:
+    env, ids = await environment_with_dead_letters(1, tmp_path)
     with pytest.raises(ConveyorError, match="dead-letter queue shop-dlq only"):
         await EnvironmentConsole(Operations(env)).delete("shop", ids)
     assert (await env.store.queue_counts("shop-dlq")).visible == 1

@@ -7,6 +7,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
+from conveyor.console.documents import CronStatus
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
 from conveyor.core.models import MessageAttributeValue
 from tests.console.fake import T0, FakeBackend
@@ -191,7 +192,7 @@ async def test_cron_page_lists_tasks_runs_and_runs_now(client: TestClient, backe
 
 
 async def test_cron_page_without_tasks(client: TestClient, backend: FakeBackend) -> None:
-    backend.cron_doc = {"tasks": [], "leader": None, "this_scheduler": None}
+    backend.cron_doc = CronStatus(tasks=(), leader=None, this_scheduler=None)
     assert "no cron.yaml" in await get(client, "/cron")
 
 

@@ -12,6 +12,7 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.core.checksums import md5_of_attributes, md5_of_body
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, QueueInfo, ReceivedMessage
 from conveyor.store.protocol import Store
+from tests.support import eventually
 
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
@@ -115,20 +116,11 @@ async def counts(store: Store, queue: str) -> tuple[int, int, int]:
     return (c.visible, c.in_flight, c.delayed)
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 2.0, what: str = "condition") -> None:
-    """Poll ``condition`` on the event loop until it holds; fail after ``timeout_s`` of wall time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.001)
-
-
 async def wait_parked(store: Store, queue: str, count: int = 1) -> None:
     """Wait until ``count`` long-poll receives are parked on ``queue`` (both stores share ``BaseStore``)."""
     waiters = store._waiters  # type: ignore[attr-defined]
-    await wait_until(lambda: waiters.parked_count(queue) >= count, what=f"{count} parked receive(s) on {queue!r}")
+    what = f"{count} parked receive(s) on {queue!r}"
+    await eventually(lambda: waiters.parked_count(queue) >= count, 2.0, what, interval_s=0.001)
 
 
 class Stopwatch:

@@ -14,8 +14,9 @@ from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.models import ReceivedMessage, VisibilityChange
 from conveyor.store.protocol import Store
+from tests.support import eventually
 
-from .helpers import PROMPT_S, Stopwatch, bodies, create_queue, receive, redrive_policy, send, wait_parked, wait_until
+from .helpers import PROMPT_S, Stopwatch, bodies, create_queue, receive, redrive_policy, send, wait_parked
 
 LONG_WAIT_S = 5.0
 
@@ -146,7 +147,7 @@ async def test_only_one_of_several_parked_receives_gets_a_single_message(store: 
     tasks = [start_receive(store, wait_time_s=0.5) for _ in range(5)]
     await wait_parked(store, "q", 5)
     await send(store, "q", "only")
-    await wait_until(lambda: any(t.done() for t in tasks), timeout_s=PROMPT_S, what="one receive to return")
+    await eventually(lambda: any(t.done() for t in tasks), PROMPT_S, "one receive to return", interval_s=0.001)
     results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=2.0)
     assert sorted(len(r) for r in results) == [0, 0, 0, 0, 1]
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.cron import CronTask, load_cron_yaml, schedule_problem
+from conveyor.cron import CronTask, schedule_problem
+from conveyor.cron.cronfile import load_cron_yaml
 from conveyor.errors import ConfigError
 
 HINT = "use 5 fields 'minute hour day-of-month month day-of-week', e.g. '*/5 * * * *'."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -10,7 +11,7 @@ from conveyor.client.local import LocalQueue
 from conveyor.clock import FakeClock
 from conveyor.core.history import CronRun
 from conveyor.cron.leaders import LEASE_NAME, StoreRegistry
-from conveyor.cron.schedule import CronTask
+from conveyor.cron.schedule import CronTask, ruby_time
 from conveyor.cron.scheduler import Scheduler
 from conveyor.store.memory import MemoryStore
 
@@ -169,3 +170,14 @@ async def test_every_scheduled_fire_is_recorded_as_a_run(world: tuple[MemoryStor
     assert {r.message_id for r in runs} == {m.message_id for m in await store.peek_messages("work", 10)} - {
         r.message_id for r in await store.cron_runs("hourly", 10)
     }
+
+
+async def test_run_once_ticks_once_then_gives_the_lease_up(world: tuple[MemoryStore, LocalQueue, FakeClock]) -> None:
+    store, _, clock = world
+    clock.advance(10)
+    lines: list[str] = []
+    one = scheduler(world, "a", lines)
+    await asyncio.wait_for(one.run(asyncio.Event(), once=True), 5)
+    on_the_hour = ruby_time(T0)  # one tick: the current slot of each task, once
+    assert await fired_slots(store) == Counter({("minutely", on_the_hour): 1, ("hourly", on_the_hour): 1})
+    assert not one.leader and await store.lease_holder(LEASE_NAME) is None, "a restart leads at once"

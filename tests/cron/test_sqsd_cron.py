@@ -9,7 +9,6 @@ for a minute to pass.
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -23,7 +22,8 @@ import boto3
 import pytest
 
 from tests.moto_server import MotoServer
-from tests.sqsd_faults.harness import CONVEYOR, Proc, child_env, poll
+from tests.processes import Processes, child_env, conveyor, run
+from tests.support import wait_until
 
 from .conftest import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -111,7 +111,7 @@ def new_queue(moto: MotoServer) -> str:
 
 
 def sqsd(moto: MotoServer, project: Path, queue_url: str, port: int, *flags: str) -> list[str]:
-    return [CONVEYOR, "sqsd", "--project", str(project), "--worker-queue-url", queue_url, "--port", str(port), *flags]
+    return conveyor("sqsd", "--project", str(project), "--worker-queue-url", queue_url, "--port", str(port), *flags)
 
 
 def item(moto: MotoServer, table: str, key: str) -> dict[str, Any]:
@@ -123,10 +123,7 @@ def item(moto: MotoServer, table: str, key: str) -> dict[str, Any]:
 def test_a_cron_yaml_without_a_table_is_refused_with_the_fix(
     moto: MotoServer, project: Path, app: RecordingApp
 ) -> None:
-    result = subprocess.run(
-        sqsd(moto, project, new_queue(moto), app.port, "--once"),
-        capture_output=True, text=True, timeout=60, env=environment(moto), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    result = run(sqsd(moto, project, new_queue(moto), app.port, "--once"), env=environment(moto))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "cron.yaml has 1 periodic task(s)" in result.stderr
     assert "--cron-table NAME" in result.stderr and "--cron-table off" in result.stderr
@@ -136,10 +133,7 @@ def test_a_cron_yaml_without_a_table_is_refused_with_the_fix(
 def test_cron_table_off_runs_the_daemon_without_periodic_tasks(
     moto: MotoServer, project: Path, app: RecordingApp
 ) -> None:
-    result = subprocess.run(
-        sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", "off"),
-        capture_output=True, text=True, timeout=60, env=environment(moto), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    result = run(sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", "off"), env=environment(moto))
     assert result.returncode == 0, result.stdout + result.stderr
     assert app.requests == []
 
@@ -147,10 +141,8 @@ def test_cron_table_off_runs_the_daemon_without_periodic_tasks(
 def test_a_missing_table_is_named_with_how_to_create_it(
     moto: MotoServer, project: Path, app: RecordingApp, table_name: str
 ) -> None:
-    result = subprocess.run(
-        sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", table_name),
-        capture_output=True, text=True, timeout=60, env=environment(moto), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    args = sqsd(moto, project, new_queue(moto), app.port, "--once", "--cron-table", table_name)
+    result = run(args, env=environment(moto))
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"DynamoDB table {table_name!r} does not exist" in result.stderr
     assert "aws dynamodb create-table" in result.stderr and "Traceback" not in result.stderr
@@ -162,7 +154,7 @@ def test_once_fires_the_current_slot_through_the_queue_to_the_app(
     queue_url = new_queue(moto)
     args = sqsd(moto, project, queue_url, app.port, "--once", "--cron-table", table_name, "--create-queue", "true")
     started_s = time.time()
-    first = subprocess.run(args, capture_output=True, text=True, timeout=60, env=environment(moto))
+    first = run(args, env=environment(moto))
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Successfully loaded 1 scheduled tasks from cron.yaml" in first.stdout
     (path, headers, body), *_ = app.cron_posts()
@@ -176,7 +168,7 @@ def test_once_fires_the_current_slot_through_the_queue_to_the_app(
     assert item(moto, table_name, "registration-record")["worker_id"] == {"N": "1"}
 
     # A second run fires the slot only if a new minute began in between: never the same slot twice.
-    second = subprocess.run(args, capture_output=True, text=True, timeout=60, env=environment(moto))
+    second = run(args, env=environment(moto))
     assert second.returncode == 0, second.stdout + second.stderr
     slots = [h["X-Aws-Sqsd-Scheduled-At"] for _, h, _ in app.cron_posts()]
     assert len(slots) == len(set(slots)) and 1 <= len(slots) <= 2
@@ -184,23 +176,20 @@ def test_once_fires_the_current_slot_through_the_queue_to_the_app(
 
 
 def test_a_running_daemon_leads_fires_and_gives_the_lease_up_on_sigterm(
-    moto: MotoServer, project: Path, app: RecordingApp, table_name: str
+    moto: MotoServer, project: Path, app: RecordingApp, table_name: str, processes: Processes
 ) -> None:
     queue_url = new_queue(moto)
-    proc = Proc("sqsd", sqsd(moto, project, queue_url, app.port, "--cron-table", table_name, "--create-queue", "true"),
-                env=environment(moto))  # fmt: skip
-    try:
-        poll(lambda: len(app.cron_posts()) == 1, 30, lambda: proc.output())
-        leader = item(moto, table_name, "leader-election-record")
-        assert leader["leader_id"]["S"].endswith(".0000000001")
-        assert float(leader["leader_timestamp"]["N"]) > time.time()
-        proc.signal(signal.SIGTERM)
-        proc.wait_for(r" stop: signal received: draining")
-        # The drain waits for the open long poll, which moto (as SQS) ends when a message arrives.
-        aws(moto, "sqs").send_message(QueueUrl=queue_url, MessageBody="wake the long poll")
-        assert proc.wait(30) == 0, proc.output()
-    finally:
-        proc.stop()
+    args = sqsd(moto, project, queue_url, app.port, "--cron-table", table_name, "--create-queue", "true")
+    proc = processes.start("sqsd", args, env=environment(moto))
+    wait_until(lambda: len(app.cron_posts()) == 1, 30, proc.output)
+    leader = item(moto, table_name, "leader-election-record")
+    assert leader["leader_id"]["S"].endswith(".0000000001")
+    assert float(leader["leader_timestamp"]["N"]) > time.time()
+    proc.signal(signal.SIGTERM)
+    proc.wait_for(r" stop: signal received: draining")
+    # The drain waits for the open long poll, which moto (as SQS) ends when a message arrives.
+    aws(moto, "sqs").send_message(QueueUrl=queue_url, MessageBody="wake the long poll")
+    assert proc.wait(30) == 0, proc.output()
     assert item(moto, table_name, "leader-election-record")["leader_timestamp"] == {"N": "-1.0"}
     assert any(" leader-election: " in line and "is now the leader" in line for line in proc.stdout), proc.output()
     assert not any("Traceback" in line for line in proc.stderr + proc.stdout), proc.output()

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from conveyor.config import shown_value
-from conveyor.env.operations import _masked
+from conveyor.console.documents import ConfigSetting
+from conveyor.env.project import Setting
+from conveyor.env.views import masked
 from conveyor.sqsd.options import describe, resolve
 
+WHERE = ".ebextensions/env.config:4"
 
-def setting(value: str) -> dict[str, object]:
-    return {"value": value, "where": ".ebextensions/env.config:4"}
+
+def setting(value: str) -> Setting:
+    return Setting(value, WHERE)
+
+
+def shown(value: str) -> ConfigSetting:
+    return ConfigSetting(value, WHERE)
 
 
 def test_values_of_variables_named_as_secrets_are_masked_where_they_came_from_stays() -> None:
@@ -20,10 +28,10 @@ def test_values_of_variables_named_as_secrets_are_masked_where_they_came_from_st
         "GITHUB_TOKEN",
         "SENTRY_DSN",
     ):
-        assert _masked(name, setting("hunter2")) == {"value": "***", "where": ".ebextensions/env.config:4"}, name
+        assert masked(name, setting("hunter2")) == shown("***"), name
     for name in ("LOG_LEVEL", "THUMB_SIZES", "KEYBOARD_LAYOUT"):
-        assert _masked(name, setting("16,64")) == setting("16,64"), name
-    assert _masked("DB_PASSWORD", setting("")) == setting("")  # nothing to hide: shown as empty
+        assert masked(name, setting("16,64")) == shown("16,64"), name
+    assert masked("DB_PASSWORD", setting("")) == shown("")  # nothing to hide: shown as empty
 
 
 def test_urls_keep_where_they_point_and_hide_what_they_carry() -> None:
@@ -46,9 +54,9 @@ def test_urls_keep_where_they_point_and_hide_what_they_carry() -> None:
         ("CACHE", "redis://:s3cr/et@cache:6379/0"): "redis://:***@cache:6379/0",
         ("DATABASE_URL", "postgres://admin:hun/ter2@db/app"): "postgres://admin:***@db/***",
     }
-    for (name, value), shown in cases.items():
-        assert shown_value(name, value) == shown, name
-        assert _masked(name, setting(value)) == setting(shown), name
+    for (name, value), hidden in cases.items():
+        assert shown_value(name, value) == hidden, name
+        assert masked(name, setting(value)) == shown(hidden), name
 
 
 def test_sqsd_print_config_hides_a_queue_url_password_but_not_the_queue() -> None:

@@ -14,7 +14,6 @@ import pytest_asyncio
 from conveyor.clock import FakeClock
 from conveyor.core.history import DeliveryAttempt, MetricPoint, minute_of
 from conveyor.env.events import EventLog
-from conveyor.env.policies import build_policy
 from conveyor.env.project import load_project
 from conveyor.health.monitor import Limits, Monitor
 from conveyor.metrics.collector import MetricCollector
@@ -97,8 +96,10 @@ async def test_a_restarted_autoscaler_keeps_a_breach_the_series_shows(
         await store.record_metrics(visible(*((ago, 20.0) for ago in range(1, 7))))
     instances = Instances()
     clock = store.clock
-    policy, interval_s = build_policy(step_project(tmp_path))
-    autoscaler = Autoscaler(policy, interval_s, store, "work", instances, EventLog(clock), clock)
+    project = step_project(tmp_path)
+    autoscaler = Autoscaler(
+        project.policy, project.scaling_interval_s, store, "work", instances, EventLog(clock), clock
+    )
     await autoscaler.tick(NOW)
     # Six minutes above the threshold before this start: the first decision adds one. Without them the
     # breach starts now and has 300 s to go.

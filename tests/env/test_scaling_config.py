@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.env.policies import DEFAULT_INTERVAL_S, DEFAULT_TARGET_BACKLOG, build_policy
+from conveyor.env.policies import DEFAULT_INTERVAL_S, DEFAULT_TARGET_BACKLOG
 from conveyor.env.project import load_project
 from conveyor.errors import ConfigError
 from conveyor.scale import OldestAgeScaling, ScalingPolicy, StepScaling, TargetTracking
@@ -18,7 +18,8 @@ def policy_of(tmp_path: Path, yaml: str, **files: str) -> tuple[ScalingPolicy, f
         path = tmp_path / name.replace("__", "/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    return build_policy(load_project(tmp_path))
+    project = load_project(tmp_path)
+    return project.policy, project.scaling_interval_s
 
 
 def test_defaults_are_target_tracking_every_ten_seconds(tmp_path: Path) -> None:
@@ -111,12 +112,15 @@ def test_interval(tmp_path: Path) -> None:
         ("scaling:\n  acceptable_latency_s: -1\n  avg_processing_time_s: 1\n", "conveyor.yaml:3: target_backlog_from"),
         ("scaling:\n  count_in_flight: maybe\n", "conveyor.yaml:3: scaling.count_in_flight must be true or false"),
         ("scaling:\n  step_upper_threshold: 5\n  step_lower_threshold: 10\n", "conveyor.yaml:3: StepScaling.lower"),
-        ("scaling:\n  step_upper_threshold: 2.5\n", "conveyor.yaml:3: scaling.step_upper_threshold must be a whole"),
-        ("scaling:\n  max_age_s: 30\n  out_increment: 1.5\n", "conveyor.yaml:4: scaling.out_increment must be a whole"),
+        ("scaling:\n  step_upper_threshold: 2.5\n", "conveyor.yaml:3: scaling.step_upper_threshold must be an integer"),
+        (
+            "scaling:\n  max_age_s: 30\n  out_increment: 1.5\n",
+            "conveyor.yaml:4: scaling.out_increment must be an integer",
+        ),
         ("scaling:\n  breach_duration_s: 60\n", "conveyor.yaml:3: scaling.breach_duration_s is for the step policy"),
         ("scaling:\n  max_age_s: -1\n", "conveyor.yaml:3: OldestAgeScaling.max_age_s must be"),
-        ("scaling:\n  interval_s: 0.01\n", "conveyor.yaml:3: scaling.interval_s must be from 0.1 to 3600"),
-        ("scaling:\n  interval_s: .nan\n", "conveyor.yaml:3: scaling.interval_s must be from 0.1 to 3600"),
+        ("scaling:\n  interval_s: 0.01\n", "conveyor.yaml:3: scaling.interval_s must be a number from 0.1 to 3600"),
+        ("scaling:\n  interval_s: .nan\n", "conveyor.yaml:3: scaling.interval_s must be a number from 0.1 to 3600"),
         ("scaling:\n  interval_s: soon\n", "conveyor.yaml:3: scaling.interval_s must be a number"),
     ],
 )

@@ -20,7 +20,7 @@ from conveyor.clock import FakeClock
 from conveyor.scale import process as process_module
 from conveyor.scale import supervisor as supervisor_module
 from conveyor.scale.supervisor import Supervisor, port_answers
-from tests.support import gone, group_gone, kill_all
+from tests.support import eventually, gone, group_gone, kill_all
 
 APP = r"""
 import os, signal, sys, time
@@ -63,7 +63,7 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forev
 
 
 class FakeDaemon:
-    """``run()`` until ``stop()``; on the way out it records whether its app still answered (drain order)."""
+    """``run(stop)`` until ``stop`` is set; on the way out it records whether its app still answered (drain order)."""
 
     def __init__(self, port: int, name: str, journal: list[tuple[str, str, float]]) -> None:
         self.port = port
@@ -71,19 +71,18 @@ class FakeDaemon:
         self.journal = journal
         self.runs = 0
         self.app_answered_at_stop: bool | None = None
-        self._stop = asyncio.Event()
+        #: Called as soon as the daemon sees its stop (a test looks at the instance then).
+        self.on_stop: Callable[[], None] = lambda: None
 
-    async def run(self, *, once: bool = False) -> None:
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
         self.runs += 1
         self.journal.append(("daemon-run", self.name, time.monotonic()))
-        await self._stop.wait()
+        await stop.wait()
+        self.journal.append(("daemon-stop", self.name, time.monotonic()))
+        self.on_stop()
         await asyncio.sleep(0.1)  # "finishing its POSTs": the app must still be there
         self.app_answered_at_stop = await port_answers(self.port)
         self.journal.append(("daemon-done", self.name, time.monotonic()))
-
-    def stop(self) -> None:
-        self.journal.append(("daemon-stop", self.name, time.monotonic()))
-        self._stop.set()
 
 
 class Harness:
@@ -124,11 +123,7 @@ class Harness:
         return int((self.out / f"{name}.pid").read_text())
 
     async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout_s} s")
-            await asyncio.sleep(0.01)
+        await eventually(condition, timeout_s, lambda: f"the supervisor's state: {self.supervisor.views()}")
 
     async def tick_until(self, name: str, state: str, now_s: float, timeout_s: float = 10.0) -> None:
         """Tick at ``now_s`` until ``name`` is in ``state`` (the exit of a killed app takes a moment to see); a
@@ -203,13 +198,7 @@ async def test_scale_down_drains_the_newest_daemon_first_then_terminates_its_app
     assert group is not None
 
     seen: list[str] = []
-    original_stop = harness.daemons["instance-2"].stop
-
-    def stop_and_look() -> None:
-        seen.append(harness.view("instance-2").state)
-        original_stop()
-
-    harness.daemons["instance-2"].stop = stop_and_look  # type: ignore[method-assign]
+    harness.daemons["instance-2"].on_stop = lambda: seen.append(harness.view("instance-2").state)
     await sup.scale_to(1)
 
     assert seen == ["draining"]
@@ -293,6 +282,21 @@ async def test_killing_only_the_shell_takes_its_app_along_before_the_restart(har
     await harness.wait_for(lambda: gone(app))
     await sup.tick(harness.clock.now() + 1)
     assert await sup.wait_ready(10), "the restarted app could bind its port again"
+
+
+async def test_run_once_is_one_tick_at_the_clocks_time(harness: Harness) -> None:
+    sup, clock = harness.supervisor, harness.clock
+    await sup.scale_to(1)
+    assert await sup.wait_ready(10)
+    harness.remember_pids()
+    os.kill(harness.app_pid("instance-1"), signal.SIGKILL)
+    await harness.tick_until("instance-1", "crashed", clock.now())  # its restart is due 1 s later
+    await asyncio.wait_for(sup.run(asyncio.Event(), once=True), 10)
+    assert harness.view("instance-1").state == "crashed", "the tick was at the clock's time: not yet"
+    clock.advance(1)
+    await asyncio.wait_for(sup.run(asyncio.Event(), once=True), 10)  # not after its 1 s interval: at once
+    assert harness.view("instance-1").state in ("restarting", "running")
+    assert await sup.wait_ready(10)
 
 
 async def test_backoff_grows_1_2_4_seconds_and_resets_after_a_stable_minute(harness: Harness) -> None:

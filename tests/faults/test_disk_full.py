@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults.server_process import ServerProcess, start
+from tests.faults.server_process import sqlite_server
+from tests.processes import Processes
 from tests.support import sqs_client
 
 pytestmark = pytest.mark.slow
@@ -61,9 +62,9 @@ def send(sqs: Any, queue_url: str, tag: str) -> None:
     assert not sqs.send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed")
 
 
-def test_a_full_disk_refuses_sends_but_lets_consumers_drain(small_disk: Path, servers: list[ServerProcess]) -> None:
+def test_a_full_disk_refuses_sends_but_lets_consumers_drain(small_disk: Path, processes: Processes) -> None:
     data_dir = small_disk / "data"
-    server = start(servers, data_dir)
+    server = sqlite_server(processes, data_dir)
     sqs = sqs_client(server.url)
     queue_url = sqs.create_queue(QueueName="jobs")["QueueUrl"]
     for n in range(20):
@@ -109,9 +110,9 @@ def test_a_full_disk_refuses_sends_but_lets_consumers_drain(small_disk: Path, se
     (small_disk / "filler").unlink()
     send(sqs, queue_url, "after")
     sqs.close()
-    server.stop()
+    server.process.stop()
 
-    log = server.log_path.read_text()
+    log = server.process.err_text()
     full_lines = [line for line in log.splitlines() if "disk full at" in line]
     assert len(full_lines) == 1, log
     assert str(data_dir) in full_lines[0] and "receives and deletes go on" in full_lines[0]

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults.server_process import ServerProcess, start
+from tests.faults.server_process import sqlite_server
+from tests.processes import Processes
 from tests.support import sqs_client, wait_until
 
 pytestmark = pytest.mark.slow
@@ -109,10 +110,10 @@ def sender(url: str, queue_url: str, thread: str, ledger: Ledger, stop: threadin
         sqs.close()
 
 
-def test_kill9_loses_no_acknowledged_send(tmp_path: Path, servers: list[ServerProcess]) -> None:
+def test_kill9_loses_no_acknowledged_send(tmp_path: Path, processes: Processes) -> None:
     """Three rounds of: 4 senders, SIGKILL after another ~1500 acknowledged messages, restart; then check all."""
     data_dir = tmp_path / "data"
-    server = start(servers, data_dir)
+    server = sqlite_server(processes, data_dir)
     setup = client(server.url)
     queue_url = setup.create_queue(QueueName="kill9")["QueueUrl"]
     setup.close()
@@ -126,20 +127,20 @@ def test_kill9_loses_no_acknowledged_send(tmp_path: Path, servers: list[ServerPr
             for t in range(SENDER_THREADS)
         ]
         target = len(ledger.acked) + KILL_AFTER_ACKED
+
+        def enough(target: int = target, threads: list[threading.Thread] = threads) -> bool:
+            return len(ledger.acked) >= target or not all(x.is_alive() for x in threads)
+
         for thread in threads:
             thread.start()
         try:
-            wait_until(
-                lambda t=target, ts=threads: len(ledger.acked) >= t or not all(x.is_alive() for x in ts),
-                LOAD_TIMEOUT_S,
-                0.001,
-            )
+            wait_until(enough, LOAD_TIMEOUT_S, f"{KILL_AFTER_ACKED} more sends acknowledged", interval_s=0.001)
             assert not ledger.errors, ledger.errors
             assert len(ledger.acked) >= target, f"the senders stopped early: {len(ledger.acked)} acknowledged"
             with ledger.lock:
                 in_flight = len(ledger.attempted) - len(ledger.acked) - len(ledger.unknown)
                 acked_at_kill = len(ledger.acked)
-            server.kill9()
+            server.process.kill9()
         finally:
             stop.set()
             for thread in threads:
@@ -147,7 +148,7 @@ def test_kill9_loses_no_acknowledged_send(tmp_path: Path, servers: list[ServerPr
         assert not any(thread.is_alive() for thread in threads), "a sender did not stop after the kill"
         assert not ledger.errors, ledger.errors
         reports.append(f"round {round_ + 1}: killed at {acked_at_kill} acknowledged, {in_flight} in flight")
-        server = start(servers, data_dir)
+        server = sqlite_server(processes, data_dir)
 
     # A request may have been answered in the instant before the kill landed: it counts as acknowledged.
     acked = dict(ledger.acked)
@@ -183,9 +184,9 @@ def test_kill9_loses_no_acknowledged_send(tmp_path: Path, servers: list[ServerPr
 # -- deletes and visibility survive --------------------------------------------------------------
 
 
-def test_kill9_keeps_deletes_and_in_flight_visibility(tmp_path: Path, servers: list[ServerProcess]) -> None:
+def test_kill9_keeps_deletes_and_in_flight_visibility(tmp_path: Path, processes: Processes) -> None:
     data_dir = tmp_path / "data"
-    first = start(servers, data_dir)
+    first = sqlite_server(processes, data_dir)
     sqs = client(first.url)
     try:
         queue_url = sqs.create_queue(QueueName="resurrect")["QueueUrl"]
@@ -218,13 +219,13 @@ def test_kill9_keeps_deletes_and_in_flight_visibility(tmp_path: Path, servers: l
         [last] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, VisibilityTimeout=600)["Messages"]
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=last["ReceiptHandle"])
         deleted.add(last["Body"])
-        first.kill9()
+        first.process.kill9()
     finally:
         sqs.close()
     assert len(deleted) == 101 and len(in_flight) == 50 and not deleted & in_flight.keys()
     remaining = set(bodies) - deleted - in_flight.keys()
 
-    second = start(servers, data_dir)
+    second = sqlite_server(processes, data_dir)
     sqs = client(second.url)
     try:
         assert counts(sqs, queue_url) == (len(remaining), len(in_flight))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.server_process import ServerProcess, refused, start
+from tests.faults.server_process import refused, sqlite_server
+from tests.processes import Processes
 from tests.support import sqs_client
 
 pytestmark = pytest.mark.slow
@@ -48,12 +49,12 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.usefixtures("umask_022")
-def test_the_data_dir_is_0700_and_every_file_in_it_0600(tmp_path: Path, servers: list[ServerProcess]) -> None:
+def test_the_data_dir_is_0700_and_every_file_in_it_0600(tmp_path: Path, processes: Processes) -> None:
     data_dir = tmp_path / "data"
-    server = start(servers, data_dir)
+    server = sqlite_server(processes, data_dir)
     fill(server.url)
     running = modes(data_dir)
-    server.stop()
+    server.process.stop()
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     assert {"conveyor.db", "conveyor.db-wal", "conveyor.db-shm"} <= running.keys()
     assert {name: mode for name, mode in running.items() if mode != 0o600} == {}
@@ -63,23 +64,21 @@ def test_the_data_dir_is_0700_and_every_file_in_it_0600(tmp_path: Path, servers:
 # -- item 6: one server per database --------------------------------------------------------------
 
 
-def test_a_second_server_is_refused_even_after_the_lock_file_was_removed(
-    tmp_path: Path, servers: list[ServerProcess]
-) -> None:
+def test_a_second_server_is_refused_even_after_the_lock_file_was_removed(tmp_path: Path, processes: Processes) -> None:
     data_dir = tmp_path / "data"
-    first = start(servers, data_dir)
+    first = sqlite_server(processes, data_dir)
     fill(first.url, 10)
     for leftover in data_dir.glob("*.lock"):
         leftover.unlink()
     line = one_line_error(refused(data_dir))
     assert "in use by another conveyor process" in line and str(data_dir) in line
-    assert first.proc is not None and f"pid {first.proc.pid}" in line
+    assert f"pid {first.process.pid}" in line
     # The first server was not disturbed, and once it stopped the data directory is free again.
     sqs = sqs_client(first.url)
     assert sqs.list_queues()["QueueUrls"] == [f"{first.url}/000000000000/jobs"]
     sqs.close()
-    first.stop()
-    second = start(servers, data_dir)
+    first.process.stop()
+    second = sqlite_server(processes, data_dir)
     sqs = sqs_client(second.url)
     assert sqs.list_queues()["QueueUrls"] == [f"{second.url}/000000000000/jobs"]
     sqs.close()
@@ -88,18 +87,18 @@ def test_a_second_server_is_refused_even_after_the_lock_file_was_removed(
 # -- item 7: a damaged or vanished database -------------------------------------------------------
 
 
-def stopped_store(tmp_path: Path, servers: list[ServerProcess]) -> Path:
+def stopped_store(tmp_path: Path, processes: Processes) -> Path:
     """A data dir whose server ran, stored a queue and 200 messages, and stopped cleanly (all in conveyor.db)."""
     data_dir = tmp_path / "data"
-    server = start(servers, data_dir)
+    server = sqlite_server(processes, data_dir)
     fill(server.url)
-    server.stop()
+    server.process.stop()
     assert not (data_dir / "conveyor.db-wal").exists(), "a clean stop checkpoints the WAL"
     return data_dir
 
 
-def test_garbage_pages_behind_an_intact_header_are_refused(tmp_path: Path, servers: list[ServerProcess]) -> None:
-    data_dir = stopped_store(tmp_path, servers)
+def test_garbage_pages_behind_an_intact_header_are_refused(tmp_path: Path, processes: Processes) -> None:
+    data_dir = stopped_store(tmp_path, processes)
     db = data_dir / "conveyor.db"
     size = db.stat().st_size
     assert size > 20 * PAGE
@@ -122,8 +121,8 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     assert f"{data_dir / 'conveyor.db'} is damaged" in line, line
 
 
-def test_a_truncated_database_is_refused_not_taken_as_new(tmp_path: Path, servers: list[ServerProcess]) -> None:
-    data_dir = stopped_store(tmp_path, servers)
+def test_a_truncated_database_is_refused_not_taken_as_new(tmp_path: Path, processes: Processes) -> None:
+    data_dir = stopped_store(tmp_path, processes)
     db = data_dir / "conveyor.db"
     os.truncate(db, 0)
     line = one_line_error(refused(data_dir))
@@ -131,8 +130,8 @@ def test_a_truncated_database_is_refused_not_taken_as_new(tmp_path: Path, server
     assert db.stat().st_size == 0, "the refusal left the file alone"
 
 
-def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, servers: list[ServerProcess]) -> None:
-    data_dir = stopped_store(tmp_path, servers)
+def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, processes: Processes) -> None:
+    data_dir = stopped_store(tmp_path, processes)
     db = data_dir / "conveyor.db"
     db.unlink()
     line = one_line_error(refused(data_dir))
@@ -140,7 +139,7 @@ def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, servers:
     assert not db.exists()
     # The way out the line names: remove the marker too, and a new, empty store starts.
     (data_dir / "conveyor.db.lock").unlink()
-    server = start(servers, data_dir)
+    server = sqlite_server(processes, data_dir)
     sqs = sqs_client(server.url)
     assert sqs.list_queues().get("QueueUrls", []) == []
     sqs.close()

@@ -14,6 +14,7 @@ from conveyor.core.history import minute_of
 from conveyor.metrics.recorder import LATENCY_SAMPLE, DeliveryRecorder, InstanceMinute, percentile
 from conveyor.store.base import BaseStore
 from conveyor.store.sqlite import SqliteStore
+from tests.support import eventually
 
 from .conftest import T0, attempt
 
@@ -91,21 +92,26 @@ async def test_a_flush_writes_every_buffered_attempt_in_one_store_operation(stor
 
 
 async def test_run_flushes_when_a_batch_fills_and_when_it_stops(store: BaseStore) -> None:
-    recorder = DeliveryRecorder(store, flush_at=10)
+    recorder = DeliveryRecorder(store, flush_at=10, interval_s=60)
     stop = asyncio.Event()
-    runner = asyncio.create_task(recorder.run(stop, interval_s=60))
+    runner = asyncio.create_task(recorder.run(stop))
     for i in range(10):
         recorder.record(attempt(message_id=f"m-{i}"))
-    for _ in range(500):  # bounded: the batch is written long before the 60 s interval
-        if recorder.written == 10:
-            break
-        await asyncio.sleep(0.01)
-    assert recorder.written == 10
+    # The batch is written long before the 60 s interval.
+    await eventually(lambda: recorder.written == 10, 5, "the full batch written")
     recorder.record(attempt(message_id="last"))
     stop.set()
     await asyncio.wait_for(runner, 5)
     assert recorder.written == 11
     assert (await store.delivery_history("last"))[0].message_id == "last"
+
+
+async def test_run_once_flushes_once_and_returns(store: BaseStore) -> None:
+    recorder = DeliveryRecorder(store, interval_s=3600)
+    recorder.record(attempt(message_id="only"))
+    await asyncio.wait_for(recorder.run(asyncio.Event(), once=True), 5)  # not the hour: at once
+    assert recorder.written == 1 and recorder.pending == 0
+    assert (await store.delivery_history("only"))[0].message_id == "only"
 
 
 async def test_a_store_failure_keeps_the_attempts_for_the_next_flush(tmp_path: Path, clock: FakeClock) -> None:

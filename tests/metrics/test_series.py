@@ -10,6 +10,7 @@ from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.metrics.series import INSTANCE_SERIES, QUEUE_SERIES, Sampler, SamplerTask
 from conveyor.store.base import BaseStore
 from tests.contract.helpers import message, redrive_policy
+from tests.support import eventually
 
 from .conftest import T0, attempt
 
@@ -122,26 +123,27 @@ async def test_history_older_than_the_retention_is_pruned_once_a_minute(store: B
 
 async def test_run_ticks_until_stopped(store: BaseStore, clock: FakeClock) -> None:
     await store.create_queue("work", {}, {})
-    sampler = Sampler(store, clock)
+    sampler = Sampler(store, clock, tick_s=0.01)
     stop = asyncio.Event()
-    runner = asyncio.create_task(sampler.run(stop, tick_s=0.01))
-    for _ in range(500):
-        if await store.metric_series("queue:work", "visible", M0, M0 + 60):
-            break
-        await asyncio.sleep(0.01)
+    runner = asyncio.create_task(sampler.run(stop))
+    await eventually(lambda: store.metric_series("queue:work", "visible", M0, M0 + 60), 5, "a first sample")
     stop.set()
     await asyncio.wait_for(runner, 5)
     assert await values(store, "queue:work", "visible") == [(0, 0.0)]
 
 
+async def test_run_once_samples_once_and_returns(store: BaseStore, clock: FakeClock) -> None:
+    await store.create_queue("work", {}, {})
+    await store.send_messages("work", [message("a")])
+    await asyncio.wait_for(Sampler(store, clock, tick_s=3600).run(asyncio.Event(), once=True), 5)
+    assert await values(store, "queue:work", "visible") == [(0, 1.0)]
+
+
 async def test_a_sampler_task_writes_a_last_sample_when_stopped(store: BaseStore, clock: FakeClock) -> None:
     await store.create_queue("work", {}, {})
-    task = SamplerTask(Sampler(store, clock), tick_s=3600)  # after its first tick, only the stop samples
+    task = SamplerTask(Sampler(store, clock, tick_s=3600))  # after its first tick, only the stop samples
     task.start()
-    for _ in range(500):
-        if await store.metric_series("queue:work", "visible", M0, M0 + 60):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: store.metric_series("queue:work", "visible", M0, M0 + 60), 5, "the first tick's sample")
     clock.advance(60)  # minute 1: the loop sleeps on; what happens now is seen by the last sample alone
     await store.send_messages("work", [message("a"), message("b")])
     await task.stop()

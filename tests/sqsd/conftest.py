@@ -180,20 +180,6 @@ def closed_port() -> int:
     return port
 
 
-async def eventually(condition: Callable[[], Any], timeout_s: float = WAIT_S, interval_s: float = 0.01) -> None:
-    """Poll ``condition`` (sync, or returning an awaitable) on the running loop until it is truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
-        await asyncio.sleep(interval_s)
-
-
 # -- the queue under test -------------------------------------------------------------------------
 
 
@@ -516,6 +502,8 @@ class Sqsd:
     daemon: Daemon
     config: SqsdConfig
     out: io.StringIO = field(repr=False)
+    #: The daemon's ``run(stop)`` drains once this is set.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def lines(self, category: str | None = None) -> list[str]:
         lines = self.out.getvalue().splitlines()
@@ -524,7 +512,7 @@ class Sqsd:
         return [line for line in lines if re.match(rf"^{TS} {re.escape(category)}: ", line)]
 
     async def once(self, timeout_s: float = WAIT_S) -> None:
-        await asyncio.wait_for(self.daemon.run(once=True), timeout_s)
+        await asyncio.wait_for(self.daemon.run(self.stop, once=True), timeout_s)
 
 
 MakeSqsd = Callable[..., Sqsd]

@@ -7,8 +7,9 @@ import asyncio
 import pytest
 
 from conveyor.core.models import QueueCounts
+from tests.support import eventually
 
-from .conftest import WAIT_S, MakeSqsd, QueueUnderTest, WorkerApp, eventually
+from .conftest import WAIT_S, MakeSqsd, QueueUnderTest, WorkerApp
 
 SAMPLES = 20
 
@@ -22,9 +23,9 @@ async def test_http_connections_bound_posts_and_in_flight_messages(
     # DrainTimeout 1: once all is delivered a RemoteQueue poller sits in a long poll, which a drain
     # waits out (a receive abandoned over HTTP could hide messages) for at most about DrainTimeout.
     run = sqsd("/block", http_connections=connections, drain_timeout_s=1)
-    task = asyncio.create_task(run.daemon.run())
+    task = asyncio.create_task(run.daemon.run(run.stop))
     try:
-        await eventually(lambda: app.open == connections)
+        await eventually(lambda: app.open == connections, WAIT_S, "every connection busy")
         # While every connection is busy the daemon must not take more messages than it can POST:
         # the queue's in-flight count is exactly the open POSTs, however long it is watched.
         for _ in range(SAMPLES):
@@ -34,9 +35,9 @@ async def test_http_connections_bound_posts_and_in_flight_messages(
             assert run.daemon.state().in_flight == connections
             await asyncio.sleep(0)
         app.release.set()
-        await eventually(lambda: run.daemon.state().delivered == total)
+        await eventually(lambda: run.daemon.state().delivered == total, WAIT_S, "every message delivered")
     finally:
-        run.daemon.stop()
+        run.stop.set()
         app.release.set()
         await asyncio.wait_for(task, WAIT_S)
     assert app.max_open == connections

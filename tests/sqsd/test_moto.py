@@ -82,7 +82,7 @@ async def test_delivery_through_moto(
         assert queue.name == name
         first_call = len(moto.calls)
         run = build_sqsd(queue, SystemClock(), app.port, "/ok")
-        await asyncio.wait_for(run.daemon.run(once=True), 20)
+        await asyncio.wait_for(run.daemon.run(run.stop, once=True), 20)
     finally:
         await queue.close()
 
@@ -140,7 +140,7 @@ async def test_failure_through_moto_sets_visibility(
             error_backoff=False,
             http_connections=2,
         )
-        await asyncio.wait_for(run.daemon.run(once=True), 20)
+        await asyncio.wait_for(run.daemon.run(run.stop, once=True), 20)
     finally:
         await queue.close()
     assert re.fullmatch(rf"{TS} http-err: {message_id} \(1\) 500 - \d+\.\d{{3}}", run.lines("http-err")[0])

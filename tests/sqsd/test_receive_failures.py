@@ -18,8 +18,9 @@ from conveyor.client.base import QueueClient
 from conveyor.clock import FakeClock
 from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.receive_failures import RECEIVE_BACKOFF_CAP_S, SUMMARY_EVERY_S, ReceiveFailures
+from tests.support import eventually
 
-from .conftest import TS, WAIT_S, LocalUnderTest, MakeSqsd, QueueUnderTest, WorkerApp, build_sqsd, eventually
+from .conftest import TS, WAIT_S, LocalUnderTest, MakeSqsd, QueueUnderTest, WorkerApp, build_sqsd
 
 URL = "http://127.0.0.1:9324/000000000000/jobs"
 MISSING = errors.QueueDoesNotExist("The specified queue does not exist.")
@@ -118,14 +119,14 @@ async def test_a_queue_created_late_is_reported_once_then_delivered(
     """Five pollers (HttpConnections 50) fail together: one line, not five a second; the fix is named."""
     name = f"{queue.name}-late"
     run = sqsd(client=await queue.client_for(name), http_connections=50)
-    task = asyncio.create_task(run.daemon.run())
+    task = asyncio.create_task(run.daemon.run(run.stop))
     try:
-        await eventually(lambda: run.lines("sqs"))
+        await eventually(lambda: run.lines("sqs"), WAIT_S, "the first sqs line")
         await queue.create(name)
         message_id = await queue.send("late", queue=name)
-        await eventually(lambda: app.requests)
+        await eventually(lambda: app.requests, WAIT_S, "a POST")
     finally:
-        run.daemon.stop()
+        run.stop.set()
         await asyncio.wait_for(task, WAIT_S)
     assert [r.header("X-Aws-Sqsd-Msgid") for r in app.requests] == [message_id]
     failed, recovered = run.lines("sqs")
@@ -160,14 +161,14 @@ async def test_failed_receives_are_spaced_by_the_backoff(queue: QueueUnderTest, 
     1 s, the one after that after 1 to 2 s more; at most 3 receives (a poller that did not wait would make many)."""
     counting = CountingReceives(await queue.client_for(f"{queue.name}-missing"))
     run = sqsd(client=counting, http_connections=10)
-    task = asyncio.create_task(run.daemon.run())
+    task = asyncio.create_task(run.daemon.run(run.stop))
     try:
-        await eventually(lambda: run.lines("sqs"))
+        await eventually(lambda: run.lines("sqs"), WAIT_S, "the first sqs line")
         start = asyncio.get_running_loop().time()
         await asyncio.sleep(1.5)  # the window the receives are counted in, not a wait for a condition
         window_s = asyncio.get_running_loop().time() - start
     finally:
-        run.daemon.stop()
+        run.stop.set()
         await asyncio.wait_for(task, WAIT_S)
     assert 1 <= counting.receives <= 3, (counting.receives, window_s)
 
@@ -177,13 +178,13 @@ async def test_a_summary_line_a_minute_while_it_lasts(local_queue: LocalUnderTes
     name = f"{local_queue.name}-never"
     clock = local_queue.fake_clock
     run = build_sqsd(await local_queue.client_for(name), clock, app.port, http_connections=10)
-    task = asyncio.create_task(run.daemon.run())
+    task = asyncio.create_task(run.daemon.run(run.stop))
     try:
-        await eventually(lambda: run.lines("sqs"))
+        await eventually(lambda: run.lines("sqs"), WAIT_S, "the first sqs line")
         clock.advance(SUMMARY_EVERY_S)
-        await eventually(lambda: len(run.lines("sqs")) == 2)
+        await eventually(lambda: len(run.lines("sqs")) == 2, WAIT_S, "the summary line")
     finally:
-        run.daemon.stop()
+        run.stop.set()
         await asyncio.wait_for(task, WAIT_S)
     first, summary = run.lines("sqs")
     assert "does not exist" in first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -52,7 +53,9 @@ async def test_every_outcome_is_recorded_once_with_its_status_kind_and_body(
     attempts: list[DeliveryAttempt] = []
     port = closed_port if path == "unreachable" else app.port
     started_ms = local_queue.clock.now_ms()
-    await daemon_for(local_queue, port, "/ok" if path == "unreachable" else path, attempts).run(once=True)
+    await daemon_for(local_queue, port, "/ok" if path == "unreachable" else path, attempts).run(
+        asyncio.Event(), once=True
+    )
     assert len(attempts) == 1, attempts
     (attempt,) = attempts
     assert (attempt.message_id, attempt.queue, attempt.instance) == (message_id, local_queue.name, "instance-7")
@@ -65,7 +68,7 @@ async def test_every_outcome_is_recorded_once_with_its_status_kind_and_body(
 async def test_a_batch_of_messages_gives_one_attempt_each(local_queue: LocalUnderTest, app: WorkerApp) -> None:
     ids = {await local_queue.send(f"job {i}") for i in range(25)}
     attempts: list[DeliveryAttempt] = []
-    await daemon_for(local_queue, app.port, "/ok", attempts, http_connections=10).run(once=True)
+    await daemon_for(local_queue, app.port, "/ok", attempts, http_connections=10).run(asyncio.Event(), once=True)
     assert sorted(a.message_id for a in attempts) == sorted(ids)
     assert all(a.ok and a.status == 200 for a in attempts)
 
@@ -92,7 +95,7 @@ async def chatty_app() -> AsyncIterator[int]:
 async def test_a_failed_response_keeps_only_its_first_kib(local_queue: LocalUnderTest, chatty_app: int) -> None:
     await local_queue.send("payload")
     attempts: list[DeliveryAttempt] = []
-    await daemon_for(local_queue, chatty_app, "/", attempts).run(once=True)
+    await daemon_for(local_queue, chatty_app, "/", attempts).run(asyncio.Event(), once=True)
     (attempt,) = attempts
     assert (attempt.status, attempt.error_kind) == (503, "http-5xx")
     assert attempt.error_body is not None
@@ -119,7 +122,7 @@ async def test_a_recorder_that_raises_costs_no_delivery(local_queue: LocalUnderT
     daemon = Daemon(
         local_queue.client, config, local_queue.clock, SqsdLog(local_queue.clock, stream=out), recorder=broken
     )
-    await daemon.run(once=True)
+    await daemon.run(asyncio.Event(), once=True)
     assert await local_queue.counts() == QueueCounts(0, 0, 0)  # delivered and deleted all the same
     assert daemon.state().delivered == 1
     assert "history: could not record the delivery" in out.getvalue()

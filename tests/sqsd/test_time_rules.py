@@ -10,8 +10,9 @@ import pytest
 from conveyor.clock import FakeClock
 from conveyor.core.models import QueueCounts
 from conveyor.sqsd.logfile import iso_utc
+from tests.support import eventually
 
-from .conftest import TS, WAIT_S, LocalUnderTest, QueueUnderTest, WorkerApp, build_sqsd, eventually
+from .conftest import TS, WAIT_S, LocalUnderTest, QueueUnderTest, WorkerApp, build_sqsd
 
 EMPTY = QueueCounts(0, 0, 0)
 
@@ -65,9 +66,9 @@ async def test_heartbeat_keeps_an_open_post_hidden(
     message_id = await local_queue.send("long job")
     run = build_sqsd(local_queue.client, clock, app.port, "/block", visibility_timeout_s=30, heartbeat=heartbeat)
     daemon = run.daemon
-    task = asyncio.create_task(daemon.run())
+    task = asyncio.create_task(daemon.run(run.stop))
     try:
-        await eventually(lambda: app.open == 1)
+        await eventually(lambda: app.open == 1, WAIT_S, "the POST open")
         t0 = clock.now()
         assert daemon.heartbeat_interval_s == 15
         assert await local_queue.visible_at_s() == t0 + 30
@@ -93,15 +94,15 @@ async def test_heartbeat_keeps_an_open_post_hidden(
         else:
             # The message is visible again while its first POST is open: the daemon itself receives it
             # once more and POSTs it a second time, the duplicate run the heartbeat exists to prevent.
-            await eventually(lambda: app.open == 2)
+            await eventually(lambda: app.open == 2, WAIT_S, "the second POST of the message")
             assert daemon.state().in_flight == 2
 
         app.release.set()
-        await eventually(lambda: daemon.state().delivered == (1 if heartbeat else 2))
-        daemon.stop()
+        await eventually(lambda: daemon.state().delivered == (1 if heartbeat else 2), WAIT_S, "the deliveries")
+        run.stop.set()
         await asyncio.wait_for(task, WAIT_S)
     finally:
-        daemon.stop()
+        run.stop.set()
         app.release.set()
         await asyncio.wait_for(task, WAIT_S)
     seen = [(r.header("X-Aws-Sqsd-Msgid"), r.header("X-Aws-Sqsd-Receive-Count")) for r in app.requests]
@@ -116,9 +117,9 @@ async def test_heartbeat_renews_every_open_post_in_batches(local_queue: LocalUnd
     for i in range(23):
         await local_queue.send(f"job {i}")
     run = build_sqsd(local_queue.client, clock, app.port, "/block", visibility_timeout_s=40, http_connections=25)
-    task = asyncio.create_task(run.daemon.run())
+    task = asyncio.create_task(run.daemon.run(run.stop))
     try:
-        await eventually(lambda: app.open == 23)
+        await eventually(lambda: app.open == 23, WAIT_S, "23 POSTs open")
         t0 = clock.now()
         clock.advance(25)
         await run.daemon.tick(clock.now())
@@ -126,9 +127,9 @@ async def test_heartbeat_renews_every_open_post_in_batches(local_queue: LocalUnd
         assert await local_queue.counts() == QueueCounts(0, 23, 0)
         assert await local_queue.visible_at_s() == t0 + 25 + 40
         app.release.set()
-        await eventually(lambda: run.daemon.state().delivered == 23)
+        await eventually(lambda: run.daemon.state().delivered == 23, WAIT_S, "23 delivered")
     finally:
-        run.daemon.stop()
+        run.stop.set()
         app.release.set()
         await asyncio.wait_for(task, WAIT_S)
     assert await local_queue.counts() == EMPTY

@@ -10,7 +10,7 @@ import random
 import sqlite3
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from conveyor.store import sqlite_schema, sqlite_sql
 from conveyor.store.base import BaseStore
 from conveyor.store.memory import MemoryStore
 from conveyor.store.sqlite import SqliteStore
+from tests.support import eventually
 
 ARN_PREFIX = "arn:aws:sqs:us-east-1:000000000000:"
 
@@ -261,18 +262,7 @@ class Gate:
 
 
 async def until_queued(store: SqliteStore, count: int) -> None:
-    for _ in range(1000):
-        if store._writer._ops.qsize() >= count:
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"{count} operations never got queued")
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    for _ in range(200):
-        if await check():
-            return
-    raise AssertionError("condition never held")
+    await eventually(lambda: store._writer._ops.qsize() >= count, 5, f"{count} operations queued", interval_s=0)
 
 
 async def started_then_cancelled(store: SqliteStore, call: Awaitable[object]) -> None:
@@ -311,7 +301,7 @@ async def test_a_receive_cancelled_after_it_ran_hands_its_messages_back(store: S
     async def visible_again() -> bool:
         return (await store.queue_counts("q")).visible == 2
 
-    await eventually(visible_again)
+    await eventually(visible_again, 5, "both messages visible again")
     assert [r.message.receive_count for r in await store.receive_messages("q", 10, 30, 0)] == [2, 2]
 
 
@@ -321,7 +311,7 @@ async def test_a_create_cancelled_after_it_ran_still_shows_the_queue(store: Sqli
     async def listed() -> bool:
         return await store.list_queues() == ["q"]
 
-    await eventually(listed)
+    await eventually(listed, 5, "the queue listed")
     await store.send_messages("q", [message()])
     assert (await store.get_queue("q")).tags == {"t": "1"}
 
@@ -333,7 +323,7 @@ async def test_a_delete_cancelled_after_it_ran_still_removes_the_queue(store: Sq
     async def gone() -> bool:
         return await store.list_queues() == []
 
-    await eventually(gone)
+    await eventually(gone, 5, "the queue gone")
     await store.create_queue("q", {}, {})
 
 

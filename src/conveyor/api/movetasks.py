@@ -1,4 +1,4 @@
-"""Runs message move tasks: ``run()`` around ``tick(now)``, moving at each task's rate."""
+"""Runs message move tasks: ``run(stop)`` around ``tick(now)``, moving at each task's rate."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from dataclasses import replace
 
 from conveyor import errors
 from conveyor.log import get_logger
+from conveyor.loops import every
 from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
 
 #: Rate used when a task does not set MaxNumberOfMessagesPerSecond (SQS's maximum).
 DEFAULT_RATE_PER_S = 500
+#: Seconds between ticks.
 TICK_S = 0.1
 
 
@@ -21,8 +23,9 @@ class MoveTaskRunner:
         self.store = store
         self._last_tick_ms: dict[str, int] = {}
 
-    async def tick(self, now_ms: int) -> int:
+    async def tick(self, now_s: float) -> int:
         """Advance every running task by what its rate allows since its last tick; return messages moved."""
+        now_ms = int(now_s * 1000)
         total = 0
         for task in await self.store.list_move_tasks():
             if task.status != "RUNNING":
@@ -56,13 +59,13 @@ class MoveTaskRunner:
                 )
         return total
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.tick(self.store.clock.now_ms())
-            except errors.ConveyorError as error:
-                log.warning("message move tasks could not advance: %s", error.message)
-            try:
-                await asyncio.wait_for(stop.wait(), TICK_S)
-            except TimeoutError:
-                pass
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Tick every ``TICK_S`` until ``stop``; ``once``: one tick. A tick that fails is logged; the next tries
+        again."""
+
+        def failed(error: errors.ConveyorError) -> None:
+            log.warning("message move tasks could not advance: %s", error.message)
+
+        await every(
+            TICK_S, self.tick, self.store.clock, stop, once=once, errors=(errors.ConveyorError,), on_error=failed
+        )

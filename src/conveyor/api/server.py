@@ -1,9 +1,7 @@
-"""``conveyor server``: the SQS API over a store, until SIGINT or SIGTERM."""
+"""``conveyor server``: the SQS API over a store, until SIGINT or SIGTERM (a second one stops it at once)."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import socket
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -15,6 +13,7 @@ from conveyor.api.connections import ConnectionLimits, start_app
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
+from conveyor.loops import FORCED_EXIT, StoppedNow, StopSignals
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
 
@@ -99,18 +98,25 @@ async def serve(
     metrics: MetricsRenderer | None = None,
     companions: Sequence[CompanionFactory] = (),
     limits: ConnectionLimits | None = None,
-) -> None:
-    """Run until SIGINT or SIGTERM; the handlers only record the signal, this loop acts on it."""
+) -> int:
+    """Run until SIGINT or SIGTERM, then stop: open requests finish, the store closes; returns 0. A second signal
+    stops at once (open requests are cut off, the store is left to the process's exit): ``FORCED_EXIT``."""
     server = Server(config, metrics=metrics, companions=companions, limits=limits)
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if on_ready is not None:
-        on_ready(server)
+    stopping = False
     try:
-        await stop.wait()
-        log.info("stopping: finishing open requests, then closing the store")
+        with StopSignals() as signals:
+            if on_ready is not None:
+                on_ready(server)
+            await signals.drain.wait()
+            log.info("stopping: finishing open requests, then closing the store (a second signal stops at once)")
+            stopping = True
+            try:
+                await signals.unless_now(server.stop())
+            except StoppedNow:
+                log.warning("stopped at once on a second signal: open requests were cut off")
+                return FORCED_EXIT
+            return 0
     finally:
-        await server.stop()
+        if not stopping:
+            await server.stop()

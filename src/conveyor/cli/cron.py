@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import click
 
-from conveyor.cli.common import call, emit, environment
-from conveyor.cli.envcmds import env_option, json_option
+from conveyor.cli.common import emit, environment
+from conveyor.cli.envcmds import ask, env_option, json_option
+from conveyor.console.documents import CronFired, CronStatus, CronTaskStatus
 
 
 def _when(epoch_s: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_s)) if epoch_s is not None else "-"
 
 
-def _last(task: dict[str, Any]) -> str:
+def _last(task: CronTaskStatus) -> str:
     """The latest run: the last one recorded (``(manual)`` for ``cron run``), else the last fired slot."""
-    run = task.get("last_run")
+    run = task.last_run
     if run is None:
-        return _when(task["last_slot_s"])
-    return _when(run["slot_s"]) + (" (manual)" if run["manual"] else "")
+        return _when(task.last_slot_s)
+    return _when(run.slot_s) + (" (manual)" if run.manual else "")
 
 
 @click.group()
@@ -33,15 +33,12 @@ def cron() -> None:
 @json_option
 def list_(env_name: str | None, as_json: bool) -> None:
     """Each task with its schedule, last and next runs, and who leads."""
-    data = call(environment(env_name), "GET", "/cron")
-    lines = [f"leader: {data['leader'] or 'none'}"]
-    for t in data["tasks"]:
-        state = "" if t["enabled"] else "  (disabled)"
-        lines.append(
-            f"  {t['name']:<20} {t['schedule']:<16} {t['url']:<24} last {_last(t)}  "
-            f"next {_when(t['next_slot_s'])}{state}"
-        )
-    emit(data, as_json, "\n".join(lines))
+    data = ask(environment(env_name), CronStatus, "GET", "/cron")
+    lines = [f"leader: {data.leader or 'none'}"]
+    for t in data.tasks:
+        state = "" if t.enabled else "  (disabled)"
+        lines.append(f"  {t.name:<20} {t.schedule:<16} {t.url:<24} last {_last(t)}  next {_when(t.next_slot_s)}{state}")
+    emit(data.to_json(), as_json, "\n".join(lines))
 
 
 @cron.command()
@@ -50,5 +47,5 @@ def list_(env_name: str | None, as_json: bool) -> None:
 @click.argument("name")
 def run(env_name: str | None, as_json: bool, name: str) -> None:
     """Fire task NAME now (its own slot, recorded as a manual run)."""
-    data = call(environment(env_name), "POST", "/cron/run", {"name": name})
-    emit(data, as_json, f"{name} enqueued at {_when(data['slot_s'])}")
+    data = ask(environment(env_name), CronFired, "POST", "/cron/run", {"name": name})
+    emit(data.to_json(), as_json, f"{name} enqueued at {_when(data.slot_s)}")

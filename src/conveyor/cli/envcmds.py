@@ -1,6 +1,8 @@
 """Commands that talk to a running environment, in the spirit of the eb CLI.
 
-Human output by default, ``--json`` for scripts. Exit codes: see ``cli.common``.
+Human output by default, ``--json`` for scripts. Exit codes: see ``cli.common``. Every answer of the
+control API is read back into its document type (``console.documents``) before it is written, as text
+or as ``--json`` (the document's one JSON form).
 """
 
 from __future__ import annotations
@@ -10,16 +12,58 @@ import time
 import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import click
 import orjson
 
 from conveyor.cli.common import EXIT_NO_ENVIRONMENT, EXIT_PROBLEM, call, emit, environment, fail, following
+from conveyor.console.codec import Document, DocumentError
+from conveyor.console.documents import (
+    Configuration,
+    EnvironmentHealth,
+    EnvironmentStatus,
+    EventEntry,
+    LogLines,
+    ProcessStatus,
+    QueueCounts,
+    QueueSummary,
+    ScaleAnswer,
+    SendAnswer,
+)
 from conveyor.env import registry
 
 env_option = click.option("--env", "env_name", default=None, help="Environment name (default: the only one running).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+D = TypeVar("D", bound=Document)
+
+
+def read(entry: registry.Entry, kind: type[D], data: object, path: str) -> D:
+    """The control API's answer to ``path`` as a ``kind``; a clear failure when it is another shape."""
+    try:
+        return kind.from_json(data)
+    except DocumentError as error:
+        fail(
+            f"environment {entry.name} answered {path} with what this conveyor cannot read ({error}); "
+            "was it started by another version of conveyor?",
+            EXIT_PROBLEM,
+        )
+
+
+def ask(
+    entry: registry.Entry, kind: type[D], method: str, path: str, body: object | None = None, timeout_s: float = 30.0
+) -> D:
+    """One request to the control API, its answer read as a ``kind``."""
+    return read(entry, kind, call(entry, method, path, body, timeout_s=timeout_s), path)
+
+
+def ask_list(entry: registry.Entry, kind: type[D], path: str) -> list[D]:
+    """A GET whose answer is a list of ``kind``."""
+    data = call(entry, "GET", path)
+    if not isinstance(data, list):
+        fail(f"environment {entry.name} answered {path} with {type(data).__name__}, not a list", EXIT_PROBLEM)
+    return [read(entry, kind, item, path) for item in data]
 
 
 @click.command("list")
@@ -35,16 +79,16 @@ def list_(as_json: bool) -> None:
         sys.exit(EXIT_NO_ENVIRONMENT)
 
 
-def _exited(process: dict[str, Any]) -> str:
+def _exited(process: ProcessStatus) -> str:
     """`` (exited with code 127: the command was not found)`` for a crashed process, else nothing."""
-    if process["state"] != "crashed":
+    if process.state != "crashed":
         return ""
-    cause = f": {process['exit_cause']}" if process.get("exit_cause") else ""
-    return f" (exited with code {process['exit_code']}{cause})"
+    cause = f": {process.exit_cause}" if process.exit_cause else ""
+    return f" (exited with code {process.exit_code}{cause})"
 
 
-def _counts(c: dict[str, int]) -> str:
-    return f"{c['visible']} visible, {c['in_flight']} in flight, {c['delayed']} delayed"
+def _counts(c: QueueCounts | QueueSummary) -> str:
+    return f"{c.visible} visible, {c.in_flight} in flight, {c.delayed} delayed"
 
 
 @click.command()
@@ -52,40 +96,40 @@ def _counts(c: dict[str, int]) -> str:
 @json_option
 def status(env_name: str | None, as_json: bool) -> None:
     """The environment: queue, DLQ, instances, scaling."""
-    data = call(environment(env_name), "GET", "/status")
+    data = ask(environment(env_name), EnvironmentStatus, "GET", "/status")
     lines = [
-        f"environment  {data['name']}   ({data['project']})",
-        f"queue        {data['queue_url']}: {_counts(data['queue'])}",
-        f"dead letters {_counts(data['dlq'])}",
-        f"scaling      {data['scaling']['summary']}",
+        f"environment  {data.name}   ({data.project})",
+        f"queue        {data.queue_url}: {_counts(data.queue)}",
+        f"dead letters {_counts(data.dlq)}",
+        f"scaling      {data.scaling.summary}",
         "instances:",
     ]
-    for i in data["instances"]:
-        daemon = i.get("daemon") or {}
-        restarts = f" restarts {len(i['restarts_at_s'])}" if i["restarts_at_s"] else ""
+    for i in data.instances:
+        d = i.daemon
+        restarts = f" restarts {len(i.restarts_at_s)}" if i.restarts_at_s else ""
         exited = _exited(i)
         lines.append(
-            f"  {i['name']:<12} {i['state']:<10} port {i['port']:<6} pid {i['pid'] or '-':<8} "
-            f"delivered {daemon.get('delivered', 0)} failed {daemon.get('failed', 0)} "
-            f"in flight {daemon.get('in_flight', 0)}{restarts}{exited}"
+            f"  {i.name:<12} {i.state:<10} port {i.port:<6} pid {i.pid or '-':<8} "
+            f"delivered {d.delivered if d else 0} failed {d.failed if d else 0} "
+            f"in flight {d.in_flight if d else 0}{restarts}{exited}"
         )
-    if web := data.get("web"):
-        restarts = f" restarts {len(web['restarts_at_s'])}" if web["restarts_at_s"] else ""
+    if web := data.web:
+        restarts = f" restarts {len(web.restarts_at_s)}" if web.restarts_at_s else ""
         exited = _exited(web)
-        state = f"{web['state']} pid {web['pid'] or '-'}{restarts}{exited}"
-        lines.append(f"web          {data['web_url']}   {state}")
-    elif data.get("web_url"):
-        lines.append(f"web          {data['web_url']}")
-    emit(data, as_json, "\n".join(lines))
+        state = f"{web.state} pid {web.pid or '-'}{restarts}{exited}"
+        lines.append(f"web          {data.web_url}   {state}")
+    elif data.web_url:
+        lines.append(f"web          {data.web_url}")
+    emit(data.to_json(), as_json, "\n".join(lines))
 
 
-def _health_text(data: dict[str, Any]) -> str:
-    lines = [f"{data['name']}: {data['status']} ({data['colour']})"]
-    lines += [f"  - {cause}" for cause in data["causes"]]
-    for i in data["instances"]:
-        lines.append(f"  {i['name']:<12} {i['status']:<9} " + "; ".join(i["causes"]))
-    if web := data.get("web"):
-        lines.append(f"  {'web':<12} {web['status']:<9} " + "; ".join(web["causes"]))
+def _health_text(data: EnvironmentHealth) -> str:
+    lines = [f"{data.name}: {data.status} ({data.colour})"]
+    lines += [f"  - {cause}" for cause in data.causes]
+    for i in data.instances:
+        lines.append(f"  {i.name:<12} {i.status:<9} " + "; ".join(i.causes))
+    if web := data.web:
+        lines.append(f"  {'web':<12} {web.status:<9} " + "; ".join(web.causes))
     return "\n".join(lines)
 
 
@@ -99,13 +143,13 @@ def health(env_name: str | None, as_json: bool, refresh: float) -> None:
     if refresh > 0 and not as_json:
         with following():
             while True:
-                data = call(entry, "GET", "/health")
+                data = ask(entry, EnvironmentHealth, "GET", "/health")
                 click.clear()
                 click.echo(time.strftime("%H:%M:%S ") + _health_text(data))
                 time.sleep(refresh)
-    data = call(entry, "GET", "/health")
-    emit(data, as_json, _health_text(data))
-    sys.exit(0 if data["status"] in ("Ok", "Info") else EXIT_PROBLEM)
+    data = ask(entry, EnvironmentHealth, "GET", "/health")
+    emit(data.to_json(), as_json, _health_text(data))
+    sys.exit(0 if data.status in ("Ok", "Info") else EXIT_PROBLEM)
 
 
 @click.command()
@@ -118,18 +162,18 @@ def events(env_name: str | None, as_json: bool, follow: bool) -> None:
     With --json: one JSON array, or with -f one JSON object per line."""
     entry = environment(env_name)
     if as_json and not follow:
-        emit(call(entry, "GET", "/events"), True, "")
+        emit([e.to_json() for e in ask_list(entry, EventEntry, "/events")], True, "")
         return
     since = 0
     with following():
         while True:
-            for event in call(entry, "GET", f"/events?since={since}"):
-                since = event["sequence"]
+            for event in ask_list(entry, EventEntry, f"/events?since={since}"):
+                since = event.sequence
                 if as_json:
-                    click.echo(orjson.dumps(event).decode())
+                    click.echo(orjson.dumps(event.to_json()).decode())
                 else:
-                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["at_s"]))
-                    click.echo(f"{stamp} {event['kind']:<20} {event['message']}")
+                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at_s))
+                    click.echo(f"{stamp} {event.kind:<20} {event.message}")
             if not follow:
                 return
             time.sleep(1)
@@ -147,24 +191,25 @@ def logs(env_name: str | None, as_json: bool, instance: str | None, follow: bool
     Every line is also in a file under the data dir: logs/instance-1/app.log, logs/instance-1/sqsd.log..."""
     entry = environment(env_name)
     query = f"&process={urllib.parse.quote(instance)}" if instance else ""
-    answer = call(entry, "GET", f"/logs?since=0{query}")
-    since, lines = answer["last"], answer["lines"][-count:] if count else []
+    answer = ask(entry, LogLines, "GET", f"/logs?since=0{query}")
+    since, lines = answer.last, answer.lines[-count:] if count else ()
     with following():
         while True:
             for line in lines:
-                since = max(since, line["sequence"])
+                since = max(since, line.sequence)
                 if as_json:
-                    click.echo(orjson.dumps(line).decode())
+                    click.echo(orjson.dumps(line.to_json()).decode())
                 else:
-                    click.echo(f"{line['process']:<18} | {line['line']}")
+                    click.echo(f"{line.process:<18} | {line.line}")
             if not follow:
                 return
             # A long poll: the environment answers as soon as a line arrives (or after wait_s).
-            answer = call(entry, "GET", f"/logs?since={since}{query}&wait_s=10", timeout_s=40, gone_ok=True)
-            if answer is None:
+            path = f"/logs?since={since}{query}&wait_s=10"
+            data = call(entry, "GET", path, timeout_s=40, gone_ok=True)
+            if data is None:
                 click.echo(f"environment {entry.name} stopped", err=True)
                 return
-            lines = answer["lines"]
+            lines = read(entry, LogLines, data, path).lines
             if not lines:
                 time.sleep(0.2)
 
@@ -179,13 +224,11 @@ def scale(env_name: str | None, instances: int | None, auto: bool) -> None:
         fail("give a number of instances to pin the environment at, or --auto to scale automatically again")
     body = {"auto": True} if auto else {"instances": instances}
     # Scaling in drains instances (their POSTs finish first), which can take a while.
-    result = call(environment(env_name), "POST", "/scale", body, timeout_s=300)
+    result = ask(environment(env_name), ScaleAnswer, "POST", "/scale", body, timeout_s=300)
     if auto:
-        click.echo(
-            f"scaling automatically again (min {result['min']}, max {result['max']}); {result['running']} running"
-        )
+        click.echo(f"scaling automatically again (min {result.min}, max {result.max}); {result.running} running")
     else:
-        click.echo(f"pinned at {instances} instances (min = max = {instances}); {result['running']} running")
+        click.echo(f"pinned at {instances} instances (min = max = {instances}); {result.running} running")
 
 
 @click.command()
@@ -227,13 +270,14 @@ def send(
         if not sep or not name:
             fail(f"--attr {attr!r} is not NAME=VALUE")
         attributes[name] = value
-    result = call(
+    result = ask(
         environment(env_name),
+        SendAnswer,
         "POST",
         "/send",
         {"body": text, "attributes": attributes, "delay_s": delay, "count": count, "queue": queue},
     )
-    emit(result, as_json, f"sent {result['sent']} message(s); first id {result['message_ids'][0]}")
+    emit(result.to_json(), as_json, f"sent {result.sent} message(s); first id {result.message_ids[0]}")
 
 
 @click.command()
@@ -241,9 +285,9 @@ def send(
 @json_option
 def queues(env_name: str | None, as_json: bool) -> None:
     """Message counts of every queue."""
-    data = call(environment(env_name), "GET", "/queues")
-    rows = [f"{q['name']:<40} {_counts(q)}" for q in data]
-    emit(data, as_json, "\n".join(rows))
+    data = ask_list(environment(env_name), QueueSummary, "/queues")
+    rows = [f"{q.name:<40} {_counts(q)}" for q in data]
+    emit([q.to_json() for q in data], as_json, "\n".join(rows))
 
 
 @click.command()
@@ -251,9 +295,9 @@ def queues(env_name: str | None, as_json: bool) -> None:
 @json_option
 def config(env_name: str | None, as_json: bool) -> None:
     """Effective options and where each came from."""
-    data = call(environment(env_name), "GET", "/config")
-    rows = [f"{r['option']:<32} {str(r['value']):<48} {r['source']}" for r in data["sqsd"]]
-    for section in ("environment", "scaling", "health", "queue", "variables"):
+    data = ask(environment(env_name), Configuration, "GET", "/config")
+    rows = [f"{r.option:<32} {str(r.value):<48} {r.source}" for r in data.sqsd]
+    for section, settings in data.sections():
         prefix = "" if section == "environment" else section + "."
-        rows += [f"{prefix + k:<32} {str(v['value']):<48} {v['where']}" for k, v in data.get(section, {}).items()]
-    emit(data, as_json, "\n".join(rows))
+        rows += [f"{prefix + k:<32} {str(v.value):<48} {v.where}" for k, v in settings.items()]
+    emit(data.to_json(), as_json, "\n".join(rows))

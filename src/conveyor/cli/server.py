@@ -7,7 +7,6 @@ last request (a last sample) and before the store closes.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from conveyor.api.connections import (
     default_max_connections,
 )
 from conveyor.api.server import CompanionFactory, Server, serve
-from conveyor.cli.common import allow_host_option
+from conveyor.cli.common import allow_host_option, run_async
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
@@ -170,10 +169,11 @@ def server(
         from conveyor.metrics.prometheus import render
 
         history = queue_history(parse_retention_days(retention_days) * DAY_S)
-        _run(serve(config, ready, metrics=render, companions=[history], limits=limits))
+        status = int(run_async(serve(config, ready, metrics=render, companions=[history], limits=limits)))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
+    sys.exit(status)
 
 
 def parse_retention_days(text: str) -> int:
@@ -195,16 +195,9 @@ def queue_history(retention_s: float, clock: Clock | None = None, tick_s: float 
     from conveyor.metrics.series import TICK_S, Sampler, SamplerTask
 
     def start(store: Store) -> SamplerTask:
-        sampler = Sampler(store, clock or SystemClock(), retention_s=retention_s)
-        return SamplerTask(sampler, TICK_S if tick_s is None else tick_s)
+        sampler = Sampler(
+            store, clock or SystemClock(), retention_s=retention_s, tick_s=TICK_S if tick_s is None else tick_s
+        )
+        return SamplerTask(sampler)
 
     return start
-
-
-def _run(main: object) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(main)  # type: ignore[arg-type]
-    except ImportError:
-        asyncio.run(main)  # type: ignore[arg-type]

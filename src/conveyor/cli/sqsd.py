@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from pathlib import Path
@@ -10,10 +9,12 @@ from typing import Any
 
 import click
 
+from conveyor.cli.common import run_async
 from conveyor.clock import SystemClock
 from conveyor.cron.beside import DaemonCron
-from conveyor.cron.schedule import load_cron_yaml
+from conveyor.cron.cronfile import load_cron_yaml
 from conveyor.errors import ConveyorError
+from conveyor.loops import FORCED_EXIT
 from conveyor.sqsd.options import CRON_OFF, OPTIONS, SqsdConfig, describe, resolve
 from conveyor.sqsd.runner import run_daemon
 
@@ -91,13 +92,9 @@ def _cron(project: Path, config: SqsdConfig) -> DaemonCron | None:
 
 def _run(main: Any) -> int:
     """Run ``main``; Ctrl-C before the daemon's own signal handlers are in place (while it connects,
-    or waits for a new DynamoDB table) stops it with status 130 and no traceback."""
+    or waits for a new DynamoDB table) stops it with status ``FORCED_EXIT`` (130) and no traceback."""
     try:
-        try:
-            import uvloop
-        except ImportError:
-            return int(asyncio.run(main))
-        return int(uvloop.run(main))
+        return int(run_async(main))
     except KeyboardInterrupt:
         click.echo("conveyor sqsd: interrupted while starting", err=True)
-        return 130
+        return FORCED_EXIT

@@ -1,8 +1,9 @@
 """What the console needs from a running environment: a seam, so the console never imports ``env``.
 
-``env/console_backend.py`` implements it over ``Environment``; the console's tests implement it over
-a memory store. The documents (``status``, ``health``, ``queues``, ``config``, ``cron``) are the control
-API's own answers, so the CLI, the control API and the console show the same numbers.
+``env/console_backend.py`` implements it over ``Operations``; the console's tests implement it over
+a memory store. The documents (``status``, ``health``, ``events``, ``queues``, ``config``, ``cron``) are
+the types of ``documents.py``, the control API's own answers, so the CLI, the control API and the
+console show the same numbers, and a fake cannot answer a shape the real environment does not.
 
 Mistakes and refusals are raised as ``ConveyorError`` with a message for a person.
 """
@@ -10,8 +11,16 @@ Mistakes and refusals are raised as ``ConveyorError`` with a message for a perso
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
+from conveyor.console.documents import (
+    Configuration,
+    CronStatus,
+    EnvironmentHealth,
+    EnvironmentStatus,
+    EventEntry,
+    QueueSummary,
+)
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
 from conveyor.core.models import StoredMessage
 
@@ -30,23 +39,23 @@ class ConsoleBackend(Protocol):
 
     def now_s(self) -> float: ...
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> EnvironmentStatus:
         """Queue and DLQ counts, instances (supervisor view + daemon counters), scaling (control ``/status``)."""
         ...
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> EnvironmentHealth:
         """Status, colour and causes of the environment and of each instance (control ``/health``)."""
         ...
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        """Events after sequence ``since``, oldest first: ``sequence, at_s, kind, message, numbers``."""
+    def events(self, since: int = 0) -> list[EventEntry]:
+        """Events after sequence ``since``, oldest first."""
         ...
 
-    async def queues(self) -> list[dict[str, Any]]:
-        """Every queue: ``name, url, visible, in_flight, delayed``."""
+    async def queues(self) -> list[QueueSummary]:
+        """Every queue with its counts."""
         ...
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> Configuration:
         """Effective options and their sources (control ``/config``)."""
         ...
 
@@ -70,7 +79,7 @@ class ConsoleBackend(Protocol):
 
     async def purge_dlq(self) -> int: ...
 
-    async def cron(self) -> dict[str, Any]:
+    async def cron(self) -> CronStatus:
         """Tasks with last and next slots, and the leader (control ``/cron``)."""
         ...
 

@@ -1,4 +1,5 @@
-"""Periodic tasks from ``cron.yaml``: parsing and slot arithmetic (``schedule``), fired by one leader."""
+"""Periodic tasks from ``cron.yaml``: the slot arithmetic (``schedule``, pure), read from the file by ``cronfile``,
+fired by one leader (``scheduler``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from conveyor.cron.schedule import (
     CronTask,
     due_slots,
     iter_slots,
-    load_cron_yaml,
     next_slot,
     ruby_time,
     schedule_problem,
@@ -22,7 +22,6 @@ __all__ = [
     "CronTask",
     "due_slots",
     "iter_slots",
-    "load_cron_yaml",
     "next_slot",
     "ruby_time",
     "schedule_problem",

@@ -1,4 +1,4 @@
-"""The cron scheduler: ``run()`` around ``tick(now)``; one leader among all schedulers of an environment.
+"""The cron scheduler: ``run(stop)`` around ``tick(now)``; one leader among all schedulers of an environment.
 
 Leadership and the record of fired slots live in a ``LeaderRegistry`` (``conveyor.cron.leaders``):
 a lease in conveyor's store under ``conveyor up``, a DynamoDB table laid out as EB's
@@ -23,7 +23,6 @@ as a ``CronRun``: a slot by the leader, or a manual run (``run_now``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 
 from conveyor import errors
@@ -32,6 +31,7 @@ from conveyor.clock import Clock
 from conveyor.core.history import CronRun
 from conveyor.cron.leaders import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
 from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, next_slot, ruby_time, scheduled_message
+from conveyor.loops import every
 
 __all__ = ["LEASE_NAME", "LEASE_TTL_S", "REST_S", "TICK_S", "LogLine", "Scheduler"]
 
@@ -170,16 +170,13 @@ class Scheduler:
         return slot
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
-        """Tick until ``stop`` is set (``once``: a single tick), then give the lease up so another leads at once."""
-        while not stop.is_set():
-            try:
-                await self.tick(self.clock.now())
-            except errors.ConveyorError as error:
-                self.log("scheduler", f"tick failed: {error.message}")
-            if once:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK_S)
+        """Tick every ``TICK_S`` until ``stop`` is set (``once``: a single tick), then give the lease up so another
+        leads at once."""
+
+        def failed(error: errors.ConveyorError) -> None:
+            self.log("scheduler", f"tick failed: {error.message}")
+
+        await every(TICK_S, self.tick, self.clock, stop, once=once, errors=(errors.ConveyorError,), on_error=failed)
         if self.leader:
             self.leader = False
             await self._release()

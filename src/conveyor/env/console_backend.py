@@ -8,8 +8,15 @@ message is received or has its receive count or visibility changed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from conveyor.console.documents import (
+    Configuration,
+    CronStatus,
+    EnvironmentHealth,
+    EnvironmentStatus,
+    EventEntry,
+    QueueSummary,
+)
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, instance_subject, queue_subject
 from conveyor.core.models import StoredMessage
 from conveyor.env.operations import BadRequest, Operations
@@ -35,27 +42,26 @@ class EnvironmentConsole:
     def now_s(self) -> float:
         return self.ops.now_s()
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> EnvironmentStatus:
         return await self.ops.status()
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> EnvironmentHealth:
         return await self.ops.health()
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
+    def events(self, since: int = 0) -> list[EventEntry]:
         return self.ops.events(since)
 
-    async def queues(self) -> list[dict[str, Any]]:
+    async def queues(self) -> list[QueueSummary]:
         return await self.ops.queues()
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> Configuration:
         return self.ops.config()
 
     async def send(
         self, queue: str, body: str, attributes: dict[str, str], delay_s: int | None, count: int
     ) -> list[str]:
         answer = await self.ops.send(body, attributes, delay_s, count, queue)
-        ids: list[str] = answer["message_ids"]
-        return ids
+        return list(answer.message_ids)
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         return await self.ops.peek(queue, limit)
@@ -73,13 +79,11 @@ class EnvironmentConsole:
     async def purge_dlq(self) -> int:
         return await self.ops.dlq_purge()
 
-    async def cron(self) -> dict[str, Any]:
+    async def cron(self) -> CronStatus:
         return await self.ops.cron_list()
 
     async def cron_run(self, name: str) -> float:
-        answer = await self.ops.cron_run(name, by="the console")
-        slot: float = answer["slot_s"]
-        return slot
+        return (await self.ops.cron_run(name, by="the console")).slot_s
 
     async def cron_runs(self, task: str | None, limit: int) -> list[CronRun]:
         return await self.store.cron_runs(task, limit)

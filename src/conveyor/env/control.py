@@ -1,6 +1,7 @@
 """The local control API that ``conveyor status``, ``scale``, ``events``, ``logs`` and friends talk to.
 
-JSON over HTTP on 127.0.0.1 only. Every answer is computed from the running environment's own state.
+JSON over HTTP on 127.0.0.1 only. Every answer is computed from the running environment's own state, as
+a document of ``console.documents`` in its one JSON form (the CLI reads it back into the same type).
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from aiohttp import web
 
 from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.console.auth import Handler, cross_site, loopback_host
+from conveyor.console.codec import encode
+from conveyor.console.documents import LogLine, LogLines, MessageView, Purged, Redriven
 from conveyor.env.logs import LogHub
-from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations, message_view
+from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations
 
 #: Longest wait of a ``/logs`` long poll.
 MAX_LOG_WAIT_S = 30.0
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+def _json(data: object, status: int = 200) -> web.Response:
+    """A document (or a list of them) in its JSON form, or an error's ``{"error": ...}``."""
+    return web.Response(body=orjson.dumps(encode(data)), status=status, content_type="application/json")
 
 
 def _fail(message: str, status: int = 400) -> web.Response:
@@ -93,12 +97,7 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
         while not lines and (left_s := deadline - loop.time()) > 0 and not hub.ended:
             await hub.wait_after(hub.last_sequence, left_s)
             lines = matching()
-        return _json(
-            {
-                "last": hub.last_sequence,
-                "lines": [{"sequence": s, "process": p, "line": text} for s, p, text in lines],
-            }
-        )
+        return _json(LogLines(last=hub.last_sequence, lines=tuple(LogLine(s, p, text) for s, p, text in lines)))
 
     @routes.post("/scale")
     async def scale(request: web.Request) -> web.Response:
@@ -138,15 +137,15 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
 
     @routes.get("/dlq/{message_id}")
     async def dlq_show(request: web.Request) -> web.Response:
-        return _json(message_view(await ops.find(ops.dlq_name, request.match_info["message_id"]), full=True))
+        return _json(MessageView.of(await ops.find(ops.dlq_name, request.match_info["message_id"]), full=True))
 
     @routes.post("/dlq/redrive")
     async def dlq_redrive(request: web.Request) -> web.Response:
-        return _json({"moved": await ops.dlq_redrive((await _object(request)).get("max"))})
+        return _json(Redriven(moved=await ops.dlq_redrive((await _object(request)).get("max"))))
 
     @routes.post("/dlq/purge")
     async def dlq_purge(_: web.Request) -> web.Response:
-        return _json({"purged": await ops.dlq_purge()})
+        return _json(Purged(purged=await ops.dlq_purge()))
 
     @routes.get("/cron")
     async def cron_list(_: web.Request) -> web.Response:

@@ -23,7 +23,6 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.config import (
     ServerConfig,
 )
-from conveyor.core import attributes as queue_attributes
 from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.control import control_app
@@ -31,7 +30,7 @@ from conveyor.env.events import EventLog
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
 from conveyor.env.operations import Operations
-from conveyor.env.policies import build_policy, build_thresholds, health_limits
+from conveyor.env.policies import health_limits
 from conveyor.env.project import Project
 from conveyor.env.running import Addresses, Running, UpOptions
 from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console
@@ -39,6 +38,7 @@ from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.health.monitor import Monitor
 from conveyor.health.status import Status
+from conveyor.loops import every
 from conveyor.metrics.collector import MetricCollector
 from conveyor.scale.autoscaler import Autoscaler
 from conveyor.scale.process import port_answers
@@ -62,10 +62,8 @@ class Environment:
         self.project = project
         self.options = options
         self.clock = clock or SystemClock()
-        # Every mistake in the project is reported before anything starts.
-        self.policy, self.interval_s = build_policy(project)
-        self.thresholds = build_thresholds(project.health)
-        self.queue_attributes = _queue_attributes(project)
+        # Every mistake in the project was reported by load_project; the daemons' options are checked now, before
+        # anything starts.
         self.resolved = self._sqsd_options("http://127.0.0.1/queue-url-checked-at-start")
         try:
             create_private_dir(options.data_dir)  # 0700: the store, the logs and up.json are the user's alone
@@ -80,9 +78,10 @@ class Environment:
         self.queue_name = project.name
         self.dlq_name = dead_letter_queue_name(project.name)
         self.servers = Servers()
+        #: The loops (supervision, autoscaler, cron scheduler) run until this is set (``stop``, ``kill``).
+        self._stop_loops = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._cron: asyncio.Task[None] | None = None
-        self._cron_stop = asyncio.Event()
         self.web_tier = WebTier(project, self.clock, self.logs, self.events)
         self._daemons: dict[str, Daemon] = {}
         #: Marks every process this ``up`` starts; its watchdog stops them all if ``up`` dies (leftovers.py).
@@ -142,11 +141,11 @@ class Environment:
             self.resolved.config.max_retries,
             opts.region,
             opts.account_id,
-            self.queue_attributes,
+            self.project.queue_settings,
         )
-        if self.queue_attributes:
+        if self.project.queue_settings:
             # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
-            await store.set_queue_attributes(self.queue_name, self.queue_attributes)
+            await store.set_queue_attributes(self.queue_name, self.project.queue_settings)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
         supervisor = self.supervisor = Supervisor(
             self.project.worker_command,
@@ -158,7 +157,13 @@ class Environment:
             self.events.add,
         )
         autoscaler = self.autoscaler = Autoscaler(
-            self.policy, self.interval_s, store, self.queue_name, supervisor, self.events, self.clock
+            self.project.policy,
+            self.project.scaling_interval_s,
+            store,
+            self.queue_name,
+            supervisor,
+            self.events,
+            self.clock,
         )
         monitor = Monitor(
             store,
@@ -169,11 +174,11 @@ class Environment:
             lambda: health_limits(autoscaler.policy),
             self.resolved.config.http_connections,
             port_answers,
-            self.thresholds,
+            self.project.thresholds,
             history=metrics,
             web_view=self.web_tier.view,
         )
-        await supervisor.scale_to(self.policy.bounds.min_instances)
+        await supervisor.scale_to(self.project.policy.bounds.min_instances)
         await supervisor.wait_ready()
         unrunnable = await supervisor.unrunnable()
         if unrunnable is not None:  # a command that is not there will not be there after a restart either
@@ -181,8 +186,8 @@ class Environment:
         if self.project.web_command:
             await self.web_tier.start(self.process_environment)
         self._tasks += [
-            asyncio.create_task(self._supervise(supervisor, monitor)),
-            asyncio.create_task(autoscaler.run()),
+            asyncio.create_task(self._supervise(supervisor, monitor, self._stop_loops)),
+            asyncio.create_task(autoscaler.run(self._stop_loops)),
         ]
         scheduler = None
         if self.project.cron_tasks:
@@ -193,7 +198,7 @@ class Environment:
                 self.clock,
                 log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
             )
-            self._cron = asyncio.create_task(scheduler.run(self._cron_stop))
+            self._cron = asyncio.create_task(scheduler.run(self._stop_loops))
             self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
         control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
         console_url = console_address(opts.console_host, sockets.console) if sockets.console is not None else ""
@@ -274,20 +279,32 @@ class Environment:
         daemon = self._daemons.get(name)
         return daemon.state() if daemon is not None else None
 
-    async def _supervise(self, supervisor: Supervisor, monitor: Monitor) -> None:
+    async def _supervise(self, supervisor: Supervisor, monitor: Monitor, stop: asyncio.Event) -> None:
+        """Every ``SUPERVISE_INTERVAL_S`` until ``stop``: the supervisor's tick, the web process's, then health."""
         ticks = 0
-        while True:
-            await asyncio.sleep(SUPERVISE_INTERVAL_S)
-            try:
-                await supervisor.tick(self.clock.now())
-                await self.web_tier.check(self.clock.now())
-                await self._note_health(monitor)
-                ticks += 1
-                if ticks % SAMPLE_EVERY_TICKS == 0:
-                    await monitor.sample(self.clock.now())
-            except (ConveyorError, OSError) as error:
-                # One failed round (a full disk, a fork that failed) must not end supervision for good.
-                self.events.add("error", f"supervising the instances failed, trying again: {error}")
+
+        async def tick(now_s: float) -> None:
+            nonlocal ticks
+            await supervisor.tick(now_s)
+            await self.web_tier.check(self.clock.now())
+            await self._note_health(monitor)
+            ticks += 1
+            if ticks % SAMPLE_EVERY_TICKS == 0:
+                await monitor.sample(self.clock.now())
+
+        def failed(error: Exception) -> None:
+            # One failed round (a full disk, a fork that failed) must not end supervision for good.
+            self.events.add("error", f"supervising the instances failed, trying again: {error}")
+
+        await every(
+            SUPERVISE_INTERVAL_S,
+            tick,
+            self.clock,
+            stop,
+            wait_first=True,
+            errors=(ConveyorError, OSError),
+            on_error=failed,
+        )
 
     async def _note_health(self, monitor: Monitor) -> None:
         """An event when the environment's status changes, as EB's "Environment health has transitioned
@@ -306,18 +323,15 @@ class Environment:
 
     async def stop(self) -> None:
         """Drain and stop in order; safe to call more than once and after a failed start."""
-        # Whatever scaling or restart is under way finishes first; then nothing starts any more, so
-        # cancelling the loops cannot cut a start or a drain in half.
-        self._cron_stop.set()  # the scheduler gives its lease up, so a restart leads at once
-        if self._cron is not None:
+        # The loops end; whatever scaling or restart is under way finishes first, then nothing starts any more.
+        self._stop_loops.set()
+        if self._cron is not None:  # the scheduler gives its lease up, so a restart leads at once
             await asyncio.gather(self._cron, return_exceptions=True)
         if self.autoscaler is not None:
             await self.autoscaler.close()
         if self.supervisor is not None:
             await self.supervisor.close()
         await self.web_tier.begin_drain()  # a restart of the web process under way finishes; none starts after
-        for task in self._tasks:
-            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.web_tier.stop()
@@ -345,6 +359,7 @@ class Environment:
 
     async def kill(self) -> None:
         """Stop at once (a second Ctrl-C): every process gets SIGKILL, nothing is drained."""
+        self._stop_loops.set()
         if self.supervisor is not None:
             await self.supervisor.kill_all()
         self.web_tier.kill()
@@ -354,19 +369,3 @@ class Environment:
             await asyncio.to_thread(release, self.options.data_dir, self.up_id, self.watchdog)  # it stops what is left
             self.watchdog = None
         self.logs.close()
-
-
-def _queue_attributes(project: Project) -> dict[str, str]:
-    """The ``queue:`` section as SQS attributes, each checked now so a mistake names its line."""
-    checked: dict[str, str] = {}
-    for name, setting in project.queue_attributes.items():
-        if name == "RedrivePolicy":
-            raise ConfigError(
-                f"{setting.where}: conveyor up sets the worker queue's RedrivePolicy itself (its DLQ, "
-                "maxReceiveCount = the sqsd option MaxRetries); set MaxRetries instead."
-            )
-        try:
-            checked |= queue_attributes.validate({name: str(setting.value)})
-        except ConveyorError as error:
-            raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
-    return checked

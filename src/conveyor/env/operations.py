@@ -1,23 +1,40 @@
 """What a person can ask of a running environment, in one place: the control API and the console both call it.
 
-Each operation answers a JSON-ready document (the control API's answers, which the CLI reads) or
-raises a ``ConveyorError`` whose message says what was wrong: ``BadRequest`` for a mistake in what
-was asked, ``NotFound`` for something that is not there, ``Conflict`` for something the environment
-cannot do now. Every change a person makes (a redrive, a purge, a manual cron run) is an event.
+Each operation answers a document of ``console.documents`` (frozen, with one JSON form: the control
+API sends it, the CLI reads it back, the console renders it) or a count, or raises a ``ConveyorError``
+whose message says what was wrong: ``BadRequest`` for a mistake in what was asked, ``NotFound`` for
+something that is not there, ``Conflict`` for something the environment cannot do now. Every
+change a person makes (a redrive, a purge, a manual cron run) is an event. ``views.py`` turns the
+parts' own values into documents.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from conveyor import errors
 from conveyor.client.local import LocalQueue
-from conveyor.config import shown_value
-from conveyor.core.history import CronRun
+from conveyor.console.documents import (
+    Configuration,
+    CronFired,
+    CronStatus,
+    CronTaskStatus,
+    DeadLetters,
+    EnvironmentHealth,
+    EnvironmentStatus,
+    EventEntry,
+    MessageView,
+    OptionRow,
+    QueueCounts,
+    QueueSummary,
+    ScaleAnswer,
+    ScalingStatus,
+    SendAnswer,
+)
 from conveyor.core.models import MessageAttributeValue, StoredMessage
 from conveyor.cron.schedule import next_slot
 from conveyor.cron.scheduler import LEASE_NAME
+from conveyor.env import views
 from conveyor.env.running import Running
 from conveyor.sqsd.options import describe
 
@@ -40,34 +57,10 @@ class Conflict(errors.ConveyorError):
     http_status: ClassVar[int] = 409
 
 
-def message_view(m: StoredMessage, full: bool) -> dict[str, Any]:
-    """A message as the CLI and the console show it; binary attributes by their size only."""
-    return {
-        "message_id": m.message_id,
-        "sent_at_ms": m.sent_at_ms,
-        "receive_count": m.receive_count,
-        "source_arn": m.dead_letter_source_arn,
-        "body": m.body if full else m.body[:200],
-        "attributes": {k: v.shown for k, v in m.attributes.items()},
-    }
-
-
-def _run_view(run: CronRun) -> dict[str, Any]:
-    """A periodic task's run as ``cron list`` shows it: ``manual`` for ``conveyor cron run``."""
-    return {"slot_s": run.slot_s, "fired_at_s": run.fired_at_s, "manual": run.manual, "message_id": run.message_id}
-
-
 def _message_ids(value: object) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise BadRequest("message_ids must be a list of message ids")
     return list(value)
-
-
-def _masked(name: str, setting: dict[str, Any]) -> dict[str, Any]:
-    """A variable's setting with its value as the configuration views show it (``config.shown_value``: secrets
-    hidden); where it came from stays visible."""
-    value = setting.get("value")
-    return setting | {"value": shown_value(name, value)} if isinstance(value, str) else setting
 
 
 class Operations:
@@ -104,7 +97,7 @@ class Operations:
             names.add("web")
         return sorted(names)
 
-    async def scale(self, instances: int | None) -> dict[str, Any]:
+    async def scale(self, instances: int | None) -> ScaleAnswer:
         """Pin at ``instances`` (``conveyor scale N``), or with None give the count back to the autoscaler."""
         autoscaler = self.env.autoscaler
         try:
@@ -115,13 +108,13 @@ class Operations:
         except errors.ConveyorError as error:
             raise Conflict(error.message) from None
         bounds = autoscaler.policy.bounds
-        return {
-            "instances": instances,
-            "auto": instances is None,
-            "running": self.env.supervisor.active,
-            "min": bounds.min_instances,
-            "max": bounds.max_instances,
-        }
+        return ScaleAnswer(
+            instances=instances,
+            auto=instances is None,
+            running=self.env.supervisor.active,
+            min=bounds.min_instances,
+            max=bounds.max_instances,
+        )
 
     def instance_names(self) -> list[str]:
         """Every instance this run may have had: numbered from 1 to the highest started (or the maximum)."""
@@ -133,77 +126,76 @@ class Operations:
                 highest = max(highest, _number(event.message.split(" ", 1)[0]))
         return [f"instance-{n}" for n in range(1, highest + 1)]
 
-    async def counts(self, name: str) -> dict[str, int]:
+    async def counts(self, name: str) -> QueueCounts:
         c = await self.env.store.queue_counts(name)
-        return {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+        return QueueCounts(visible=c.visible, in_flight=c.in_flight, delayed=c.delayed)
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> EnvironmentStatus:
         env = self.env
-        instances = []
-        for view in env.supervisor.views():
-            state = env.daemon_state(view.name)
-            instances.append(asdict(view) | {"daemon": asdict(state) if state is not None else None})
-        return {
-            "name": env.project.name,
-            "project": str(env.project.root),
-            "queue_url": env.addresses.queue_url,
-            "queue": await self.counts(env.queue_name),
-            "dlq": await self.counts(env.dlq_name),
-            "instances": instances,
-            "scaling": env.autoscaler.describe(),
-            "web_url": env.addresses.web_url,
-            "web": asdict(web) if (web := env.web_view()) is not None else None,
-            "sdk_environment": dict(env.sdk_environment),
-        }
+        scaling = env.autoscaler.describe()
+        return EnvironmentStatus(
+            name=env.project.name,
+            project=str(env.project.root),
+            queue_url=env.addresses.queue_url,
+            queue=await self.counts(env.queue_name),
+            dlq=await self.counts(env.dlq_name),
+            instances=tuple(views.instance(view, env.daemon_state(view.name)) for view in env.supervisor.views()),
+            scaling=ScalingStatus(
+                min=scaling["min"],
+                max=scaling["max"],
+                instances=scaling["instances"],
+                last_decision=scaling["last_decision"],
+                summary=scaling["summary"],
+            ),
+            web_url=env.addresses.web_url,
+            web=views.process(web) if (web := env.web_view()) is not None else None,
+            sdk_environment=dict(env.sdk_environment),
+        )
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> EnvironmentHealth:
         """The environment's health and each instance's."""
         overall, instances, web = await self.env.monitor.health(self.env.clock.now())
-        return {
-            "name": self.env.project.name,
-            "status": overall.status.value,
-            "colour": overall.colour.value,
-            "causes": list(overall.causes),
-            "instances": [
-                {"name": name, "status": h.status.value, "colour": h.colour.value, "causes": list(h.causes)}
-                for name, h in instances
-            ],
-            "web": None
-            if web is None
-            else {"name": "web", "status": web.status.value, "colour": web.colour.value, "causes": list(web.causes)},
-        }
+        return EnvironmentHealth(
+            name=self.env.project.name,
+            status=overall.status.value,
+            colour=overall.colour.value,
+            causes=tuple(overall.causes),
+            instances=tuple(views.part_health(name, h) for name, h in instances),
+            web=views.part_health("web", web) if web is not None else None,
+        )
 
-    def events(self, since: int = 0) -> list[dict[str, Any]]:
-        return [asdict(e) for e in self.env.events.since(since)]
+    def events(self, since: int = 0) -> list[EventEntry]:
+        events = self.env.events.since(since)
+        return [EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in events]
 
     def queue_url(self, name: str) -> str:
         return f"{self.env.addresses.queue_endpoint}/{self.env.options.account_id}/{name}"
 
-    async def queues(self) -> list[dict[str, Any]]:
-        names = await self.env.store.list_queues()
-        return [{"name": n, "url": self.queue_url(n)} | await self.counts(n) for n in names]
+    async def queues(self) -> list[QueueSummary]:
+        out = []
+        for name in await self.env.store.list_queues():
+            c = await self.counts(name)
+            out.append(QueueSummary(name, self.queue_url(name), c.visible, c.in_flight, c.delayed))
+        return out
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> Configuration:
         env = self.env
-        rows = [{"option": o, "value": v, "source": s} for o, v, s in describe(env.sqsd)]
         project = env.project
-        settings = {
-            "instances.min": asdict(project.min_instances),
-            "instances.max": asdict(project.max_instances),
-            "cooldown_s": asdict(project.cooldown_s),
+        instances = {
+            "instances.min": project.min_instances,
+            "instances.max": project.max_instances,
+            "cooldown_s": project.cooldown_s,
         }
-        return {
-            "sqsd": rows,
-            "environment": settings,
-            "scaling": {k: asdict(v) for k, v in project.scaling.items()},
-            "health": {k: asdict(v) for k, v in project.health.items()},
-            "queue": {k: asdict(v) for k, v in project.queue_attributes.items()},
-            "variables": {k: _masked(k, asdict(v)) for k, v in project.environment.items()},
-        }
+        return Configuration(
+            sqsd=tuple(OptionRow(option=o, value=v, source=s) for o, v, s in describe(env.sqsd)),
+            environment=views.settings(instances),
+            scaling=views.settings(project.scaling),
+            health=views.settings(project.health),
+            queue=views.settings(project.queue_attributes),
+            variables={k: views.masked(k, v) for k, v in project.environment.items()},
+        )
 
-    async def send(
-        self, body: object, attributes: object, delay_s: object, count: object, queue: object
-    ) -> dict[str, Any]:
+    async def send(self, body: object, attributes: object, delay_s: object, count: object, queue: object) -> SendAnswer:
         """Send ``count`` copies of a message with String attributes; the values come unchecked from a request."""
         if not isinstance(body, str) or not body:
             raise BadRequest("send needs a non-empty body")
@@ -219,7 +211,7 @@ class Operations:
             ids = await LocalQueue(self.env.store, name).send_many(body, typed, delay_s, count=count)
         except errors.ConveyorError as error:
             raise BadRequest(error.message) from None
-        return {"sent": len(ids), "message_ids": ids[:10]}
+        return SendAnswer(sent=len(ids), message_ids=tuple(ids[:10]))
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         """The oldest ``limit`` messages of ``queue``, looked at without receiving them."""
@@ -228,13 +220,15 @@ class Operations:
         except errors.ConveyorError as error:
             raise NotFound(error.message) from None
 
-    async def dlq_list(self, limit: int) -> dict[str, Any]:
+    async def dlq_list(self, limit: int) -> DeadLetters:
         if not 1 <= limit <= PEEK_SEARCH_LIMIT:
             raise BadRequest(f"limit must be from 1 to {PEEK_SEARCH_LIMIT}")
         messages = await self.peek(self.env.dlq_name, limit)
-        return {"queue": self.env.dlq_name, "counts": await self.counts(self.env.dlq_name)} | {
-            "messages": [message_view(m, full=False) for m in messages]
-        }
+        return DeadLetters(
+            queue=self.env.dlq_name,
+            counts=await self.counts(self.env.dlq_name),
+            messages=tuple(MessageView.of(m, full=False) for m in messages),
+        )
 
     async def find(self, queue: str, message_id: str) -> StoredMessage:
         for m in await self.peek(queue, PEEK_SEARCH_LIMIT):
@@ -278,36 +272,37 @@ class Operations:
             await env.store.purge_queue(env.dlq_name)
         except errors.ConveyorError as error:
             raise Conflict(error.message) from None
-        purged = before["visible"] + before["in_flight"] + before["delayed"]
+        purged = before.total
         env.events.add("dlq-purge", f"{purged} messages purged from {env.dlq_name}")
         return purged
 
-    async def cron_list(self) -> dict[str, Any]:
+    async def cron_list(self) -> CronStatus:
         env = self.env
-        scheduler = getattr(env, "scheduler", None)
         now_s = env.clock.now()
         tasks = []
         for task in env.project.cron_tasks:
-            last = await env.store.last_slot(task.name)
             runs = await env.store.cron_runs(task.name, 1)
             tasks.append(
-                {
-                    "name": task.name,
-                    "url": task.url,
-                    "schedule": task.schedule,
-                    "timezone": task.timezone,
-                    "enabled": task.enabled,
-                    "last_slot_s": last,
-                    "last_run": _run_view(runs[0]) if runs else None,
-                    "next_slot_s": next_slot(task, now_s) if task.enabled else None,
-                }
+                CronTaskStatus(
+                    name=task.name,
+                    url=task.url,
+                    schedule=task.schedule,
+                    timezone=task.timezone,
+                    enabled=task.enabled,
+                    last_slot_s=await env.store.last_slot(task.name),
+                    last_run=views.run_view(runs[0]) if runs else None,
+                    next_slot_s=next_slot(task, now_s) if task.enabled else None,
+                )
             )
         holder = await env.store.lease_holder(LEASE_NAME)
-        leader = holder[0] if holder is not None else None
-        return {"tasks": tasks, "leader": leader, "this_scheduler": scheduler.holder if scheduler else None}
+        return CronStatus(
+            tasks=tuple(tasks),
+            leader=holder[0] if holder is not None else None,
+            this_scheduler=env.scheduler.holder if env.scheduler is not None else None,
+        )
 
-    async def cron_run(self, name: object, by: str = "conveyor cron run") -> dict[str, Any]:
-        scheduler = getattr(self.env, "scheduler", None)
+    async def cron_run(self, name: object, by: str = "conveyor cron run") -> CronFired:
+        scheduler = self.env.scheduler
         if scheduler is None:
             raise NotFound("this environment has no cron.yaml")
         try:
@@ -315,7 +310,7 @@ class Operations:
         except errors.ConveyorError as error:
             raise NotFound(error.message) from None
         self.env.events.add("cron-run", f"{name} fired by {by}")
-        return {"name": name, "slot_s": slot}
+        return CronFired(name=str(name), slot_s=slot)
 
 
 def _number(name: str) -> int:

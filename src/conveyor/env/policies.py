@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
-from conveyor.config import unknown_key
-from conveyor.env.project import Project, Setting
+from conveyor.config import values
+from conveyor.config.values import Setting, unknown_key
 from conveyor.errors import ConfigError
 from conveyor.health import Thresholds
 from conveyor.health.monitor import Limits
@@ -51,29 +51,15 @@ _LATENCY_KEYS = ("acceptable_latency_s", "avg_processing_time_s")
 
 
 def _number(setting: Setting, name: str) -> float:
-    value = setting.value
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{setting.where}: scaling.{name} must be a number, not {value!r}.")
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{setting.where}: scaling.{name} must be a number, not {value!r}.") from None
+    return values.number(setting, f"scaling.{name}")
 
 
 def _integer(setting: Setting, name: str) -> int:
-    number = _number(setting, name)
-    if not number.is_integer():
-        raise ConfigError(f"{setting.where}: scaling.{name} must be a whole number, not {setting.value!r}.")
-    return int(number)
+    return values.integer(setting, f"scaling.{name}")
 
 
 def _flag(setting: Setting, name: str) -> bool:
-    value = setting.value
-    if isinstance(value, bool):
-        return value
-    if str(value).strip().lower() in ("true", "false"):
-        return str(value).strip().lower() == "true"
-    raise ConfigError(f"{setting.where}: scaling.{name} must be true or false, not {value!r}.")
+    return values.flag(setting, f"scaling.{name}")
 
 
 def _located(where: str, build: Any) -> Any:
@@ -84,13 +70,15 @@ def _located(where: str, build: Any) -> Any:
         raise ConfigError(f"{where}: {error.message}") from None
 
 
-def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
-    """The project's scaling policy and decision interval; a mistake names the file and line.
+def build_policy(
+    s: Mapping[str, Setting], min_instances: int, max_instances: int, cooldown_s: Setting
+) -> tuple[ScalingPolicy, float]:
+    """The scaling policy and decision interval of the ``scaling:`` settings ``s`` and the instance bounds (checked
+    already); a mistake names the file and line.
 
     Target tracking is the default (20 messages per instance); the step rule is used when a threshold
     is given (with target tracking too if its key is also given); ``max_age_s`` adds the age rule.
     """
-    s = project.scaling
     for key, setting in s.items():
         if key not in _KEYS:
             raise unknown_key(setting.where, key, "scaling", _KEYS)
@@ -141,10 +129,10 @@ def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
         max_age_s = _number(s["max_age_s"], "max_age_s")
         age = _located(s["max_age_s"].where, lambda: OldestAgeScaling(max_age_s, out_increment=increment))
 
-    cooldown = float(project.cooldown_s.value)
-    bounds = Bounds(project.min_instances.value, project.max_instances.value)
+    cooldown = float(cooldown_s.value)
+    bounds = Bounds(min_instances, max_instances)
     policy = _located(
-        project.cooldown_s.where,
+        cooldown_s.where,
         lambda: ScalingPolicy(
             bounds=bounds,
             step=step,
@@ -154,10 +142,8 @@ def build_policy(project: Project) -> tuple[ScalingPolicy, float]:
             scale_in_cooldown_s=cooldown,
         ),
     )
-    interval = _number(s["interval_s"], "interval_s") if "interval_s" in s else DEFAULT_INTERVAL_S
-    if not 0.1 <= interval <= 3600:
-        raise ConfigError(f"{s['interval_s'].where}: scaling.interval_s must be from 0.1 to 3600 seconds.")
-    return policy, interval
+    interval = values.seconds(s["interval_s"], "scaling.interval_s", 0.1, 3600) if "interval_s" in s else None
+    return policy, interval or DEFAULT_INTERVAL_S
 
 
 def health_limits(policy: ScalingPolicy) -> Limits:
@@ -175,19 +161,15 @@ def health_limits(policy: ScalingPolicy) -> Limits:
 def build_thresholds(settings: Mapping[str, Any]) -> Thresholds:
     """``Thresholds`` from the ``health:`` section (name -> ``Setting``); a mistake names the file and line."""
     kinds = {f.name: f.type for f in fields(Thresholds)}
-    values: dict[str, float | int] = {}
+    found: dict[str, float | int] = {}
     for name, setting in settings.items():
         if name not in kinds:
             raise unknown_key(setting.where, name, "health", tuple(kinds))
-        value = setting.value
         integer = kinds[name] in (int, "int")
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and (not integer or isinstance(value, int))
-        if not ok:
-            what = "an integer" if integer else "a number"
-            raise ConfigError(f"{setting.where}: health.{name} must be {what}, not {value!r}.")
-        values[name] = value
+        read = values.integer if integer else values.number
+        found[name] = read(setting, f"health.{name}")
     try:
-        return Thresholds(**values)  # type: ignore[arg-type]
+        return Thresholds(**found)  # type: ignore[arg-type]
     except ConfigError as error:
         where = next(iter(settings.values())).where
         raise ConfigError(f"{where}: {error.message}") from None

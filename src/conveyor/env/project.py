@@ -12,15 +12,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from conveyor.config import compose_yaml, read_option_settings, unknown_key
+from conveyor.config import nodes, read_option_settings, values
+from conveyor.config.values import Setting
 from conveyor.core import attributes as queue_attributes
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
-from conveyor.cron.schedule import CronTask, load_cron_yaml
-from conveyor.errors import ConfigError
+from conveyor.cron.cronfile import load_cron_yaml
+from conveyor.cron.schedule import CronTask
+from conveyor.env.policies import build_policy, build_thresholds
+from conveyor.errors import ConfigError, ConveyorError
+from conveyor.health import Thresholds
+from conveyor.scale import ScalingPolicy
 
 CONVEYOR_YAML = "conveyor.yaml"
 CRON_YAML = "cron.yaml"
@@ -54,12 +58,7 @@ QUEUE_KEYS = tuple(sorted(queue_attributes.SETTABLE))
 MAX_RETENTION_DAYS = 365
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """A value and where it was written (``conveyor.yaml:12``, ``.ebextensions/01.config:4``, ``default``)."""
-
-    value: Any
-    where: str
+__all__ = ["Project", "Setting", "load_project"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +72,21 @@ class Project:
     cooldown_s: Setting
     #: EB sqsd option name -> setting (only what the project sets; defaults come from sqsd.options).
     sqsd: dict[str, Setting] = field(default_factory=dict)
-    #: Queue attributes for the worker queue (SQS names, e.g. MessageRetentionPeriod).
+    #: Queue attributes for the worker queue (SQS names, e.g. MessageRetentionPeriod), as written.
     queue_attributes: dict[str, Setting] = field(default_factory=dict)
+    #: The same, checked as SQS checks them (what ``up`` sets on the worker queue).
+    queue_settings: dict[str, str] = field(default_factory=dict)
     #: Environment variables for the worker and web processes.
     environment: dict[str, Setting] = field(default_factory=dict)
-    #: ``scaling:`` of conveyor.yaml, as written (validated by the autoscaler's policy).
+    #: ``scaling:`` of conveyor.yaml, as written (shown by ``conveyor config``).
     scaling: dict[str, Setting] = field(default_factory=dict)
-    #: ``health:`` of conveyor.yaml: health rule thresholds, as written (validated by the monitor).
+    #: The autoscaler's policy and decision interval those settings and ``instances`` make.
+    policy: ScalingPolicy = field(default_factory=ScalingPolicy)
+    scaling_interval_s: float = 10.0
+    #: ``health:`` of conveyor.yaml: health rule thresholds, as written.
     health: dict[str, Setting] = field(default_factory=dict)
+    #: The thresholds they make.
+    thresholds: Thresholds = field(default_factory=Thresholds)
     #: Periodic tasks of the project's ``cron.yaml`` (EB's format), if it has one.
     cron_tasks: tuple[CronTask, ...] = ()
     #: Port of the web process (``web: {port: 8000}``); None: any free port.
@@ -91,43 +97,10 @@ class Project:
     history_retention_s: Setting = field(default_factory=lambda: Setting(DEFAULT_HISTORY_RETENTION_S, "default"))
 
 
-def _node_where(label: str, node: yaml.Node) -> str:
-    return f"{label}:{node.start_mark.line + 1}"
-
-
-def _load_yaml(path: Path, label: str) -> yaml.Node | None:
-    node: yaml.Node | None = compose_yaml(path, label)
-    return node
-
-
-def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.ScalarNode, yaml.Node]]:
+def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
     if not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{_node_where(label, node)}: {what} must be a mapping of name: value.")
-    pairs = []
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            raise ConfigError(f"{_node_where(label, key)}: keys of {what} must be plain names.")
-        pairs.append((key, value))
-    return pairs
-
-
-def _scalar(node: yaml.Node, label: str, what: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"{_node_where(label, node)}: {what} must be a single value, not a list or mapping.")
-    if node.tag == "tag:yaml.org,2002:null":  # ``key:`` with nothing after it
-        return None
-    return yaml.safe_load(yaml.serialize(node))
-
-
-def _int(setting: Setting, what: str, low: int, high: int) -> Setting:
-    value = setting.value
-    try:
-        number = int(str(value).strip()) if not isinstance(value, bool) else None
-    except ValueError:
-        number = None
-    if number is None or not low <= number <= high:
-        raise ConfigError(f"{setting.where}: {what} must be an integer from {low} to {high}, not {value!r}.")
-    return Setting(number, setting.where)
+        raise ConfigError(f"{nodes.at(label, node)}: {what} must be a mapping of name: value.")
+    return list(nodes.keyed(node, label, what).values())
 
 
 def read_procfile(root: Path) -> dict[str, Setting]:
@@ -150,7 +123,7 @@ def read_environment_links(root: Path) -> str | None:
     path = root / "env.yaml"
     if not path.is_file():
         return None
-    node = _load_yaml(path, "env.yaml")
+    node = nodes.load(path, "env.yaml")
     if node is None:
         return None
     for key, value in _mapping(node, "env.yaml", "env.yaml"):
@@ -166,28 +139,26 @@ def load_project(root: Path) -> Project:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a folder: give the project folder (conveyor init {root} creates one).")
     label = CONVEYOR_YAML
-    top: dict[str, tuple[yaml.ScalarNode, yaml.Node]] = {}
+    top: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     path = root / CONVEYOR_YAML
     if path.is_file():
-        node = _load_yaml(path, label)
+        node = nodes.load(path, label)
         if node is not None:
-            for key, value in _mapping(node, label, "conveyor.yaml"):
-                if key.value not in _TOP_KEYS:
-                    raise unknown_key(_node_where(label, key), str(key.value), CONVEYOR_YAML, _TOP_KEYS)
-                top[key.value] = (key, value)
+            if not isinstance(node, yaml.MappingNode):
+                raise ConfigError(f"{nodes.at(label, node)}: conveyor.yaml must be a mapping of name: value.")
+            top = nodes.keyed(node, label, CONVEYOR_YAML, _TOP_KEYS)
 
     def section(name: str, valid: tuple[str, ...] | None = None) -> dict[str, Setting]:
         """``name:`` as settings; with ``valid``, any other key is refused."""
         if name not in top:
             return {}
         _, node = top[name]
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+        if nodes.is_null(node):
             return {}
-        pairs = _mapping(node, label, name)
-        for k, _ in pairs:
-            if valid is not None and k.value not in valid:
-                raise unknown_key(_node_where(label, k), str(k.value), name, valid)
-        return {str(k.value): Setting(_scalar(v, label, f"{name}.{k.value}"), _node_where(label, k)) for k, v in pairs}
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(f"{nodes.at(label, node)}: {name} must be a mapping of name: value.")
+        pairs = nodes.keyed(node, label, name, valid)
+        return {k: nodes.setting(key, v, label, f"{name}.{k}") for k, (key, v) in pairs.items()}
 
     def command_section(name: str, valid: tuple[str, ...]) -> dict[str, Setting]:
         """``worker:`` and ``web:``: a command alone, or a mapping with ``command`` (and ``port`` for web)."""
@@ -200,10 +171,10 @@ def load_project(root: Path) -> Project:
         if name not in top:
             return None
         key, node = top[name]
-        return Setting(_scalar(node, label, name), _node_where(label, key))
+        return nodes.setting(key, node, label, name)
 
     eb = read_option_settings(root)
-    asg = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == ASG_NAMESPACE}
+    asg = {o.name: o.setting for o in eb if o.namespace == ASG_NAMESPACE}
     instances = section("instances", INSTANCES_KEYS)
     processes = read_procfile(root)
     worker = command_section("worker", WORKER_KEYS)
@@ -223,39 +194,68 @@ def load_project(root: Path) -> Project:
             f"{name_setting.where}: environment name {name_setting.value!r} "
             "must be 1 to 40 letters, digits and hyphens."
         )
-    min_instances = _int(instances.get("min") or asg.get("MinSize") or Setting(1, "default"), "instances min", 0, 100)
-    max_instances = _int(instances.get("max") or asg.get("MaxSize") or Setting(4, "default"), "instances max", 1, 100)
+    min_instances = _whole(instances.get("min") or asg.get("MinSize") or Setting(1, "default"), "instances min", 0, 100)
+    max_instances = _whole(instances.get("max") or asg.get("MaxSize") or Setting(4, "default"), "instances max", 1, 100)
     if min_instances.value > max_instances.value:
         raise ConfigError(
             f"{min_instances.where}: instances min ({min_instances.value}) "
             f"is above max ({max_instances.value}, {max_instances.where})."
         )
-    cooldown = _int(instances.get("cooldown") or asg.get("Cooldown") or Setting(360, "default"), "cooldown", 0, 86400)
-    sqsd = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == SQSD_NAMESPACE} | section("sqsd")
-    environment = {s.name: Setting(s.value, s.where) for s in eb if s.namespace == APP_ENV_NAMESPACE}
+    cooldown = _whole(instances.get("cooldown") or asg.get("Cooldown") or Setting(360, "default"), "cooldown", 0, 86400)
+    sqsd = {o.name: o.setting for o in eb if o.namespace == SQSD_NAMESPACE} | section("sqsd")
+    environment = {o.name: o.setting for o in eb if o.namespace == APP_ENV_NAMESPACE}
     environment |= {k: Setting(str(v.value), v.where) for k, v in section("environment").items()}
     link = scalar("link")
     metrics = section("metrics", METRICS_KEYS)
     retention_days = metrics.get("retention_days")
     retention = Setting(DEFAULT_HISTORY_RETENTION_S, "default")
     if retention_days is not None:
-        days = _int(retention_days, "metrics retention_days", 1, MAX_RETENTION_DAYS)
+        days = _whole(retention_days, "metrics retention_days", 1, MAX_RETENTION_DAYS)
         retention = Setting(days.value * 86400, days.where)
+    scaling = section("scaling")
+    health = section("health")
+    policy, interval_s = build_policy(scaling, min_instances.value, max_instances.value, cooldown)
+    queue = section("queue", QUEUE_KEYS)
     return Project(
         root=root,
         name=str(name_setting.value),
         worker_command=str(worker_command.value),
         web_command=str(web_command.value) if web_command is not None else None,
-        web_port=_int(web["port"], "web port", 1, 65535).value if "port" in web else None,
+        web_port=values.port(web["port"], "web port") if "port" in web else None,
         cron_tasks=load_cron_yaml(root / CRON_YAML) if (root / CRON_YAML).is_file() else (),
         min_instances=min_instances,
         max_instances=max_instances,
         cooldown_s=cooldown,
         sqsd=sqsd,
-        queue_attributes=section("queue", QUEUE_KEYS),
+        queue_attributes=queue,
+        queue_settings=_queue_settings(queue),
         environment=environment,
-        scaling=section("scaling"),
-        health=section("health"),
+        scaling=scaling,
+        policy=policy,
+        scaling_interval_s=interval_s,
+        health=health,
+        thresholds=build_thresholds(health),
         link_name=str(link.value) if link is not None else read_environment_links(root) or DEFAULT_LINK,
         history_retention_s=retention,
     )
+
+
+def _whole(setting: Setting, what: str, low: int, high: int) -> Setting:
+    """``setting`` with its value a whole number from ``low`` to ``high`` (written as one or quoted)."""
+    return Setting(values.integer(setting, what, low, high), setting.where)
+
+
+def _queue_settings(section: dict[str, Setting]) -> dict[str, str]:
+    """The ``queue:`` section as SQS attributes, each checked as SQS checks it, so a mistake names its line."""
+    checked: dict[str, str] = {}
+    for name, setting in section.items():
+        if name == "RedrivePolicy":
+            raise ConfigError(
+                f"{setting.where}: conveyor up sets the worker queue's RedrivePolicy itself (its DLQ, "
+                "maxReceiveCount = the sqsd option MaxRetries); set MaxRetries instead."
+            )
+        try:
+            checked |= queue_attributes.validate({name: str(setting.value)})
+        except ConveyorError as error:
+            raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
+    return checked

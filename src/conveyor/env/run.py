@@ -8,9 +8,7 @@ SIGINT / SIGTERM drains in order; a second one stops everything at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 from collections.abc import Callable
 
 from conveyor.console.auth import address
@@ -18,9 +16,7 @@ from conveyor.env import registry
 from conveyor.env.environment import Environment
 from conveyor.env.project import Project
 from conveyor.env.running import Running, UpOptions
-
-#: Exit status after a forced stop (a second signal), as a shell reports a process ended by SIGINT.
-FORCED_EXIT = 130
+from conveyor.loops import FORCED_EXIT, StoppedNow, StopSignals
 
 
 async def run_environment(
@@ -35,42 +31,30 @@ async def run_environment(
     with no instance to start); ``on_waiting``, before that, says that none is ready yet."""
     registry.check_free(project.name)
     env = Environment(project, options)
-    stop = asyncio.Event()
-    force = asyncio.Event()
-    signals = 0
-
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            env.events.add("environment", "signal received: draining (press Ctrl-C again to stop at once)")
-            stop.set()
-        else:
-            env.events.add("environment", "second signal: stopping at once")
-            force.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+    signals = StopSignals(
+        on_drain=lambda: env.events.add(
+            "environment", "signal received: draining (press Ctrl-C again to stop at once)"
+        ),
+        on_now=lambda: env.events.add("environment", "second signal: stopping at once"),
+    )
     registered = False
-    try:
-        running = await env.start()
+    with signals:
         try:
-            if not stop.is_set():
-                registry.register(_entry(running))
-                registered = True
-                if await _first_instance_ready(running, stop, on_waiting):
-                    on_ready(running)
-                await stop.wait()
-        except BaseException:
-            await env.stop()
-            raise
-        return await _drain(env, force)
-    finally:
-        if registered:
-            registry.unregister(project.name)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+            running = await env.start()
+            try:
+                if not signals.drain.is_set():
+                    registry.register(_entry(running))
+                    registered = True
+                    if await _first_instance_ready(running, signals.drain, on_waiting):
+                        on_ready(running)
+                    await signals.drain.wait()
+            except BaseException:
+                await env.stop()
+                raise
+            return await _drain(env, signals)
+        finally:
+            if registered:
+                registry.unregister(project.name)
 
 
 def _entry(env: Running) -> registry.Entry:
@@ -100,16 +84,11 @@ async def _first_instance_ready(env: Running, stop: asyncio.Event, on_waiting: C
     return ready.is_set() and not stop.is_set()
 
 
-async def _drain(env: Environment, force: asyncio.Event) -> int:
-    drain = asyncio.create_task(env.stop())
-    forced = asyncio.create_task(force.wait())
-    await asyncio.wait({drain, forced}, return_when=asyncio.FIRST_COMPLETED)
-    forced.cancel()
-    if drain.done():
-        drain.result()
-        return 0
-    drain.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await drain
-    await env.kill()
-    return FORCED_EXIT
+async def _drain(env: Environment, signals: StopSignals) -> int:
+    """Stop in order (0), unless a second signal comes first: then everything is killed (``FORCED_EXIT``)."""
+    try:
+        await signals.unless_now(env.stop())
+    except StoppedNow:
+        await env.kill()
+        return FORCED_EXIT
+    return 0

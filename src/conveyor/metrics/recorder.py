@@ -1,8 +1,9 @@
 """The delivery recorder: every daemon's attempts, buffered into the store, and summed per instance.
 
 ``record`` is the daemon's ``recorder`` callback. It runs on the event loop for every POST, so it only
-appends to a buffer and adds to counters: no I/O. ``run()`` flushes the buffer to the store in one
-write per batch (every ``FLUSH_INTERVAL_S``, or at once when ``FLUSH_AT`` attempts are waiting), so
+appends to a buffer and adds to counters: no I/O. ``run(stop)`` flushes the buffer to the store in one
+write per batch (every ``interval_s``, ``FLUSH_INTERVAL_S`` unless given, or at once when ``flush_at``
+attempts are waiting), so
 delivery history costs the store one group-committed ``executemany`` per batch, not a write per
 message.
 
@@ -107,10 +108,18 @@ class InstanceTotals:
 class DeliveryRecorder:
     """Buffers attempts for the store and sums them per instance; ``record`` is the daemon's callback."""
 
-    def __init__(self, store: Store, *, rng: random.Random | None = None, flush_at: int = FLUSH_AT) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        rng: random.Random | None = None,
+        flush_at: int = FLUSH_AT,
+        interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:
         self.store = store
         self.rng = rng or random.Random()
         self.flush_at = flush_at
+        self.interval_s = interval_s
         self._buffer: list[DeliveryAttempt] = []
         self._wake = asyncio.Event()
         self._minutes: dict[tuple[str, int], _Minute] = {}
@@ -204,13 +213,14 @@ class DeliveryRecorder:
         self.written += len(batch)
         return len(batch)
 
-    async def run(self, stop: asyncio.Event, interval_s: float = FLUSH_INTERVAL_S) -> None:
-        """Flush every ``interval_s`` (sooner when ``flush_at`` attempts wait) until ``stop``; then a last flush."""
-        while not stop.is_set():
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Flush every ``interval_s`` (sooner when ``flush_at`` attempts wait) until ``stop``; then a last flush.
+        ``once``: one flush at once. A flush that fails goes to ``on_error``, and the attempts wait for the next."""
+        while not stop.is_set() and not once:
             stopping = asyncio.ensure_future(stop.wait())
             waking = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait((stopping, waking), timeout=interval_s, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((stopping, waking), timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiter in (stopping, waking):
                     waiter.cancel()

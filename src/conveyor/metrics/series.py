@@ -1,8 +1,8 @@
 """The sampler: one-minute metric series of every queue and every instance, kept in the store.
 
-``run()`` calls ``tick(now)`` every ``TICK_S`` and right after each minute starts. A tick writes, for
-the minute holding ``now``, one point per series (``Store.record_metrics`` upserts, so the last tick
-of a minute leaves its final value):
+``run(stop)`` calls ``tick(now)`` every ``tick_s`` (``TICK_S`` unless given) and right after each minute
+starts. A tick writes, for the minute holding ``now``, one point per series (``Store.record_metrics``
+upserts, so the last tick of a minute leaves its final value):
 
 - each queue (subject ``queue:<name>``): ``visible``, ``in_flight``, ``delayed`` and ``oldest_age_s``
   (gauges: the latest sample), ``sent``, ``received`` and ``deleted`` (messages in that minute, from
@@ -23,7 +23,6 @@ Docs: docs/metrics.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from conveyor.core.history import (
 from conveyor.core.models import QueueCounts
 from conveyor.core.redrive import queue_name_from_arn
 from conveyor.errors import ConveyorError
+from conveyor.loops import every
 from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
 from conveyor.store.protocol import Store
 
@@ -82,12 +82,14 @@ class Sampler:
         recorder: DeliveryRecorder | None = None,
         instances: Callable[[], Iterable[str]] | None = None,
         retention_s: float = DEFAULT_HISTORY_RETENTION_S,
+        tick_s: float = TICK_S,
     ) -> None:
         self.store = store
         self.clock = clock
         self.recorder = recorder
         self.instances = instances
         self.retention_s = retention_s
+        self.tick_s = tick_s
         self._totals: dict[str, _Totals] = {}
         self._pruned_minute_s: int | None = None
         #: Called with the error when a tick fails (the loop goes on); default: logging.
@@ -173,31 +175,30 @@ class Sampler:
             points += [MetricPoint(subject, s, m.minute_s, float(v)) for s, v in values.items() if v is not None]
         return points
 
-    async def run(self, stop: asyncio.Event, tick_s: float = TICK_S) -> None:
-        """Tick every ``tick_s`` and just after each minute starts, until ``stop``."""
-        while not stop.is_set():
-            try:
-                await self.tick(self.clock.now())
-            except ConveyorError as error:
-                self.on_error(error)
-            now_s = self.clock.now()
-            to_next_minute_s = minute_of(now_s) + 60 - now_s + 0.05
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(tick_s, to_next_minute_s))
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Tick every ``tick_s`` and just after each minute starts, until ``stop``; ``once``: one tick."""
+        await every(
+            self._pause_s, self.tick, self.clock, stop, once=once, errors=(ConveyorError,), on_error=self._failed
+        )
+
+    def _pause_s(self, now_s: float) -> float:
+        return min(self.tick_s, minute_of(now_s) + 60 - now_s + 0.05)
+
+    def _failed(self, error: ConveyorError) -> None:
+        self.on_error(error)
 
 
 class SamplerTask:
     """``Sampler.run()`` as a background task: ``start()``, then ``stop()`` ends the loop and writes a last sample,
     so what happened up to a clean shutdown is in the series. Safe to stop twice or without a start."""
 
-    def __init__(self, sampler: Sampler, tick_s: float = TICK_S) -> None:
+    def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
-        self.tick_s = tick_s
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self.sampler.run(self._stop, self.tick_s))
+        self._task = asyncio.create_task(self.sampler.run(self._stop))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -1,4 +1,4 @@
-"""The autoscaler's runtime: ``run()`` around ``tick(now)``, which asks the pure policy (``decide``) and has
+"""The autoscaler's runtime: ``run(stop)`` around ``tick(now)``, which asks the pure policy (``decide``) and has
 the supervisor start or drain instances. ``conveyor scale N`` pins the count (``pin``), ``--auto`` gives it back.
 
 The step rule's "above the threshold for the breach duration" survives a restart of ``conveyor up``:
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from conveyor.clock import Clock
 from conveyor.core.history import MetricPoint, minute_of, queue_subject
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.loops import every
 from conveyor.scale.policy import Bounds, ScaleState, ScalingPolicy, decide
 from conveyor.scale.rules import Breach, QueueMetrics, StepScaling
 from conveyor.store.protocol import Store
@@ -165,10 +166,20 @@ class Autoscaler:
         breach = breach_from_series(step, visible, now_s)
         self.state = replace(self.state, above_since_s=breach.above_since_s, below_since_s=breach.below_since_s)
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.tick(self.clock.now())
-            except (ConveyorError, OSError) as error:
-                self.events.add("error", f"the autoscaler could not decide, trying again: {error}")
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Decide every ``interval_s`` (the first after one interval) until ``stop``; ``once``: one decision now.
+        A decision that fails is an ``error`` event, and the next one tries again."""
+
+        def failed(error: Exception) -> None:
+            self.events.add("error", f"the autoscaler could not decide, trying again: {error}")
+
+        await every(
+            self.interval_s,
+            self.tick,
+            self.clock,
+            stop,
+            once=once,
+            wait_first=True,
+            errors=(ConveyorError, OSError),
+            on_error=failed,
+        )

@@ -4,9 +4,10 @@ An instance is the worker app as a child process with its own ``PORT`` (a ``Supe
 own session, readiness on its port, restarts with backoff, stopped as a group), plus a daemon
 delivering to it. ``scale_to(n)`` starts instances, or drains some (the daemon stops receiving and
 finishes its POSTs, then the app is stopped). ``tick(now)`` restarts crashed apps with exponential
-backoff. An instance's daemon starts once its app accepts connections (or after ``READY_WAIT_S`` if
-it never listens), so a new instance does not fail its first messages against a port nobody listens
-on yet; the daemon keeps running through restarts of its app.
+backoff; ``run(stop)`` ticks every ``TICK_S``. An instance's daemon starts once its app accepts
+connections (or after ``READY_WAIT_S`` if it never listens), so a new instance does not fail its first
+messages against a port nobody listens on yet; the daemon keeps running through restarts of its app,
+until its instance drains (its ``stop`` event).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
 
 from conveyor.clock import Clock
+from conveyor.errors import ConveyorError
+from conveyor.loops import Loop, every
 from conveyor.scale.process import (
     READY_WAIT_S,
     STOP_GRACE_S,
@@ -32,6 +34,7 @@ from conveyor.scale.process import (
 
 __all__ = [
     "READY_WAIT_S",
+    "TICK_S",
     "DaemonLike",
     "InstanceState",
     "InstanceView",
@@ -44,13 +47,10 @@ __all__ = [
 InstanceState = ProcessState
 #: What health, the console and the CLI see of an instance.
 InstanceView = ProcessView
-
-
-class DaemonLike(Protocol):
-    async def run(self, *, once: bool = False) -> None: ...
-
-    def stop(self) -> None: ...
-
+#: Seconds between ticks (crash detection, restarts).
+TICK_S = 1.0
+#: An instance's daemon: ``run(stop)`` delivers until its instance drains.
+DaemonLike = Loop
 
 DaemonFactory = Callable[[int, str], DaemonLike]
 
@@ -61,6 +61,8 @@ class _Instance:
     daemon: DaemonLike
     app: SupervisedProcess
     daemon_task: asyncio.Task[None] | None = None
+    #: Set to drain the daemon (it stops receiving and finishes its POSTs).
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -72,7 +74,7 @@ class _Instance:
 
     def start_daemon(self) -> None:
         if self.daemon_task is None:
-            self.daemon_task = asyncio.create_task(self.daemon.run())
+            self.daemon_task = asyncio.create_task(self.daemon.run(self.stop))
 
 
 class Supervisor:
@@ -192,7 +194,7 @@ class Supervisor:
             instance.app.state = "draining"
             if instance.app.ready_task is not None:
                 instance.app.ready_task.cancel()
-            instance.daemon.stop()
+            instance.stop.set()
         daemons = [i.daemon_task for i in instances if i.daemon_task is not None]
         # Shielded: a stop that is itself cancelled (a second Ctrl-C) must not cut a daemon's drain short
         # here; kill_all() cancels the daemons on purpose when it means to.
@@ -208,6 +210,24 @@ class Supervisor:
                 return
             for instance in list(self._instances.values()):
                 await instance.app.check(now_s)
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Tick every ``TICK_S`` (the first after one interval) until ``stop``; ``once``: one tick at once. A round
+        that fails (a fork refused) is an ``error`` event, and the next round tries again."""
+
+        async def failed(error: Exception) -> None:
+            await self._event("error", f"supervising the instances failed, trying again: {error}")
+
+        await every(
+            TICK_S,
+            self.tick,
+            self.clock,
+            stop,
+            once=once,
+            wait_first=True,
+            errors=(ConveyorError, OSError),
+            on_error=failed,
+        )
 
     async def close(self) -> None:
         """Start and restart nothing more; waits for a start, restart or drain in progress to finish."""

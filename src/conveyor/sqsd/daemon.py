@@ -8,9 +8,9 @@ Shape of a run:
   or set its visibility for a retry on anything else;
 - ``tick(now)`` runs every second and extends the visibility of messages whose POST is still open
   (the heartbeat), so a long job is not handed to a second worker while it runs;
-- ``stop()`` drains: pollers stop (a long poll still parked is abandoned, not waited out), open POSTs
-  get ``DrainTimeout`` to finish, whatever is left is handed back with visibility 0, pending deletes
-  are flushed;
+- ``run(stop)`` delivers until ``stop`` is set, then drains: pollers stop (a long poll still parked is
+  abandoned, not waited out), open POSTs get ``DrainTimeout`` to finish, whatever is left is handed back
+  with visibility 0, pending deletes are flushed; cancelling the run (a second signal) abandons open POSTs;
 - a receive that fails makes every poller back off, and is logged once with the fix, then at most
   once a minute (``receive_failures``).
 
@@ -45,6 +45,11 @@ DELETERS = 4
 
 #: Called with every delivery attempt, on the event loop; must return at once (buffer, don't write).
 DeliveryRecorder = Callable[[DeliveryAttempt], None]
+
+
+#: How long a receive under way when a drain begins may still answer before it is abandoned (an idle queue's
+#: long poll would otherwise hold the drain for up to 20 s).
+ABANDON_AFTER_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +131,8 @@ class Daemon:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    async def run(self, *, once: bool = False) -> None:
-        """Deliver until ``stop()`` (or, with ``once``, until the queue has nothing visible), then drain."""
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Deliver until ``stop`` is set (or, with ``once``, until the queue has nothing visible), then drain."""
         self.log.write("start", f"polling {getattr(self.queue, 'url', self.queue.name)}")
         connector = aiohttp.TCPConnector(limit=self.config.http_connections, ttl_dns_cache=None)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
@@ -135,6 +140,7 @@ class Daemon:
             deleters = [asyncio.create_task(self._delete_loop()) for _ in range(DELETERS)]
             ticker = asyncio.create_task(self._tick_loop())
             count = 1 if once else max(1, math.ceil(self.config.http_connections / MAX_BATCH_ENTRIES))
+            follower = asyncio.create_task(self._follow(stop))
             self._stopped = asyncio.create_task(self._stopping.wait())
             pollers = [asyncio.create_task(self._poll_loop(once)) for _ in range(count)]
             try:
@@ -149,20 +155,22 @@ class Daemon:
                 except asyncio.CancelledError:
                     # Stopped at once (a second signal): abandon the open POSTs before their session
                     # closes under them, or each fails later with nobody to hear it.
-                    abandoned = [*pollers, *self._deliveries, *deleters, ticker, self._stopped]
+                    abandoned = [*pollers, *self._deliveries, *deleters, ticker, follower, self._stopped]
                     for task in abandoned:
                         task.cancel()
                     await asyncio.gather(*abandoned, return_exceptions=True)
                     raise
                 ticker.cancel()
+                follower.cancel()
                 await self._deletes.join()
                 for task in (*deleters, ticker):
                     task.cancel()
-                await asyncio.gather(*deleters, ticker, self._stopped, return_exceptions=True)
+                await asyncio.gather(*deleters, ticker, follower, self._stopped, return_exceptions=True)
         self.log.write("stop", f"delivered {self._delivered}, failed {self._failed}, expired {self._expired}")
 
-    def stop(self) -> None:
-        """Begin a graceful drain (safe to call from a signal handler's callback)."""
+    async def _follow(self, stop: asyncio.Event) -> None:
+        """The caller's ``stop`` begins the drain (``draining`` in ``state()`` from then on)."""
+        await stop.wait()
         self._stopping.set()
 
     async def tick(self, now_s: float) -> None:
@@ -235,16 +243,20 @@ class Daemon:
                 return
 
     async def _receive(self, max_messages: int, wait_time_s: int) -> list[ReceivedMessage]:
-        """One receive; if a drain begins first, it is abandoned and returns nothing.
+        """One receive; if a drain begins first, it has ``ABANDON_AFTER_S`` to answer, and is then abandoned.
 
-        An abandoned receive takes nothing: the store hands back what a cancelled receive had taken, and
-        conveyor server cancels the receive of a client that hung up. (Amazon SQS may still hand a message
-        to it, which stays hidden for VisibilityTimeout; docs/sqsd.md.) Messages that do come back once
-        the drain began are handed back by the caller.
+        A receive that answers in that time (a busy queue's does, in milliseconds) comes back, and the
+        caller hands its messages back with visibility 0: had it been abandoned, a server that had already
+        taken them would keep them hidden for the visibility timeout. One still parked after it (an idle
+        queue's long poll) is abandoned and takes nothing: the store hands back what a cancelled receive had
+        taken, and conveyor server cancels the receive of a client that hung up. (Amazon SQS may still hand
+        a message to it, which stays hidden for VisibilityTimeout; docs/sqsd.md.)
         """
         receive = asyncio.ensure_future(self.queue.receive(max_messages, wait_time_s, self.config.visibility_timeout_s))
         try:
             await asyncio.wait((receive, self._stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not receive.done():
+                await asyncio.wait((receive,), timeout=ABANDON_AFTER_S)
             if not receive.done():
                 receive.cancel()
                 await asyncio.wait((receive,))

@@ -8,17 +8,19 @@ the EB guides name them, and ``CONVEYOR_SQSD_<OPTION>`` for every option), then 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conveyor.config import read_option_settings, unknown_key, without_url_secrets
+from conveyor.config import read_option_settings, values, without_url_secrets
+from conveyor.config.values import Setting, unknown_key
 from conveyor.errors import ConfigError
 
 NAMESPACE = "aws:elasticbeanstalk:sqsd"
 #: ``CronTable`` value that runs no periodic tasks from this daemon even when the project has a cron.yaml.
 CRON_OFF = "off"
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,9 @@ class Option:
     aliases: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()
     secret: bool = False
+    #: For a text option: whether a value is valid, and the rule said when it is not ("must start with '/'").
+    valid: Callable[[str], bool] = lambda _: True
+    rule: str = ""
 
     @property
     def env(self) -> str:
@@ -46,7 +51,15 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("WorkerQueueURL", "worker_queue_url", "", "URL of the queue to read", aliases=("SQS_QUEUE_URL",)),
-    Option("HttpPath", "http_path", "/", "path the messages are POSTed to", aliases=("SQS_PATH",)),
+    Option(
+        "HttpPath",
+        "http_path",
+        "/",
+        "path the messages are POSTed to",
+        aliases=("SQS_PATH",),
+        valid=lambda text: text.startswith("/"),
+        rule="must start with '/', e.g. /work",
+    ),
     Option("MimeType", "mime_type", "application/json", "Content-Type of the POSTs"),
     Option("HttpConnections", "http_connections", 50, "concurrent POSTs to the app", 1, 100),
     Option("ConnectTimeout", "connect_timeout_s", 5, "seconds to connect to the app", 1, 60),
@@ -93,12 +106,11 @@ OPTIONS: tuple[Option, ...] = (
         "",
         f"DynamoDB table electing the cron.yaml leader (EB's AWSEBWorkerCronLeaderRegistry); {CRON_OFF!r}: no cron",
         eb=False,
+        valid=lambda text: text in ("", CRON_OFF) or _TABLE_NAME.match(text) is not None,
+        rule=f"must be a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -) or {CRON_OFF!r}",
     ),
 )
 BY_NAME = {option.name.lower(): option for option in OPTIONS}
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,35 +152,18 @@ class Resolved:
 
 
 def convert(option: Option, raw: object, where: str) -> Any:
-    """Turn a raw value into the option's type, or raise a ConfigError naming ``where`` and what is valid."""
-    text = str(raw).strip()
+    """Turn a raw value into the option's type (the rules of ``config.values``), or raise a ConfigError naming
+    ``where`` and what is valid."""
+    setting = Setting(raw.strip() if isinstance(raw, str) else raw, where)
     if isinstance(option.default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise ConfigError(f"{where}: {option.name} must be true or false, not {text!r}.")
+        return values.flag(setting, option.name)
     if isinstance(option.default, int):
-        try:
-            number = int(text)
-        except ValueError:
-            number = None
-        if number is None or (
-            option.low is not None and option.high is not None and not option.low <= number <= option.high
-        ):
-            raise ConfigError(
-                f"{where}: {option.name} must be an integer from {option.low} to {option.high}, not {text!r}."
-            )
-        return number
-    if option.choices and text not in option.choices:
-        raise ConfigError(f"{where}: {option.name} must be one of {', '.join(option.choices)}, not {text!r}.")
-    if option.name == "HttpPath" and not text.startswith("/"):
-        raise ConfigError(f"{where}: HttpPath must start with '/', e.g. /work (got {text!r}).")
-    if option.name == "CronTable" and text not in ("", CRON_OFF) and not _TABLE_NAME.match(text):
-        raise ConfigError(
-            f"{where}: CronTable must be a DynamoDB table name (3 to 255 of a-z A-Z 0-9 _ . -) or {CRON_OFF!r}, "
-            f"not {text!r}."
-        )
+        return values.integer(setting, option.name, option.low, option.high)
+    if option.choices:
+        return values.choice(setting, option.name, option.choices)
+    text = str(setting.value)
+    if not option.valid(text):
+        raise ConfigError(f"{where}: {option.name} {option.rule}, not {text!r}.")
     return text
 
 
@@ -193,11 +188,11 @@ def resolve(
         sources[option.name] = where
 
     if project_dir is not None:
-        for setting in read_option_settings(project_dir, NAMESPACE):
-            option = BY_NAME.get(setting.name.lower())
+        for eb in read_option_settings(project_dir, NAMESPACE):
+            option = BY_NAME.get(eb.name.lower())
             if option is None or not option.eb:
-                raise unknown_key(setting.where, setting.name, NAMESPACE, [o.name for o in OPTIONS if o.eb], "option")
-            put(option, setting.value, setting.where)
+                raise unknown_key(eb.setting.where, eb.name, NAMESPACE, [o.name for o in OPTIONS if o.eb], "option")
+            put(option, eb.setting.value, eb.setting.where)
     for name, raw, where in overrides:
         option = BY_NAME.get(name.lower())
         if option is None:

@@ -10,7 +10,6 @@ is delivered by the same run.
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections.abc import Callable
 from typing import Protocol
 
@@ -18,6 +17,7 @@ from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.client.remote import RemoteQueue
 from conveyor.clock import SystemClock
+from conveyor.loops import FORCED_EXIT, StoppedNow, StopSignals
 from conveyor.sqsd.daemon import Daemon
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
@@ -42,6 +42,12 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Compa
     log.write("init", f"initializing conveyor sqsd for {config.worker_queue_url} -> {config.app_url}{config.http_path}")
     queue = await RemoteQueue.open(config.worker_queue_url, max_connections=config.http_connections + 8)
     companion_stop = asyncio.Event()
+
+    def draining() -> None:
+        log.write("stop", "signal received: draining (send it again to stop at once)")
+        companion_stop.set()
+
+    signals = StopSignals(on_drain=draining)
     beside: asyncio.Task[None] | None = None
     try:
         if config.create_queue:
@@ -60,27 +66,13 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Compa
 
                 beside.add_done_callback(ended)
         daemon = Daemon(queue, config, clock, log)
-        main = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        signals = 0
-
-        def on_signal() -> None:
-            nonlocal signals
-            signals += 1
-            if signals == 1:
-                log.write("stop", "signal received: draining (send it again to stop at once)")
-                companion_stop.set()
-                daemon.stop()
-            elif main is not None:
-                main.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+        # From here on (not while starting: Ctrl-C then interrupts), until every part is closed.
+        signals.install()
         try:
-            await daemon.run(once=once)
-        except asyncio.CancelledError:
+            await signals.unless_now(daemon.run(signals.drain, once=once))
+        except StoppedNow:
             log.write("stop", "stopped at once on a second signal; open POSTs were abandoned")
-            return 130
+            return FORCED_EXIT
         except errors.ConveyorError as error:
             log.write("fatal", f"stopped: {error.message}")
             return 1
@@ -93,3 +85,4 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Compa
             await companion.close()
         await queue.close()
         log.close()
+        signals.remove()

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from aiohttp import web
 
+from conveyor.console.documents import ConfigSetting
 from conveyor.console.html import Markup, el, table
 from conveyor.console.layout import Section, backend, page
 
 routes = web.RouteTableDef()
 
-#: Sections of the control API's ``/config`` besides the sqsd options, with their headings.
-GROUPS = (
-    ("environment", "Instances"),
-    ("scaling", "Scaling policy"),
-    ("health", "Health thresholds"),
-    ("queue", "Worker queue attributes"),
-    ("variables", "Variables of the worker and web processes"),
-)
+#: Headings of the configuration's sections besides the sqsd options (``Configuration.sections``).
+HEADINGS = {
+    "environment": "Instances",
+    "scaling": "Scaling policy",
+    "health": "Health thresholds",
+    "queue": "Worker queue attributes",
+    "variables": "Variables of the worker and web processes",
+}
 
 
 def _source(where: str) -> Markup:
@@ -26,31 +27,28 @@ def _source(where: str) -> Markup:
     return el("span", {"class": cls}, where)
 
 
-def _rows(settings: dict[str, Any]) -> list[list[object]]:
+def _rows(settings: Mapping[str, ConfigSetting]) -> list[list[object]]:
     return [
-        [el("code", None, k), el("span", {"class": "mono"}, str(v["value"])), _source(v["where"])]
+        [el("code", None, k), el("span", {"class": "mono"}, str(v.value)), _source(v.where)]
         for k, v in settings.items()
     ]
 
 
 async def sqsd_section(request: web.Request) -> Markup:
     data = backend(request).config()
-    rows = [
-        [el("code", None, r["option"]), el("span", {"class": "mono"}, r["value"]), _source(r["source"])]
-        for r in data["sqsd"]
-    ]
+    rows = [[el("code", None, r.option), el("span", {"class": "mono"}, r.value), _source(r.source)] for r in data.sqsd]
     return table(["option", "value", "source"], rows, cls="config")
 
 
 async def groups_section(request: web.Request) -> Markup:
     data = backend(request).config()
     parts = []
-    for key, heading in GROUPS:
-        parts.append(el("h3", None, heading))
+    for key, settings in data.sections():
+        parts.append(el("h3", None, HEADINGS[key]))
         parts.append(
             table(
                 ["setting", "value", "source"],
-                _rows(data.get(key, {})),
+                _rows(settings),
                 cls="config",
                 empty="Nothing set: defaults apply.",
             )

@@ -19,24 +19,24 @@ async def tasks_section(request: web.Request) -> Markup:
     b = backend(request)
     data = await b.cron()
     now_s = b.now_s()
-    if not data["tasks"]:
+    if not data.tasks:
         return el("p", {"class": "empty"}, "This environment has no cron.yaml, so no periodic task.")
     rows = []
-    for t in data["tasks"]:
-        run = form("/cron/run", hidden("name", t["name"]), button("Run now", cls="small"), cls="inline")
+    for t in data.tasks:
+        run = form("/cron/run", hidden("name", t.name), button("Run now", cls="small"), cls="inline")
         rows.append(
             [
-                el("strong", None, t["name"]),
-                el("code", None, t["schedule"]),
-                t["timezone"],
-                el("code", None, t["url"]),
-                "yes" if t["enabled"] else el("span", {"class": "muted"}, "disabled"),
-                el("span", {"title": when(t["last_slot_s"])}, stamp(now_s, t["last_slot_s"])),
-                el("span", {"title": when(t["next_slot_s"])}, stamp(now_s, t["next_slot_s"])),
+                el("strong", None, t.name),
+                el("code", None, t.schedule),
+                t.timezone,
+                el("code", None, t.url),
+                "yes" if t.enabled else el("span", {"class": "muted"}, "disabled"),
+                el("span", {"title": when(t.last_slot_s)}, stamp(now_s, t.last_slot_s)),
+                el("span", {"title": when(t.next_slot_s)}, stamp(now_s, t.next_slot_s)),
                 run,
             ]
         )
-    leader = el("p", {"class": "muted"}, "Leader: ", el("code", None, data["leader"] or "none"))
+    leader = el("p", {"class": "muted"}, "Leader: ", el("code", None, data.leader or "none"))
     headers = ["task", "schedule", "time zone", "url", "enabled", "last slot", "next slot", ""]
     return Markup(table(headers, rows, cls="cron") + leader)
 

@@ -15,18 +15,18 @@ routes = web.RouteTableDef()
 
 async def counts_section(request: web.Request) -> Markup:
     b = backend(request)
-    q = next((q for q in await b.queues() if q["name"] == b.dlq_name), None)
+    q = next((q for q in await b.queues() if q.name == b.dlq_name), None)
     if q is None:
         return el("p", {"class": "empty"}, f"The dead-letter queue {b.dlq_name} does not exist.")
-    total = q["visible"] + q["in_flight"] + q["delayed"]
+    total = q.counts.total
     return el(
         "p",
         {"class": "counts"},
         count(total, "dlq-total"),
         f" messages in {b.dlq_name}: ",
-        count(q["visible"], "dlq-visible"),
+        count(q.visible, "dlq-visible"),
         " visible · ",
-        count(q["in_flight"], "dlq-in-flight"),
+        count(q.in_flight, "dlq-in-flight"),
         " in flight",
     )
 

@@ -183,7 +183,7 @@ async def detail_section(request: web.Request, queue: str, message_id: str) -> M
 @routes.get("/queues/{name}/messages/{message_id}")
 async def message_detail(request: web.Request) -> web.Response:
     queue, message_id = request.match_info["name"], request.match_info["message_id"]
-    if queue not in {q["name"] for q in await backend(request).queues()}:
+    if queue not in {q.name for q in await backend(request).queues()}:
         raise web.HTTPNotFound(text=f"no queue named {queue}")
     back = el("p", None, el("a", {"href": f"/queues/{quote(queue)}"}, f"← {queue}"))
     return await page(

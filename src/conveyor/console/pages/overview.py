@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from conveyor.console.charts import Mark, timeline
+from conveyor.console.documents import EnvironmentHealth, EnvironmentStatus, PartHealth, QueueCounts
 from conveyor.console.html import Markup, el, table
 from conveyor.console.layout import Section, backend, badge, count, page, stamp
 from conveyor.console.pages.messages import message_link
@@ -24,15 +24,15 @@ RECENT_DELIVERIES = 10
 TIMELINE_KINDS = ("scale-out", "scale-in", "scale", "instance-", "dlq-", "cron-run", "error", "environment")
 
 
-def _counts(c: dict[str, int], prefix: str) -> Markup:
+def _counts(c: QueueCounts, prefix: str) -> Markup:
     return el(
         "span",
         None,
-        count(c["visible"], f"{prefix}-visible"),
+        count(c.visible, f"{prefix}-visible"),
         " visible · ",
-        count(c["in_flight"], f"{prefix}-in-flight"),
+        count(c.in_flight, f"{prefix}-in-flight"),
         " in flight · ",
-        count(c["delayed"], f"{prefix}-delayed"),
+        count(c.delayed, f"{prefix}-delayed"),
         " delayed",
     )
 
@@ -40,7 +40,7 @@ def _counts(c: dict[str, int], prefix: str) -> Markup:
 async def health_section(request: web.Request) -> Markup:
     b = backend(request)
     health, status = await b.health(), await b.status()
-    causes = el("ul", {"class": "causes"}, [el("li", None, c) for c in health["causes"]]) if health["causes"] else None
+    causes = el("ul", {"class": "causes"}, [el("li", None, c) for c in health.causes]) if health.causes else None
     facts = el(
         "dl",
         {"class": "facts"},
@@ -50,43 +50,44 @@ async def health_section(request: web.Request) -> Markup:
             None,
             el("a", {"href": f"/queues/{quote(b.queue_name, safe='')}"}, b.queue_name),
             " ",
-            _counts(status["queue"], "queue"),
+            _counts(status.queue, "queue"),
         ),
         el("dt", None, "dead letters"),
-        el("dd", None, el("a", {"href": "/dlq"}, b.dlq_name), " ", _counts(status["dlq"], "dlq")),
+        el("dd", None, el("a", {"href": "/dlq"}, b.dlq_name), " ", _counts(status.dlq, "dlq")),
         el("dt", None, "scaling"),
-        el("dd", None, status["scaling"]["summary"]),
+        el("dd", None, status.scaling.summary),
         el("dt", None, "queue URL"),
-        el("dd", None, el("code", None, status["queue_url"])),
+        el("dd", None, el("code", None, status.queue_url)),
         el("dt", None, "web"),
-        el("dd", None, el("a", {"href": status["web_url"]}, status["web_url"]) if status.get("web_url") else "-"),
+        el("dd", None, el("a", {"href": status.web_url}, status.web_url) if status.web_url else "-"),
     )
-    return el(
-        "div", {"class": "health"}, el("p", {"class": "big"}, badge(health["status"], health["colour"])), causes, facts
-    )
+    return el("div", {"class": "health"}, el("p", {"class": "big"}, badge(health.status, health.colour)), causes, facts)
 
 
-def _instance_rows(status: dict[str, Any], health: dict[str, Any], now_s: float) -> list[list[object]]:
-    by_name = {i["name"]: i for i in health["instances"]}
+#: An instance the health judgment has not seen yet.
+UNKNOWN = PartHealth(name="", status="Unknown", colour="Grey", causes=())
+
+
+def _instance_rows(status: EnvironmentStatus, health: EnvironmentHealth, now_s: float) -> list[list[object]]:
+    by_name = {i.name: i for i in health.instances}
     rows: list[list[object]] = []
-    for i in status["instances"]:
-        h = by_name.get(i["name"], {"status": "Unknown", "colour": "Grey", "causes": []})
-        daemon = i.get("daemon") or {}
-        restarts = len(i["restarts_at_s"])
+    for i in status.instances:
+        h = by_name.get(i.name, UNKNOWN)
+        daemon = i.daemon
+        restarts = len(i.restarts_at_s)
         rows.append(
             [
-                el("strong", None, i["name"]),
-                badge(h["status"], h["colour"]),
-                i["state"]
-                + (f" (exit {i['exit_code']})" if i.get("exit_code") is not None and i["state"] == "crashed" else ""),
-                ({"class": "n"}, i["port"]),
-                ({"class": "n"}, i["pid"] or "-"),
-                ({"class": "n"}, daemon.get("delivered", 0)),
-                ({"class": "n"}, daemon.get("failed", 0)),
-                ({"class": "n"}, daemon.get("in_flight", 0)),
+                el("strong", None, i.name),
+                badge(h.status, h.colour),
+                i.state + (f" (exit {i.exit_code})" if i.exit_code is not None and i.state == "crashed" else ""),
+                ({"class": "n"}, i.port),
+                ({"class": "n"}, i.pid or "-"),
+                ({"class": "n"}, daemon.delivered if daemon else 0),
+                ({"class": "n"}, daemon.failed if daemon else 0),
+                ({"class": "n"}, daemon.in_flight if daemon else 0),
                 ({"class": "n"}, restarts),
-                stamp(now_s, daemon.get("last_poll_ok_at_s")),
-                "; ".join(h["causes"]) or el("span", {"class": "muted"}, "-"),
+                stamp(now_s, daemon.last_poll_ok_at_s if daemon else None),
+                "; ".join(h.causes) or el("span", {"class": "muted"}, "-"),
             ]
         )
     return rows
@@ -120,13 +121,13 @@ async def events_section(request: web.Request) -> Markup:
     b = backend(request)
     now_s = b.now_s()
     events = b.events()
-    marks = [Mark(e["at_s"], e["kind"], e["message"]) for e in events if e["kind"].startswith(TIMELINE_KINDS)]
+    marks = [Mark(e.at_s, e.kind, e.message) for e in events if e.kind.startswith(TIMELINE_KINDS)]
     kinds = sorted({m.kind for m in marks if m.at_s >= now_s - TIMELINE_S})
     legend = el(
         "ul", {"class": "legend"}, [el("li", None, el("span", {"class": f"swatch mark k-{k}"}), k) for k in kinds]
     )
     recent = list(reversed(events[-RECENT_EVENTS:]))
-    rows = [[stamp(now_s, e["at_s"]), el("code", None, e["kind"]), e["message"]] for e in recent]
+    rows = [[stamp(now_s, e.at_s), el("code", None, e.kind), e.message] for e in recent]
     return Markup(
         timeline(marks, now_s - TIMELINE_S, now_s, title="events of the last hour")
         + legend

@@ -50,7 +50,7 @@ async def queues_section(request: web.Request) -> Markup:
     since, until = _window(b.now_s(), SPARK_S)
     rows = []
     for q in await b.queues():
-        name = q["name"]
+        name = q.name
         points = await b.queue_series(name, "visible", since, until)
         values = [v for _, v in bucket(points, since, until, SPARK_S // 60, "last")]
         role = "worker queue" if name == b.queue_name else "dead-letter queue" if name == b.dlq_name else ""
@@ -58,9 +58,9 @@ async def queues_section(request: web.Request) -> Markup:
             [
                 el("a", {"href": f"/queues/{quote(name)}"}, name),
                 el("span", {"class": "muted"}, role),
-                ({"class": "n"}, count(q["visible"], f"{name}-visible")),
-                ({"class": "n"}, count(q["in_flight"], f"{name}-in-flight")),
-                ({"class": "n"}, count(q["delayed"], f"{name}-delayed")),
+                ({"class": "n"}, count(q.visible, f"{name}-visible")),
+                ({"class": "n"}, count(q.in_flight, f"{name}-in-flight")),
+                ({"class": "n"}, count(q.delayed, f"{name}-delayed")),
                 sparkline(values, label=f"visible messages of {name}, last hour"),
             ]
         )
@@ -140,19 +140,19 @@ async def charts_section(request: web.Request, queue: str) -> Markup:
 
 async def counts_section(request: web.Request, queue: str) -> Markup:
     for q in await backend(request).queues():
-        if q["name"] == queue:
+        if q.name == queue:
             return Markup(
                 el(
                     "p",
                     {"class": "counts"},
-                    count(q["visible"], "visible"),
+                    count(q.visible, "visible"),
                     " visible · ",
-                    count(q["in_flight"], "in-flight"),
+                    count(q.in_flight, "in-flight"),
                     " in flight · ",
-                    count(q["delayed"], "delayed"),
+                    count(q.delayed, "delayed"),
                     " delayed",
                     el("br"),
-                    el("code", {"class": "url"}, q["url"]),
+                    el("code", {"class": "url"}, q.url),
                 )
                 + _range_links(queue, _range(request))
             )
@@ -174,7 +174,7 @@ def _range_links(queue: str, current: Range) -> Markup:
 @routes.get("/queues/{name}")
 async def queue_detail(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if name not in {q["name"] for q in await backend(request).queues()}:
+    if name not in {q.name for q in await backend(request).queues()}:
         raise web.HTTPNotFound(text=f"no queue named {name}")
     r = _range(request)
     return await page(

@@ -43,7 +43,7 @@ def _whole(text: str, what: str, low: int, high: int, default: int | None) -> in
 async def form_section(request: web.Request) -> Markup:
     b = backend(request)
     wanted = request.query.get("queue") or b.queue_name
-    options = [el("option", {"value": q["name"], "selected": q["name"] == wanted}, q["name"]) for q in await b.queues()]
+    options = [el("option", {"value": q.name, "selected": q.name == wanted}, q.name) for q in await b.queues()]
     return form(
         "/send",
         el("label", None, "Queue", el("select", {"name": "queue"}, options)),

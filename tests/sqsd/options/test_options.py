@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.config import OptionSetting, read_option_settings
+from conveyor.config import EbOption, Setting, read_option_settings
 from conveyor.errors import ConfigError
 from conveyor.sqsd.options import BY_NAME, NAMESPACE, OPTIONS, Option, Resolved, SqsdConfig, describe, resolve
 
@@ -393,8 +393,8 @@ def test_other_namespaces_are_ignored(tmp_path: Path) -> None:
     assert set(result.sources.values()) == {"default"}
     # read_option_settings without a namespace sees them all, with where each was written.
     every = read_option_settings(tmp_path)
-    assert OptionSetting("aws:autoscaling:asg", "MinSize", "1", ".ebextensions/01.config:6") in every
-    assert OptionSetting("aws:elasticbeanstalk:sqsd:extra", "Bogus", "1", ".ebextensions/02.config:5") in every
+    assert EbOption("aws:autoscaling:asg", "MinSize", Setting("1", ".ebextensions/01.config:6")) in every
+    assert EbOption("aws:elasticbeanstalk:sqsd:extra", "Bogus", Setting("1", ".ebextensions/02.config:5")) in every
     assert read_option_settings(tmp_path, NAMESPACE) == []
 
 
@@ -415,9 +415,9 @@ def test_read_option_settings_keeps_file_order_and_values_as_text(tmp_path: Path
         },
     )
     assert read_option_settings(tmp_path, NAMESPACE) == [
-        OptionSetting(NAMESPACE, "VisibilityTimeout", "60", ".ebextensions/a.config:2"),
-        OptionSetting(NAMESPACE, "HttpPath", "/x", ".ebextensions/a.config:5"),
-        OptionSetting(NAMESPACE, "MaxRetries", "3", ".ebextensions/b.config:3"),
+        EbOption(NAMESPACE, "VisibilityTimeout", Setting("60", ".ebextensions/a.config:2")),
+        EbOption(NAMESPACE, "HttpPath", Setting("/x", ".ebextensions/a.config:5")),
+        EbOption(NAMESPACE, "MaxRetries", Setting("3", ".ebextensions/b.config:3")),
     ]
 
 
@@ -696,4 +696,4 @@ def test_project_overrides_are_checked_like_every_source(tmp_path: Path) -> None
     assert "HttpConnections" in caught.value.message and "DrainTimeout" in caught.value.message
     with pytest.raises(ConfigError) as caught:
         resolve(tmp_path, {}, {}, require_queue=False, overrides=[("MaxRetries", 0, "conveyor.yaml:3")])
-    assert caught.value.message == "conveyor.yaml:3: MaxRetries must be an integer from 1 to 100, not '0'."
+    assert caught.value.message == "conveyor.yaml:3: MaxRetries must be an integer from 1 to 100, not 0."

@@ -14,19 +14,18 @@ from typing import Any
 
 import pytest
 
-from tests.sqsd_faults.harness import (
+from tests.processes import Process, free_port
+from tests.sqsd.faults.harness import (
     AppLog,
-    Proc,
-    Processes,
+    SqsdProcesses,
     categories,
     counts,
-    free_port,
     log_lines,
     no_traceback,
-    poll,
     send,
     sigterm_idle,
 )
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -40,7 +39,7 @@ FAST += ("--drain-timeout", "5")
 EXIT_MARGIN_S = 3.0
 
 
-def setup_queue(procs: Processes, name: str) -> tuple[Any, str, list[str]]:
+def setup_queue(procs: SqsdProcesses, name: str) -> tuple[Any, str, list[str]]:
     _, url = procs.server()
     client = procs.sqs(url)
     queue_url = client.create_queue(QueueName=name)["QueueUrl"]
@@ -48,7 +47,7 @@ def setup_queue(procs: Processes, name: str) -> tuple[Any, str, list[str]]:
 
 
 def wait_for_seen(app_log: Path, at_least: int) -> AppLog:
-    poll(
+    wait_until(
         lambda: len(AppLog.read(app_log).seen) >= at_least,
         DELIVERY_TIMEOUT_S,
         lambda: f"the app saw {len(AppLog.read(app_log).seen)} of the {at_least} messages expected",
@@ -57,7 +56,7 @@ def wait_for_seen(app_log: Path, at_least: int) -> AppLog:
     return AppLog.read(app_log)
 
 
-def wait_for_everything(client: Any, queue_url: str, app_log: Path, sent: list[str], daemon: Proc) -> AppLog:
+def wait_for_everything(client: Any, queue_url: str, app_log: Path, sent: list[str], daemon: Process) -> AppLog:
     """Until the app has seen every sent message and the queue is empty (nothing visible, nothing in flight)."""
 
     def finished() -> bool:
@@ -71,7 +70,7 @@ def wait_for_everything(client: Any, queue_url: str, app_log: Path, sent: list[s
             f"= {counts(client, queue_url)}\n{daemon.output()}"
         )
 
-    poll(finished, DELIVERY_TIMEOUT_S, explain, interval_s=0.05)
+    wait_until(finished, DELIVERY_TIMEOUT_S, explain, interval_s=0.05)
     return AppLog.read(app_log)
 
 
@@ -80,7 +79,7 @@ def check_complete(seen: AppLog, sent: list[str]) -> None:
     assert len(seen.started) >= len(sent)
 
 
-def test_kill9_of_the_daemon_under_load_loses_nothing(tmp_path: Path, procs: Processes) -> None:
+def test_kill9_of_the_daemon_under_load_loses_nothing(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url, sent = setup_queue(procs, "kill-daemon")
     app_port = free_port()
     app_log = tmp_path / "app.log"
@@ -121,7 +120,7 @@ def test_kill9_of_the_daemon_under_load_loses_nothing(tmp_path: Path, procs: Pro
     no_traceback([first, second])
 
 
-def test_kill9_of_the_worker_app_under_load_loses_nothing(tmp_path: Path, procs: Processes) -> None:
+def test_kill9_of_the_worker_app_under_load_loses_nothing(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url, sent = setup_queue(procs, "kill-app")
     app_port = free_port()
     app_log = tmp_path / "app.log"
@@ -159,7 +158,9 @@ def test_kill9_of_the_worker_app_under_load_loses_nothing(tmp_path: Path, procs:
     no_traceback([daemon])
 
 
-def test_sigterm_under_load_finishes_in_flight_posts_and_duplicates_nothing(tmp_path: Path, procs: Processes) -> None:
+def test_sigterm_under_load_finishes_in_flight_posts_and_duplicates_nothing(
+    tmp_path: Path, procs: SqsdProcesses
+) -> None:
     """A graceful stop: in-flight POSTs are answered, unstarted messages handed back, none delivered twice.
 
     VisibilityTimeout is 60 s, far longer than the test, so any duplicate would be the shutdown's fault

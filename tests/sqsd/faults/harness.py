@@ -1,33 +1,28 @@
 """Real processes for the daemon's fault tests: ``conveyor server``, a worker app, ``conveyor sqsd``.
 
-Every process is a child of the test, on 127.0.0.1 and an ephemeral port; its standard output and
-error are read by threads into lists, so a test can wait for a line with a deadline and look at the
-whole log afterwards. ``Processes`` stops whatever is still running when the test ends, pass or fail.
+Every process is a child of the test (``tests.processes``), on 127.0.0.1 and an ephemeral port; its output
+and errors go to files, so a test can wait for a line with a deadline and look at the whole log afterwards.
+``SqsdProcesses`` (the ``procs`` fixture) stops whatever is still running when the test ends, pass or fail.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.processes import Process, Processes, child_env, conveyor, start_server
 from tests.support import sqs_client
 
-CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 #: ``<ISO 8601 UTC, whole seconds>Z <category>: <message>[ - <seconds>]``: EB's sqsd line format.
 LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z (?P<category>[a-z][a-z -]*): (?P<message>.*)$")
-START_TIMEOUT_S = 20.0
 #: How soon a daemon with no POST in flight (parked in a 20 s long poll, or backing off) exits after SIGTERM.
 IDLE_EXIT_S = 3.0
 
@@ -74,157 +69,19 @@ APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The test's environment without anything that would configure the daemon behind the test's back.
-
-    PYTHONUNBUFFERED is dropped too: the daemon must flush its log lines itself, as it must under
-    docker or systemd, where standard output is a pipe.
-    """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CONVEYOR_", "SQS_")) and k not in ("PORT", "PYTHONUNBUFFERED")
-    }
-    return env | extra
-
-
-def poll(condition: Callable[[], bool], timeout_s: float, what: Callable[[], str], interval_s: float = 0.02) -> None:
-    """Wait until ``condition()`` holds; fail after ``timeout_s`` with ``what()`` as the explanation."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what()}")
-        time.sleep(interval_s)
-
-
-class Proc:
-    """A child process with its output collected line by line."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
-        self.name = name
-        self.args = args
-        self.proc = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env if env is not None else child_env(),
-            cwd=cwd,
-        )
-        self._lock = threading.Lock()
-        self._out: list[str] = []
-        self._err: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self._out), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self._err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, stream: Any, into: list[str]) -> None:
-        for line in stream:
-            with self._lock:
-                into.append(line.rstrip("\n"))
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def stdout(self) -> list[str]:
-        with self._lock:
-            return list(self._out)
-
-    @property
-    def stderr(self) -> list[str]:
-        with self._lock:
-            return list(self._err)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self, last: int = 40) -> str:
-        return (
-            f"{self.name} (pid {self.pid}, exit {self.proc.poll()}) stdout:\n"
-            + "\n".join(self.stdout[-last:])
-            + "\nstderr:\n"
-            + "\n".join(self.stderr[-last:])
-        )
-
-    def wait_for(self, pattern: str, timeout_s: float = START_TIMEOUT_S) -> re.Match[str]:
-        """The first stdout line matching ``pattern``; fails if the process exits or time runs out first."""
-        compiled = re.compile(pattern)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for line in self.stdout:
-                match = compiled.search(line)
-                if match:
-                    return match
-            if not self.alive():
-                for reader in self._readers:  # they end at the pipes' end of file: every line is in
-                    reader.join(5)
-                for line in self.stdout:
-                    if match := compiled.search(line):
-                        return match
-                raise AssertionError(f"{self.name} exited before printing /{pattern}/\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not print /{pattern}/ within {timeout_s} s\n{self.output()}")
-            time.sleep(0.02)
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def kill9(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        assert self.proc.returncode == -signal.SIGKILL
-
-    def wait(self, timeout_s: float) -> int:
-        """The exit status; fails (leaving the process to ``stop``) if it is still running after ``timeout_s``."""
-        try:
-            status = self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name} still running after {timeout_s} s\n{self.output()}") from None
-        for reader in self._readers:
-            reader.join(5)
-        return status
-
-    def stop(self) -> None:
-        """End the process whatever its state (SIGKILL if it is still running); idempotent."""
-        if self.alive():
-            self.proc.kill()
-        self.proc.wait(10)
-        for reader in self._readers:
-            reader.join(5)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-class Processes:
-    """Every process a test starts; ``stop_all`` ends those still running."""
+class SqsdProcesses(Processes):
+    """The processes of a daemon fault test, each in the environment of ``child_env()``, and the boto3 clients
+    it opened; ``stop_all`` ends the processes still running and closes the clients."""
 
     def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path / "processes")
         self.tmp_path = tmp_path
-        self.started: list[Proc] = []
         self.clients: list[Any] = []
         self.app_script = tmp_path / "worker_app.py"
         self.app_script.write_text(APP)
 
-    def add(self, proc: Proc) -> Proc:
-        self.started.append(proc)
-        return proc
-
     def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            proc.stop()
+        super().stop_all()
         for client in self.clients:
             client.close()
 
@@ -234,23 +91,21 @@ class Processes:
         self.clients.append(client)
         return client
 
-    def server(self) -> tuple[Proc, str]:
+    def server(self) -> tuple[Process, str]:
         """``conveyor server`` on the sqlite store in a fresh data folder; (process, endpoint URL)."""
-        data_dir = self.tmp_path / "server-data"
-        proc = self.add(Proc("server", [CONVEYOR, "server", "--port", "0", "--data-dir", str(data_dir)]))
-        match = proc.wait_for(r"conveyor server listening on (http://127\.0\.0\.1:\d+)")
-        return proc, match.group(1)
+        server = start_server(self, "--port", "0", "--data-dir", str(self.tmp_path / "server-data"), env=child_env())
+        return server.process, server.url
 
-    def app(self, port: int, log: Path, delay_ms: tuple[float, float] = (5, 20)) -> Proc:
+    def app(self, port: int, log: Path, delay_ms: tuple[float, float] = (5, 20)) -> Process:
         args = [sys.executable, str(self.app_script), str(port), str(log), str(delay_ms[0]), str(delay_ms[1])]
-        proc = self.add(Proc(f"app:{port}", args))
+        proc = self.start(f"app-{port}", args, env=child_env())
         proc.wait_for(r"^app listening")
         return proc
 
-    def sqsd(self, queue_url: str, app_port: int, *flags: str, name: str = "sqsd", wait: bool = True) -> Proc:
+    def sqsd(self, queue_url: str, app_port: int, *flags: str, name: str = "sqsd", wait: bool = True) -> Process:
         """``conveyor sqsd`` for ``queue_url``; with ``wait``, returns once it logged ``start: polling``."""
-        args = [CONVEYOR, "sqsd", "--project", str(self.tmp_path), "--worker-queue-url", queue_url]
-        proc = self.add(Proc(name, [*args, "--port", str(app_port), *flags]))
+        args = ["--project", str(self.tmp_path), "--worker-queue-url", queue_url, "--port", str(app_port), *flags]
+        proc = self.start(name, conveyor("sqsd", *args), env=child_env())
         if wait:
             proc.wait_for(r"^\S+Z start: polling ")
         return proc
@@ -325,7 +180,7 @@ class AppLog:
         return set(self.started) - set(self.answering)
 
 
-def log_lines(proc: Proc) -> list[tuple[str, str]]:
+def log_lines(proc: Process) -> list[tuple[str, str]]:
     """The daemon's stdout as (category, message); every line must be in EB's format."""
     lines = proc.stdout
     bad = [line for line in lines if not LOG_LINE.match(line)]
@@ -333,7 +188,7 @@ def log_lines(proc: Proc) -> list[tuple[str, str]]:
     return [(m.group("category"), m.group("message")) for m in map(LOG_LINE.match, lines) if m]
 
 
-def sigterm_idle(daemon: Proc) -> float:
+def sigterm_idle(daemon: Process) -> float:
     """SIGTERM a daemon with no POST in flight: it exits 0 within ``IDLE_EXIT_S``, abandoning its long poll
     (20 s) or its backoff instead of waiting them out. Returns how long it took."""
     signalled = time.monotonic()
@@ -342,7 +197,7 @@ def sigterm_idle(daemon: Proc) -> float:
     return time.monotonic() - signalled
 
 
-def receive_failures_logged_over(daemon: Proc, window_s: float) -> list[str]:
+def receive_failures_logged_over(daemon: Process, window_s: float) -> list[str]:
     """The daemon's ``sqs`` lines once ``window_s`` has passed. A rate needs a span of time, so this one
     wait is a fixed window; it ends early when a second line shows the daemon repeating itself."""
     deadline = time.monotonic() + window_s
@@ -353,10 +208,10 @@ def receive_failures_logged_over(daemon: Proc, window_s: float) -> list[str]:
     return lines
 
 
-def categories(proc: Proc) -> Counter[str]:
+def categories(proc: Process) -> Counter[str]:
     return Counter(category for category, _ in log_lines(proc))
 
 
-def no_traceback(procs: Iterable[Proc]) -> None:
+def no_traceback(procs: Iterable[Process]) -> None:
     for proc in procs:
         assert not any("Traceback" in line for line in proc.stderr + proc.stdout), proc.output(200)

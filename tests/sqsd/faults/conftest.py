@@ -5,14 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.sqsd_faults.harness import Processes
+from tests.sqsd.faults.harness import SqsdProcesses
 
 
 @pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
+def procs(tmp_path: Path) -> Iterator[SqsdProcesses]:
     """Starts the test's processes and kills whatever is still running at the end, pass or fail."""
-    started = Processes(tmp_path)
-    try:
+    with SqsdProcesses(tmp_path) as started:
         yield started
-    finally:
-        started.stop_all()

@@ -12,22 +12,20 @@ from typing import Any
 
 import pytest
 
-from tests.sqsd_faults.harness import (
-    CONVEYOR,
+from tests import processes
+from tests.processes import Process, child_env, conveyor, free_port
+from tests.sqsd.faults.harness import (
     IDLE_EXIT_S,
     AppLog,
-    Proc,
-    Processes,
-    child_env,
+    SqsdProcesses,
     counts,
-    free_port,
     log_lines,
     no_traceback,
-    poll,
     receive_failures_logged_over,
     send,
     sigterm_idle,
 )
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -38,18 +36,12 @@ FAILING_WINDOW_S = 3.0
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout_s: float = 30
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CONVEYOR, "sqsd", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=cwd,
-        env=env if env is not None else child_env(),
-        stdin=subprocess.DEVNULL,
+    return processes.run(
+        conveyor("sqsd", *args), cwd=cwd, env=env if env is not None else child_env(), timeout_s=timeout_s
     )
 
 
-def queue(procs: Processes, name: str) -> tuple[Any, str]:
+def queue(procs: SqsdProcesses, name: str) -> tuple[Any, str]:
     _, url = procs.server()
     client = procs.sqs(url)
     return client, client.create_queue(QueueName=name)["QueueUrl"]
@@ -58,7 +50,7 @@ def queue(procs: Processes, name: str) -> tuple[Any, str]:
 # -- --once ---------------------------------------------------------------------------------------
 
 
-def test_once_delivers_everything_visible_then_exits_0(tmp_path: Path, procs: Processes) -> None:
+def test_once_delivers_everything_visible_then_exits_0(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url = queue(procs, "once")
     sent = send(client, queue_url, 250)
     app_port = free_port()
@@ -92,7 +84,7 @@ def test_once_delivers_everything_visible_then_exits_0(tmp_path: Path, procs: Pr
     assert time.monotonic() - started < 10
 
 
-def test_once_reads_the_project_and_environment_like_the_daemon(tmp_path: Path, procs: Processes) -> None:
+def test_once_reads_the_project_and_environment_like_the_daemon(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url = queue(procs, "once-configured")
     sent = send(client, queue_url, 20)
     app_port = free_port()
@@ -129,8 +121,8 @@ def test_no_queue_url_is_exit_2_naming_the_three_ways(tmp_path: Path) -> None:
             {},
             "flag --http-connections: HttpConnections must be an integer from 1 to 100",
         ),
-        (["--visibility-timeout", "43201"], {}, "VisibilityTimeout must be an integer from 0 to 43200, not '43201'"),
-        (["--retention-period", "59"], {}, "RetentionPeriod must be an integer from 60 to 1209600, not '59'"),
+        (["--visibility-timeout", "43201"], {}, "VisibilityTimeout must be an integer from 0 to 43200, not 43201"),
+        (["--retention-period", "59"], {}, "RetentionPeriod must be an integer from 60 to 1209600, not 59"),
         ([], {"CONVEYOR_SQSD_MAX_RETRIES": "0"}, "env CONVEYOR_SQSD_MAX_RETRIES: MaxRetries must be an integer from 1"),
         ([], {"PORT": "70000"}, "env PORT: Port must be an integer from 1 to 65535, not '70000'"),
         (["--http-path", "work"], {}, "flag --http-path: HttpPath must start with '/'"),
@@ -204,7 +196,7 @@ def test_print_config_needs_no_queue_and_shows_every_source(tmp_path: Path) -> N
 
 
 def test_an_unreachable_queue_is_reported_once_with_the_fix_and_sigterm_stops_at_once(
-    tmp_path: Path, procs: Processes
+    tmp_path: Path, procs: SqsdProcesses
 ) -> None:
     closed = free_port()  # nothing listens there
     queue_url = f"http://127.0.0.1:{closed}/000000000000/jobs"
@@ -235,7 +227,7 @@ def test_once_with_an_unreachable_queue_exits_1_instead_of_retrying_forever(tmp_
 
 
 def test_a_queue_that_does_not_exist_is_reported_once_with_the_fix_then_used_once_created(
-    tmp_path: Path, procs: Processes
+    tmp_path: Path, procs: SqsdProcesses
 ) -> None:
     _, url = procs.server()
     client = procs.sqs(url)
@@ -257,7 +249,7 @@ def test_a_queue_that_does_not_exist_is_reported_once_with_the_fix_then_used_onc
     assert client.create_queue(QueueName="created-later")["QueueUrl"] == queue_url
     (message_id,) = send(client, queue_url, 1)
     # The backoff is 20 s at most: the daemon finds the queue within that.
-    poll(lambda: AppLog.read(app_log).answered == {message_id}, 30, daemon.output)
+    wait_until(lambda: AppLog.read(app_log).answered == {message_id}, 30, daemon.output)
     recovered = [m for c, m in log_lines(daemon) if c == "sqs"][1:]
     assert len(recovered) == 1 and recovered[0].startswith("receive works again after "), recovered
     # It kept trying while it said nothing: more failed receives than the first round of five.
@@ -267,7 +259,7 @@ def test_a_queue_that_does_not_exist_is_reported_once_with_the_fix_then_used_onc
 
 
 def test_an_idle_daemon_exits_at_once_on_sigterm_and_its_abandoned_poll_takes_nothing(
-    tmp_path: Path, procs: Processes
+    tmp_path: Path, procs: SqsdProcesses
 ) -> None:
     """Parked in a 20 s long poll (DrainTimeout 30), the daemon abandons the poll instead of waiting it out.
     conveyor server drops a receive whose client hung up: a message sent after the exit is not taken by the
@@ -277,9 +269,9 @@ def test_an_idle_daemon_exits_at_once_on_sigterm_and_its_abandoned_poll_takes_no
     app_log = tmp_path / "app.log"
     procs.app(app_port, app_log)
 
-    def parked_after(message_id: str, daemon: Proc) -> None:
+    def parked_after(message_id: str, daemon: Process) -> None:
         """Once ``message_id`` is answered and deleted, the daemon's poller is in its next (long) poll."""
-        poll(
+        wait_until(
             lambda: message_id in AppLog.read(app_log).answered and counts(client, queue_url) == (0, 0),
             15,
             daemon.output,
@@ -306,7 +298,7 @@ def test_an_idle_daemon_exits_at_once_on_sigterm_and_its_abandoned_poll_takes_no
             late in AppLog.read(app_log).answered and counts(client, queue_url) == (0, 0)
         )
 
-    poll(settled, 5, lambda: f"queue (visible, in flight) = {counts(client, queue_url)}\n{second.output()}")
+    wait_until(settled, 5, lambda: f"queue (visible, in flight) = {counts(client, queue_url)}\n{second.output()}")
     assert AppLog.read(app_log).duplicates == 0
     no_traceback([first, second])
     print(f"\nidle daemon exited {took_s:.2f} s after SIGTERM")
@@ -315,14 +307,14 @@ def test_an_idle_daemon_exits_at_once_on_sigterm_and_its_abandoned_poll_takes_no
 # -- drain deadline and the second signal ---------------------------------------------------------
 
 
-def test_posts_still_open_at_the_drain_deadline_are_handed_back_at_once(tmp_path: Path, procs: Processes) -> None:
+def test_posts_still_open_at_the_drain_deadline_are_handed_back_at_once(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url = queue(procs, "drain-deadline")
     sent = send(client, queue_url, 5)
     app_port = free_port()
     app_log = tmp_path / "app.log"
     procs.app(app_port, app_log, delay_ms=(60_000, 60_000))  # answers long after the test ends
     daemon = procs.sqsd(queue_url, app_port, "--visibility-timeout", "600", "--drain-timeout", "1")
-    poll(lambda: AppLog.read(app_log).seen == set(sent), 15, lambda: daemon.output())
+    wait_until(lambda: AppLog.read(app_log).seen == set(sent), 15, lambda: daemon.output())
 
     daemon.signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -338,14 +330,14 @@ def test_posts_still_open_at_the_drain_deadline_are_handed_back_at_once(tmp_path
     no_traceback([daemon])
 
 
-def test_a_second_signal_stops_at_once(tmp_path: Path, procs: Processes) -> None:
+def test_a_second_signal_stops_at_once(tmp_path: Path, procs: SqsdProcesses) -> None:
     client, queue_url = queue(procs, "second-signal")
     send(client, queue_url, 3)
     app_port = free_port()
     app_log = tmp_path / "app.log"
     procs.app(app_port, app_log, delay_ms=(60_000, 60_000))
     daemon = procs.sqsd(queue_url, app_port, "--visibility-timeout", "600", "--drain-timeout", "60")
-    poll(lambda: len(AppLog.read(app_log).seen) == 3, 15, lambda: daemon.output())
+    wait_until(lambda: len(AppLog.read(app_log).seen) == 3, 15, lambda: daemon.output())
 
     daemon.signal(signal.SIGTERM)
     daemon.wait_for(r" drain: stopped receiving; 3 POSTs in flight, waiting up to 60 s", 10)

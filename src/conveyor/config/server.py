@@ -1,0 +1,89 @@
+"""``conveyor server``'s settings, and which host names a server answers for (``--allow-host``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor import web_guard
+from conveyor.errors import ConfigError
+
+DEFAULT_SERVER_PORT = 9324
+#: The web console of ``conveyor up``.
+DEFAULT_CONSOLE_PORT = 9325
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_REGION = "us-east-1"
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of ``conveyor server``: where it listens and what it calls itself in URLs and ARNs."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_SERVER_PORT
+    data_dir: Path = Path(".conveyor")
+    store: str = "sqlite"
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    #: Host names the API answers for besides loopback and ``host`` (``--allow-host``); ``*``: any name.
+    allow_hosts: tuple[str, ...] = ()
+
+    def validate(self) -> ServerConfig:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port {self.port} is out of range: use 1 to 65535 (0 picks a free port).")
+        if not re.fullmatch(r"\d{12}", self.account_id):
+            raise ConfigError(f"--account-id {self.account_id!r} is invalid: use 12 digits, e.g. 000000000000.")
+        if not _REGION.match(self.region):
+            raise ConfigError(f"--region {self.region!r} is invalid: use a region name such as us-east-1.")
+        if self.store not in ("sqlite", "memory"):
+            raise ConfigError(f"--store {self.store!r} is unknown: use sqlite (durable, default) or memory.")
+        for name in self.allow_hosts:
+            check_allowed_host(name)
+        return self
+
+    def host_allowed(self, host: str) -> bool:
+        """``host`` (a request's ``Host`` header) is a name this server answers for: a loopback name, the address
+        it listens on (any IP address when that is every address, 0.0.0.0 or ::), an ``allow_hosts`` name, or
+        anything when ``allow_hosts`` holds ``*``. A page that rebinds its own DNS name to this server sends
+        that name, and is refused."""
+        if "*" in self.allow_hosts or web_guard.loopback_host(host):
+            return True
+        if web_guard.is_wildcard(self.host) and web_guard.ip_literal(host):
+            return True
+        name = _host_key(web_guard.host_name(host))
+        return name == _host_key(self.host) or any(name == _host_key(allowed) for allowed in self.allow_hosts)
+
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
+
+
+def _host_key(name: str) -> str:
+    """A host name or address in one spelling: lower case, IPv6 without brackets and compressed."""
+    bare = name.strip("[]").lower().removesuffix(".")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        return bare
+
+
+def check_allowed_host(name: str) -> None:
+    """An ``--allow-host`` value is ``*``, a host name or an IP address; else a ConfigError with the fix."""
+    if name == "*" or _HOST_NAME.match(name):
+        return
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        raise ConfigError(
+            f"--allow-host {name!r} is invalid: give a host name or address as clients write it in the endpoint, "
+            "without scheme, port or path (e.g. --allow-host conveyor or --allow-host 10.0.0.5); "
+            "'*' answers any name."
+        ) from None
+
+
+def parse_allow_hosts(values: Iterable[str]) -> tuple[str, ...]:
+    """``--allow-host`` values (repeatable, each may be a comma-separated list as ``CONVEYOR_ALLOW_HOSTS`` is)."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
