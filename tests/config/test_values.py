@@ -78,3 +78,13 @@ def test_a_key_given_twice_is_refused_in_conveyor_yaml_as_in_cron_yaml(tmp_path:
     (tmp_path / "conveyor.yaml").write_text("worker: w\ninstances:\n  max: 3\n  max: 4\n")
     with pytest.raises(ConfigError, match=r"^conveyor.yaml:4: max: given twice \(first on line 3\)\.$"):
         load_project(tmp_path)
+
+
+def test_the_daemons_options_are_checked_when_the_project_is_read(tmp_path: Path) -> None:
+    (tmp_path / "conveyor.yaml").write_text("worker: w\nsqsd:\n  HttpConnections: '20'\n  MaxRetries: 3\n")
+    options = load_project(tmp_path).sqsd_options
+    assert (options.config.http_connections, options.config.max_retries) == (20, 3)
+    assert options.sources["HttpConnections"] == "conveyor.yaml:3"
+    (tmp_path / "conveyor.yaml").write_text("worker: w\nsqsd:\n  HttpConnections: 500\n")
+    with pytest.raises(ConfigError, match=r"^conveyor.yaml:3: HttpConnections must be an integer from 1 to 100"):
+        load_project(tmp_path)

@@ -46,7 +46,7 @@ from conveyor.scale.supervisor import Supervisor
 from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
 from conveyor.sqsd.daemon import Daemon, DaemonState
 from conveyor.sqsd.logfile import SqsdLog
-from conveyor.sqsd.options import Resolved, SqsdConfig, resolve
+from conveyor.sqsd.options import Resolved, SqsdConfig
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
 from conveyor.store.sqlite_files import create_private_dir
@@ -62,9 +62,8 @@ class Environment:
         self.project = project
         self.options = options
         self.clock = clock or SystemClock()
-        # Every mistake in the project was reported by load_project; the daemons' options are checked now, before
-        # anything starts.
-        self.resolved = self._sqsd_options("http://127.0.0.1/queue-url-checked-at-start")
+        # Every mistake in the project was reported by load_project, before anything starts.
+        self.resolved = project.sqsd_options
         try:
             create_private_dir(options.data_dir)  # 0700: the store, the logs and up.json are the user's alone
             (options.data_dir / "logs").mkdir(exist_ok=True)
@@ -134,7 +133,7 @@ class Environment:
             create_app(store, server_config.validate(), metrics=lambda _: metrics.exposition()), sock
         )
         self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
-        self.resolved = self._sqsd_options(self.queue_url)
+        self.resolved = self._with_queue(self.queue_url)
         await ensure_worker_queue(
             store,
             self.queue_name,
@@ -229,10 +228,11 @@ class Environment:
             self.events.add("environment", f"console at {console_url}")
         return running
 
-    def _sqsd_options(self, queue_url: str) -> Resolved:
-        overrides = [(name, s.value, s.where) for name, s in self.project.sqsd.items()]
-        overrides.append(("WorkerQueueURL", queue_url, "conveyor up (the environment's queue)"))
-        return resolve(self.project.root, {}, {}, overrides=overrides)
+    def _with_queue(self, queue_url: str) -> Resolved:
+        """The project's daemon options, reading the environment's own queue."""
+        options = self.project.sqsd_options
+        config = replace(options.config, worker_queue_url=queue_url)
+        return Resolved(config, options.sources | {"WorkerQueueURL": "conveyor up (the environment's queue)"})
 
     def process_environment(self) -> dict[str, str]:
         """Variables for the worker and web processes: the project's, the SDK's, and a PATH on which

@@ -25,6 +25,7 @@ from conveyor.env.policies import build_policy, build_thresholds
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.health import Thresholds
 from conveyor.scale import ScalingPolicy
+from conveyor.sqsd.options import Resolved, resolve
 
 CONVEYOR_YAML = "conveyor.yaml"
 CRON_YAML = "cron.yaml"
@@ -72,6 +73,8 @@ class Project:
     cooldown_s: Setting
     #: EB sqsd option name -> setting (only what the project sets; defaults come from sqsd.options).
     sqsd: dict[str, Setting] = field(default_factory=dict)
+    #: The daemons' options those make, checked (the queue URL is the environment's, set when it starts).
+    sqsd_options: Resolved = field(default_factory=lambda: resolve(None, {}, {}, require_queue=False))
     #: Queue attributes for the worker queue (SQS names, e.g. MessageRetentionPeriod), as written.
     queue_attributes: dict[str, Setting] = field(default_factory=dict)
     #: The same, checked as SQS checks them (what ``up`` sets on the worker queue).
@@ -227,6 +230,9 @@ def load_project(root: Path) -> Project:
         max_instances=max_instances,
         cooldown_s=cooldown,
         sqsd=sqsd,
+        sqsd_options=resolve(
+            root, {}, {}, require_queue=False, overrides=[(n, s.value, s.where) for n, s in sqsd.items()]
+        ),
         queue_attributes=queue,
         queue_settings=_queue_settings(queue),
         environment=environment,
