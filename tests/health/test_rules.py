@@ -87,7 +87,9 @@ def test_draining_is_info_even_with_stale_poll_and_failures() -> None:
 
 
 def test_startup_grace_is_pending_then_degraded_if_still_not_reachable() -> None:
-    starting = instance(started_at_s=NOW - 12, app_reachable=False, last_poll_ok_at_s=None, counters=())
+    starting = instance(
+        process="starting", started_at_s=NOW - 12, app_reachable=False, last_poll_ok_at_s=None, counters=()
+    )
     check(
         instance_health(starting, NOW, T),
         Status.PENDING,
@@ -97,8 +99,15 @@ def test_startup_grace_is_pending_then_degraded_if_still_not_reachable() -> None
     )
     check(instance_health(starting, NOW - 12 + 59.9, T), Status.PENDING)
     at_grace = instance_health(starting, NOW - 12 + 60, T)
-    check(at_grace, Status.DEGRADED, "instance-1: worker app is not accepting connections on port 8081")
+    check(at_grace, Status.DEGRADED, "instance-1: worker app on port 8081 still starting 1 min after launch")
+    check(at_grace, Status.DEGRADED, "it is not accepting connections")
     check(at_grace, Status.DEGRADED, "no successful poll of the queue since it started 1 min ago")
+
+
+def test_an_app_that_answered_and_refuses_now_is_degraded_within_the_grace_too() -> None:
+    # "running" means it accepted connections since it started: refusing now is a crash not yet reaped.
+    refusing = instance(started_at_s=NOW - 2, app_reachable=False)
+    check(instance_health(refusing, NOW, T), Status.DEGRADED, "worker app is not accepting connections on port 8081")
 
 
 def test_starting_state_is_pending_within_grace_and_degraded_after() -> None:

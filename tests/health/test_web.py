@@ -74,8 +74,14 @@ def test_process_states(changes: dict[str, object], status: Status, cause: str) 
 
 
 def test_a_port_that_refuses_within_the_startup_grace_is_pending_not_degraded() -> None:
-    check(web_health(web(started_at_s=NOW - 59.9, reachable=False), NOW, T), Status.PENDING, "59 s into")
-    check(web_health(web(started_at_s=NOW - 60, reachable=False), NOW, T), Status.DEGRADED, "not accepting")
+    starting = web(process="starting", started_at_s=NOW - 59.9, reachable=False)
+    check(web_health(starting, NOW, T), Status.PENDING, "59 s into")
+    check(web_health(starting, NOW + 0.1, T), Status.DEGRADED, "still starting 1 min after launch")
+
+
+def test_a_process_that_answered_and_refuses_now_is_degraded_at_once() -> None:
+    # A crash the supervisor has not reaped yet: it ran (accepted connections), so it is not starting.
+    check(web_health(web(started_at_s=NOW - 0.5, reachable=False), NOW, T), Status.DEGRADED, "not accepting")
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,8 @@ def test_thresholds_apply_to_the_web_too() -> None:
     tight = Thresholds(restart_window_s=10, restart_warning_count=2, restart_degraded_count=2, startup_grace_s=5)
     check(web_health(web(restarts_at_s=(NOW - 5,)), NOW, tight), Status.OK)
     check(web_health(web(restarts_at_s=(NOW - 8, NOW - 5)), NOW, tight), Status.DEGRADED, "restarted 2 times")
-    check(web_health(web(started_at_s=NOW - 6, reachable=False), NOW, tight), Status.DEGRADED, "not accepting")
+    starting = web(process="starting", started_at_s=NOW - 6, reachable=False)
+    check(web_health(starting, NOW, tight), Status.DEGRADED, "still starting 6 s after launch")
 
 
 @pytest.mark.parametrize("state", ["starting", "running", "restarting", "crashed", "draining", "stopped"])

@@ -116,7 +116,8 @@ def _app_finding(i: InstanceInputs, now_s: float, t: Thresholds, restart: tuple[
 
 def _process_finding(p: _Process, now_s: float, t: Thresholds, restart: tuple[Status, str] | None) -> Finding:
     """A supervised process and its port: down is Degraded, restarting Warning, starting Pending within the
-    startup grace (Degraded after it); the restart count is folded in."""
+    startup grace (Degraded after it); a process that answered once and refuses now is Degraded at once,
+    grace or not; the restart count is folded in."""
     name = f"{p.subject}: "
     what, port = p.what, p.port
     up_s = now_s - p.started_at_s
@@ -134,9 +135,10 @@ def _process_finding(p: _Process, now_s: float, t: Thresholds, restart: tuple[St
         refused = "; it is not accepting connections" if p.reachable is False else ""
         text = f"{what} on port {port} still starting {up} after launch (startup grace {grace}){refused}"
         finding = Finding(Status.DEGRADED, text)
-    elif p.reachable is False and not in_grace:
+    elif p.reachable is False and (not in_grace or p.state == "running"):
+        # "running" means it accepted connections since it started: refusing now is not starting up.
         finding = Finding(Status.DEGRADED, f"{what} is not accepting connections on port {port}")
-    elif in_grace and (p.state == "starting" or p.reachable is False or p.not_yet):
+    elif in_grace and (p.state == "starting" or p.not_yet):
         waiting = [f"{what} not accepting connections on port {port} yet"] if p.reachable is False else []
         waiting += list(p.not_yet)
         detail = f" ({'; '.join(waiting)})" if waiting else ""
