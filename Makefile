@@ -9,7 +9,7 @@ CREATED := $(VENV)/.created
 DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest browser bench install clean
+.PHONY: demo test lint typecheck pytest system-packages bench install clean
 
 $(CREATED):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -44,14 +44,19 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-# Debian's chromium, which the console's browser tests drive with Playwright (no browser is downloaded).
-# As root (CI) it is installed when missing; otherwise a note says the browser tests will skip (outside CI).
-browser:
-	@command -v chromium >/dev/null || \
-	if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
-	else echo "note: chromium is missing and this is not root: run 'sudo apt-get install -y chromium'; until then the console's browser tests skip (they fail under CI)"; fi
+# Debian's packages the tests need: chromium (the console's browser tests drive it with Playwright; no browser is
+# downloaded) and postgresql (the postgres store's tests run a cluster of their own, never the system's service).
+# As root (CI) the missing ones are installed with one apt-get update; otherwise a note says which tests will skip
+# (outside CI only: under CI they fail).
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else echo "note: missing:$$missing; run 'sudo apt-get install -y$$missing'; until then their tests skip (they fail under CI)"; fi
 
-pytest: $(DEV_STAMP) browser
+pytest: $(DEV_STAMP) system-packages
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

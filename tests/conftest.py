@@ -12,6 +12,9 @@ import pytest
 from tests.processes import Processes
 from tests.up_harness import Conveyor
 
+#: ``pg_cluster`` and ``postgres_url``: a PostgreSQL cluster of the tests' own (``tests/pgcluster.py``).
+pytest_plugins = ["tests.pgcluster"]
+
 
 @pytest.fixture
 def processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:

@@ -1,0 +1,170 @@
+"""A PostgreSQL cluster of the tests' own: its own data dir under ``build/``, its own port on 127.0.0.1, started
+by the first test that asks for it and stopped when the session ends (never the system's service).
+
+``pg_cluster`` (session) is the cluster; ``postgres_url`` (function) a URL on a fresh, empty schema of its own
+(``options=-csearch_path=...``), so the tests of one run never see each other's tables. Without PostgreSQL's
+programs (Debian's ``postgresql``; ``make test`` installs it) the tests that need it skip outside CI and fail
+under CI.
+
+As root (CI), the server runs as the ``postgres`` user: ``initdb`` refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the clusters of test runs live (gitignored); one folder per run.
+BUILD = ROOT / "build"
+#: Bounds of the cluster's own commands.
+START_TIMEOUT_S = 60
+
+
+def binaries() -> Path | None:
+    """The folder of ``initdb`` and ``pg_ctl``: Debian's newest ``/usr/lib/postgresql/N/bin``, else the PATH's."""
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    if debian:
+        return debian[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PgCluster:
+    """One cluster: ``start()``, ``stop()``, ``restart()``, ``url(schema)``, ``new_schema()``, ``sql(statement)``."""
+
+    def __init__(self, bindir: Path, folder: Path) -> None:
+        self.bindir = bindir
+        self.folder = folder
+        self.data = folder / "data"
+        self.log = folder / "server.log"
+        self.port = free_port()
+        self._serial = itertools.count(1)
+        # initdb refuses root: as root the cluster belongs to (and runs as) the postgres user.
+        self.user = "postgres" if os.geteuid() == 0 else None
+
+    def _run(self, *args: str, timeout_s: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            user=self.user,
+            cwd=self.folder,
+            check=False,
+        )
+        if result.returncode != 0:
+            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr}{result.stdout}\n{log}")
+        return result
+
+    def create(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            record = pwd.getpwnam(self.user)
+            for path in (BUILD, self.folder):
+                path.chmod(0o755)
+            os.chown(self.folder, record.pw_uid, record.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            "-c max_connections=400 -c fsync=off -c full_page_writes=off -c synchronous_commit=on"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop and start again on the same port: every connection to it is dropped."""
+        self.stop(mode)
+        self.start()
+
+    def url(self, schema: str | None = None, database: str = "postgres") -> str:
+        base = f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return base if schema is None else f"{base}?options={quote(f'-csearch_path={schema}')}"
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement with psql; its output, unaligned and without headers."""
+        psql = self.bindir / "psql"
+        program = str(psql) if psql.exists() else "psql"
+        result = subprocess.run(
+            [program, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", statement, self.url(database=database)],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr}")
+        return result.stdout.strip()
+
+    def new_schema(self) -> str:
+        """A fresh, empty schema; returns its name."""
+        name = f"t{os.getpid()}_{next(self._serial)}"
+        self.sql(f"CREATE SCHEMA {name}")
+        return name
+
+    def drop_schema(self, name: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.sql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+    def remove(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def missing(reason: str) -> None:
+    """Skip outside CI; fail under CI (``make test`` installs PostgreSQL)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; under CI the PostgreSQL tests must run (make test installs postgresql)")
+    pytest.skip(f"{reason}: the PostgreSQL tests skip outside CI (apt-get install postgresql)")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    bindir = binaries()
+    if bindir is None:
+        missing("PostgreSQL is not installed (no initdb)")
+        raise AssertionError("unreachable")
+    cluster = PgCluster(bindir, BUILD / f"postgres-{os.getpid()}")
+    try:
+        cluster.create()
+        cluster.start()
+    except (RuntimeError, OSError, KeyError) as error:
+        cluster.remove()
+        missing(f"A PostgreSQL cluster could not be started: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def postgres_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """A URL whose search_path is a fresh, empty schema of this test's own (dropped afterwards)."""
+    schema = pg_cluster.new_schema()
+    try:
+        yield pg_cluster.url(schema)
+    finally:
+        pg_cluster.drop_schema(schema)
