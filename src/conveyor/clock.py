@@ -8,11 +8,18 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Wall-clock time in seconds since the epoch (float) and milliseconds (int)."""
+    """Wall-clock time in seconds since the epoch (float) and milliseconds (int).
+
+    ``subscribe(listener)``: ``listener`` is called whenever the clock's time jumps rather than flows (a
+    ``FakeClock``'s ``advance``); whoever waits for a moment in this clock's time (a parked long poll) looks again.
+    The system clock's time only flows: it never calls them.
+    """
 
     def now(self) -> float: ...
 
     def now_ms(self) -> int: ...
+
+    def subscribe(self, listener: Callable[[], None]) -> None: ...
 
 
 class SystemClock:
@@ -24,12 +31,15 @@ class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Its time never jumps: nothing to tell."""
+
 
 class FakeClock:
     """A clock that moves only when told to; ``advance`` calls the registered listeners.
 
-    Long-poll waiters register a listener so that moving the clock past a message's
-    ``visible_at`` wakes them without any real sleep.
+    Long-poll waiters subscribe so that moving the clock past a message's ``visible_at`` wakes them without
+    any real sleep.
     """
 
     def __init__(self, start_s: float = 1_700_000_000.0) -> None:
@@ -47,5 +57,5 @@ class FakeClock:
         for listener in list(self._listeners):
             listener()
 
-    def on_advance(self, listener: Callable[[], None]) -> None:
+    def subscribe(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

@@ -20,10 +20,11 @@ from conveyor.clock import FakeClock
 from conveyor.core import attributes as queue_attributes
 from conveyor.core.checksums import md5_of_attributes, md5_of_body
 from conveyor.core.models import MessageAttributeValue, MoveTask, NewMessage, VisibilityChange
-from conveyor.store import sqlite_schema, sqlite_sql
 from conveyor.store.base import BaseStore
 from conveyor.store.memory import MemoryStore
 from conveyor.store.sqlite import SqliteStore
+from conveyor.store.sqlite import schema as sqlite_schema
+from conveyor.store.sqlite import sql as sqlite_sql
 from tests.support import eventually
 
 ARN_PREFIX = "arn:aws:sqs:us-east-1:000000000000:"

@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from conveyor.clock import FakeClock
-from conveyor.store import sqlite_schema
 from conveyor.store.sqlite import SqliteStore
+from conveyor.store.sqlite import schema as sqlite_schema
 
 from .test_sqlite import message, redrive, reopen
 

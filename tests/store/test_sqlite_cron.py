@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from conveyor.clock import FakeClock
-from conveyor.store import sqlite_schema, sqlite_sql
 from conveyor.store.sqlite import SqliteStore
+from conveyor.store.sqlite import schema as sqlite_schema
+from conveyor.store.sqlite import sql as sqlite_sql
 
 
 async def test_leases_and_slots_survive_close_and_reopen(db: Path, clock: FakeClock) -> None:

@@ -15,7 +15,7 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.store.sqlite import SqliteStore
-from conveyor.store.sqlite_space import RESERVE_BYTES
+from conveyor.store.sqlite.space import RESERVE_BYTES
 
 PAGE = 4096
 

@@ -12,8 +12,10 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, minute_of
-from conveyor.store import sqlite_history, sqlite_schema, sqlite_sql
 from conveyor.store.sqlite import SqliteStore
+from conveyor.store.sqlite import history as sqlite_history
+from conveyor.store.sqlite import schema as sqlite_schema
+from conveyor.store.sqlite import sql as sqlite_sql
 
 T0 = minute_of(1_700_000_000)
 ATTEMPT = DeliveryAttempt("m-1", "work", "w-1", T0 * 1000, 3.5, 500, "http-5xx", "oops")

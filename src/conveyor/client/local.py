@@ -10,11 +10,11 @@ from conveyor.core import attributes as queue_attributes
 from conveyor.core import checksums, redrive
 from conveyor.core.limits import MAX_BATCH_ENTRIES
 from conveyor.core.models import MessageAttributeValue, NewMessage, QueueCounts, ReceivedMessage, VisibilityChange
-from conveyor.store.protocol import Store
+from conveyor.store.protocol import QueueStore
 
 
 class LocalQueue:
-    def __init__(self, store: Store, name: str, sender_id: str = "conveyor") -> None:
+    def __init__(self, store: QueueStore, name: str, sender_id: str = "conveyor") -> None:
         self.store = store
         self.name = name
         self.sender_id = sender_id
@@ -72,7 +72,12 @@ class LocalQueue:
 
 
 async def ensure_worker_queue(
-    store: Store, name: str, max_retries: int, region: str, account_id: str, attributes: dict[str, str] | None = None
+    store: QueueStore,
+    name: str,
+    max_retries: int,
+    region: str,
+    account_id: str,
+    attributes: dict[str, str] | None = None,
 ) -> None:
     """Create the worker queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries), if missing."""
     dlq = dead_letter_queue_name(name)

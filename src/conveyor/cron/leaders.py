@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from conveyor.core.history import CronRun
-from conveyor.store.protocol import Store
+from conveyor.store.protocol import CoordinationStore, HistoryStore
 
 #: The store lease's name.
 LEASE_NAME = "cron-leader"
@@ -60,11 +60,15 @@ class LeaderRegistry(Protocol):
     async def close(self) -> None: ...
 
 
+class CronStore(CoordinationStore, HistoryStore, Protocol):
+    """What the scheduler keeps in a store: its lease and slots, and the runs."""
+
+
 class StoreRegistry:
     """The lease and the slots in conveyor's store (``Store.acquire_lease``, ``Store.record_slot``); every
     run, scheduled or manual, is kept in the store's history (``Store.record_cron_run``)."""
 
-    def __init__(self, store: Store, holder: str, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
+    def __init__(self, store: CronStore, holder: str, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self.store = store
         self.holder = holder
         self.lease_ttl_s = lease_ttl_s

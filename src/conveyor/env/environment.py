@@ -49,7 +49,7 @@ from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
-from conveyor.store.sqlite_files import create_private_dir
+from conveyor.store.sqlite.files import create_private_dir
 
 #: Seconds between supervisor ticks (crash detection, restarts).
 SUPERVISE_INTERVAL_S = 1.0

@@ -20,7 +20,7 @@ from typing import Protocol
 from conveyor.health.inputs import CounterSample, InstanceInputs, ProcessState, QueueInputs, Thresholds, WebInputs
 from conveyor.health.rules import environment_health, instance_health, web_health
 from conveyor.health.status import Health
-from conveyor.store.protocol import Store
+from conveyor.store.protocol import QueueStore
 
 #: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
 MAX_SAMPLES = 120
@@ -97,7 +97,7 @@ class Limits:
 class Monitor:
     def __init__(
         self,
-        store: Store,
+        store: QueueStore,
         queue: str,
         dlq: str,
         supervisor: Processes,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from conveyor.core.history import DeliveryAttempt, minute_of
 from conveyor.errors import ConveyorError
-from conveyor.store.protocol import Store
+from conveyor.store.protocol import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class DeliveryRecorder:
 
     def __init__(
         self,
-        store: Store,
+        store: HistoryStore,
         *,
         rng: random.Random | None = None,
         flush_at: int = FLUSH_AT,

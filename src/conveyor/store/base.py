@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from conveyor import errors
-from conveyor.clock import Clock, FakeClock
+from conveyor.clock import Clock
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import receipts
 from conveyor.core.attributes import QueueSettings
@@ -43,6 +43,19 @@ class ReceiveOutcome:
     moved_to: dict[str, int] = field(default_factory=dict)
 
 
+def not_available(handle_key: int) -> errors.ConveyorError:
+    """A stale handle, or a message that is gone, as SQS answers a visibility change for it."""
+    return errors.InvalidParameterValue(
+        f"Value for parameter ReceiptHandle is invalid (message {handle_key}). "
+        "Reason: Message does not exist or is not available for visibility timeout change."
+    )
+
+
+def not_inflight() -> errors.ConveyorError:
+    """A visibility change for a message that is visible already."""
+    return errors.MessageNotInflight("The message referred to isn't in flight: it is visible already.")
+
+
 class BaseStore:
     """Shared queue metadata, long polling and receipt decoding; subclasses hold the messages."""
 
@@ -59,8 +72,9 @@ class BaseStore:
         #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
         #: and in a durable store the write suspends; two such changes at once would lose one.
         self._metadata_lock = asyncio.Lock()
-        if isinstance(clock, FakeClock):
-            clock.on_advance(self._waiters.notify_all)
+        # A clock whose time jumps (a FakeClock's advance) wakes parked receives to look again; flowing
+        # time is handled by the deadlines each receive computes itself.
+        clock.subscribe(self._waiters.notify_all)
 
     async def start(self) -> None:
         pass

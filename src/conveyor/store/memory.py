@@ -10,12 +10,11 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from conveyor import errors
 from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
-from conveyor.store.base import BaseStore, ReceiveOutcome
+from conveyor.store.base import BaseStore, ReceiveOutcome, not_available, not_inflight
 from conveyor.store.memory_history import MemoryHistory
 from conveyor.store.protocol import EntryResult
 
@@ -49,17 +48,6 @@ class _Record:
             first_received_at_ms=self.first_received_at_ms,
             dead_letter_source_arn=self.source_arn,
         )
-
-
-def not_available(handle_key: int) -> errors.ConveyorError:
-    return errors.InvalidParameterValue(
-        f"Value for parameter ReceiptHandle is invalid (message {handle_key}). "
-        "Reason: Message does not exist or is not available for visibility timeout change."
-    )
-
-
-def not_inflight() -> errors.ConveyorError:
-    return errors.MessageNotInflight("The message referred to isn't in flight: it is visible already.")
 
 
 class MemoryStore(MemoryHistory, BaseStore):

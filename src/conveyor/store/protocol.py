@@ -1,10 +1,14 @@
-"""The ``Store`` protocol: what the API server, the daemon's ``LocalQueue``, cron, metrics and the
-console may ask of a store.
+"""The store protocols: what the API server, the daemon's ``LocalQueue``, cron, metrics and the console may ask of a
+store, in three parts a store implements together:
 
-A store holds queues and messages durably (or, for ``memory``, for the life of the process) and
-applies SQS's rules for visibility, delays, retention and redrive; beside them it keeps the cron
-leases and slots and the history (metric points, delivery attempts, cron runs). ``BaseStore``
-(``store/base.py``) is the part every implementation shares.
+- ``QueueStore``: queues and messages, durably (or, for ``memory``, for the life of the process), with SQS's rules
+  for visibility, delays, retention and redrive; message move tasks.
+- ``CoordinationStore``: leases (one holder among many processes) and cron slots (each slot fires once).
+- ``HistoryStore``: metric points, delivery attempts and cron runs kept beside the queues.
+
+``Store`` is all three with a lifecycle (``start``, ``close``) and the ``clock`` their times come from. A part of
+conveyor that needs only one takes that one (the cron scheduler a ``CoordinationStore``, the delivery recorder a
+``HistoryStore``). ``BaseStore`` (``store/base.py``) is the part every implementation shares.
 
 Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
 """
@@ -30,14 +34,8 @@ from conveyor.core.models import (
 EntryResult = errors.ConveyorError | None
 
 
-class Store(Protocol):
+class QueueStore(Protocol):
     """Durable queue state with SQS semantics. Every method may raise ``QueueDoesNotExist``."""
-
-    clock: Clock
-
-    async def start(self) -> None:
-        """Open files, load state; call once before any other method."""
-        ...
 
     async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
         """Create ``name`` with validated ``attributes``; ``QueueNameExists`` if it exists already."""
@@ -120,7 +118,14 @@ class Store(Protocol):
         """Delete messages past their queue's retention period; returns how many."""
         ...
 
-    # Leases elect one scheduler; cron slots make each slot fire once. Times come from ``clock``.
+    def operation_totals(self, name: str) -> OperationTotals:
+        """Messages sent, received and deleted on ``name`` since this store started (monotonic; zeros if none)."""
+        ...
+
+
+class CoordinationStore(Protocol):
+    """Leases elect one holder (the cron scheduler's leader); cron slots make each slot fire once. Times come from
+    the store's clock."""
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
         """Atomically take or renew ``name`` if free, expired or held by ``holder``: it then expires in ``ttl_s``."""
@@ -140,11 +145,8 @@ class Store(Protocol):
 
     async def last_slot(self, task: str) -> float | None: ...
 
-    # History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs.
-
-    def operation_totals(self, name: str) -> OperationTotals:
-        """Messages sent, received and deleted on ``name`` since this store started (monotonic; zeros if none)."""
-        ...
+class HistoryStore(Protocol):
+    """History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs."""
 
     async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Store ``points``; a point for a (subject, series, minute_s) already stored replaces it."""
@@ -176,4 +178,16 @@ class Store(Protocol):
         """Delete metric points, delivery attempts and cron runs from before ``before_s``; returns how many."""
         ...
 
-    async def close(self) -> None: ...
+
+class Store(QueueStore, CoordinationStore, HistoryStore, Protocol):
+    """A whole store: the three parts, the clock their times come from, and a lifecycle."""
+
+    clock: Clock
+
+    async def start(self) -> None:
+        """Open files or connections, load state; call once before any other method."""
+        ...
+
+    async def close(self) -> None:
+        """End parked long polls, then release files and connections."""
+        ...

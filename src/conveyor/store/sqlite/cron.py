@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from conveyor.store import sqlite_sql as sql
-from conveyor.store.sqlite_writer import Writer
+from conveyor.store.sqlite import sql
+from conveyor.store.sqlite.writer import Writer
 
 
 class CronHooks:

@@ -1,4 +1,4 @@
-"""How the sqlite store turns values into columns and back.
+"""How the durable stores turn values into columns and back (shared by ``sqlite/`` and ``postgres/``).
 
 Message attributes are stored as compact JSON: ``[[name, data_type, string_value, binary_b64], ...]``
 (absent parts as ``null``); an empty map is stored as NULL so the common message pays nothing.

@@ -1,7 +1,7 @@
-"""The default store: one sqlite file in WAL mode, written by one thread with group commit.
+"""The sqlite store: one sqlite file in WAL mode, written by one thread with group commit.
 
 ``SqliteStore`` behaves exactly like ``MemoryStore`` (tests/contract runs one suite over both); what
-it adds is durability. Every hook is one operation on the writer thread (``sqlite_writer``), so it
+it adds is durability. Every hook is one operation on the writer thread (``writer``), so it
 is atomic, and a send returns only after the transaction holding it committed (fsynced with the
 default ``synchronous=FULL``).
 
@@ -12,9 +12,9 @@ act on a queue deleted before it was submitted, nor on a new queue of the same n
 Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
 key only, so their cost does not grow with the queue.
 
-At start, the data directory is made private and the database locked for the run (``sqlite_files``),
-a lost or damaged database is refused (``sqlite_files``, ``sqlite_check``), and a disk reserve lets
-receives and deletes go on when the disk fills up (``sqlite_space``).
+At start, the data directory is made private and the database locked for the run (``files``),
+a lost or damaged database is refused (``files``, ``check``), and a disk reserve lets
+receives and deletes go on when the disk fills up (``space``).
 """
 
 from __future__ import annotations
@@ -31,23 +31,24 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
-from conveyor.store import sqlite_check, sqlite_files, sqlite_schema
-from conveyor.store import sqlite_codec as codec
-from conveyor.store import sqlite_sql as sql
-from conveyor.store.base import BaseStore, ReceiveOutcome
-from conveyor.store.memory import not_available, not_inflight
+from conveyor.store import codec
+from conveyor.store.base import BaseStore, ReceiveOutcome, not_available, not_inflight
 from conveyor.store.protocol import EntryResult
-from conveyor.store.sqlite_cron import CronHooks
-from conveyor.store.sqlite_history import HistoryHooks
-from conveyor.store.sqlite_reader import Reader
-from conveyor.store.sqlite_space import DiskSpace
-from conveyor.store.sqlite_writer import SYNCHRONOUS_MODES, Writer
+from conveyor.store.sqlite import check as sqlite_check
+from conveyor.store.sqlite import files as sqlite_files
+from conveyor.store.sqlite import schema as sqlite_schema
+from conveyor.store.sqlite import sql
+from conveyor.store.sqlite.cron import CronHooks
+from conveyor.store.sqlite.history import HistoryHooks
+from conveyor.store.sqlite.reader import Reader
+from conveyor.store.sqlite.space import DiskSpace
+from conveyor.store.sqlite.writer import SYNCHRONOUS_MODES, Writer
 
 T = TypeVar("T")
 
 
 class SqliteStore(CronHooks, HistoryHooks, BaseStore):
-    """Queues here; leases and cron slots in ``sqlite_cron.CronHooks``; history in ``sqlite_history.HistoryHooks``."""
+    """Queues here; leases and cron slots in ``cron.CronHooks``; history in ``history.HistoryHooks``."""
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 
 A mixin of ``SqliteStore``, apart only to keep ``sqlite.py`` short. Each write is one operation on
 the writer thread: a batch of points or attempts is one ``executemany`` in the next group commit.
-Reads run on the reader thread (``sqlite_reader``), so a long one never holds up queue writes, and
-every read is a range of one index (``sqlite_sql`` names them), so a 14-day one-minute series
+Reads run on the reader thread (``reader``), so a long one never holds up queue writes, and
+every read is a range of one index (``sql`` names them), so a 14-day one-minute series
 (20,160 points) or a message's delivery history never scans a table.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
-from conveyor.store import sqlite_sql as sql
-from conveyor.store.sqlite_reader import Reader
-from conveyor.store.sqlite_writer import Writer
+from conveyor.store.sqlite import sql
+from conveyor.store.sqlite.reader import Reader
+from conveyor.store.sqlite.writer import Writer
 
 #: Rows one pruning statement deletes at most (a few milliseconds of the writer's time).
 PRUNE_CHUNK_ROWS = 5000

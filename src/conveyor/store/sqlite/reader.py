@@ -2,7 +2,7 @@
 
 A 14-day one-minute series is ~20,000 rows, ~28 ms to read. On the writer thread such a read sits in
 a group commit, and every write of that batch (a send, a receive) waits for it. In WAL mode a second
-connection reads a committed snapshot while the writer writes, so history reads (``sqlite_history``)
+connection reads a committed snapshot while the writer writes, so history reads (``history``)
 run here, on a connection of their own with ``query_only`` set, one at a time. Measured with
 ``bench/history_reads.py`` (2 cores; 8 coroutines sending single messages while a loop reads 14-day
 series): sends 320-330/s with p50 22 ms when the reads went through the writer, 3,500-4,000/s with

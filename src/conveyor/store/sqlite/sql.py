@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conveyor.core.models import MoveTask, QueueInfo
-from conveyor.store import sqlite_codec as codec
+from conveyor.store import codec
 
 UPDATE_QUEUE = "UPDATE queues SET attributes = ?, tags = ?, modified_at_s = ? WHERE id = ?"
 INSERT_QUEUE = "INSERT INTO queues (name, attributes, tags, created_at_s, modified_at_s) VALUES (?, ?, ?, ?, ?)"

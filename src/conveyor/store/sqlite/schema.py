@@ -11,7 +11,7 @@ Tables:
 - ``messages``: one row per message; ``key`` (the rowid) is the key in receipt handles.
   ``messages_visible`` on ``(queue_id, visible_at_ms, key)`` serves receive (the front of the queue in
   order), next-visible and the counts by index alone; ``messages_sent`` serves the retention sweep.
-  ``attributes``/``system_attributes`` are compact JSON blobs (``sqlite_codec``), NULL when empty.
+  ``attributes``/``system_attributes`` are compact JSON blobs (``codec``), NULL when empty.
   ``token`` is NULL until the first receive; ``source_queue``/``source_arn`` are set while a
   redrive policy's move has put the message in a dead-letter queue.
 - ``move_tasks``: message move tasks (DLQ redrive) as JSON, by handle.

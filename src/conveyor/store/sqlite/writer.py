@@ -9,10 +9,10 @@ requests.
 
 No ``sqlite3`` exception leaves this module: a failed operation or commit becomes
 ``StoreUnavailable`` naming the database and what could not be done (a damaged file at open: a
-``ConfigError`` naming the fix, ``sqlite_check``). ``ConveyorError``s raised by an operation on purpose
+``ConfigError`` naming the fix, ``check``). ``ConveyorError``s raised by an operation on purpose
 pass through unchanged.
 
-A full disk (``sqlite_space``): the first ``SQLITE_FULL`` releases the reserve and the failed
+A full disk (``space``): the first ``SQLITE_FULL`` releases the reserve and the failed
 operations run again, except those that add data (submitted with ``grows=True``), which are refused,
 as they are before every batch until space comes back.
 """
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conveyor import errors
-from conveyor.store.sqlite_check import damaged, is_damage
-from conveyor.store.sqlite_space import DiskSpace, is_full
+from conveyor.store.sqlite.check import damaged, is_damage
+from conveyor.store.sqlite.space import DiskSpace, is_full
 
 T = TypeVar("T")
 

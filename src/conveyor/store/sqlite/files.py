@@ -33,7 +33,7 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 #: What other users must not have on the directory: read (list) or write (replace files).
 _OPEN_TO_OTHERS = 0o066
-#: Files kept beside the database, by suffix: sqlite's, the marker, the disk reserve (``sqlite_space``).
+#: Files kept beside the database, by suffix: sqlite's, the marker, the disk reserve (``space``).
 SIDE_SUFFIXES = ("-wal", "-shm", "-journal", ".lock", ".reserve")
 
 
