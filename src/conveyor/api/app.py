@@ -21,6 +21,7 @@ from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
 from conveyor.config import ServerConfig
 from conveyor.log import Every, get_logger
+from conveyor.store.duty import Duty, process_holder
 from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
@@ -64,6 +65,8 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 REFUSALS_LOGGED_EVERY_S = 60.0
 #: How often messages past retention are swept away.
 SWEEP_INTERVAL_S = 60.0
+#: The lease of the server that runs the move tasks and the retention sweep.
+HOUSEKEEPING_DUTY = "conveyor-server-housekeeping"
 _ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
 
 
@@ -165,11 +168,15 @@ class SqsApi:
 
 
 async def _background(store: Store, stop: asyncio.Event) -> None:
-    """Housekeeping: move tasks, and sweeping messages past retention."""
-    runner = asyncio.create_task(MoveTaskRunner(store).run(stop))
+    """Housekeeping: move tasks, and sweeping messages past retention; done by one server at a time among those
+    sharing a database (``store/duty.py``)."""
+    duty = Duty(store, HOUSEKEEPING_DUTY, process_holder())
+    runner = asyncio.create_task(MoveTaskRunner(store, duty).run(stop))
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), SWEEP_INTERVAL_S)
+        if stop.is_set() or not await duty.held(store.clock.now()):
+            continue
         try:
             dropped = await store.sweep_expired()
         except errors.ConveyorError as error:
@@ -178,6 +185,7 @@ async def _background(store: Store, stop: asyncio.Event) -> None:
         if dropped:
             log.info("deleted %d messages past their retention period", dropped)
     await runner
+    await duty.release()
 
 
 def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> web.Application:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from conveyor import errors
 from conveyor.log import get_logger
 from conveyor.loops import every
+from conveyor.store.duty import Duty
 from conveyor.store.protocol import Store
 
 log = get_logger(__name__)
@@ -19,12 +20,19 @@ TICK_S = 0.1
 
 
 class MoveTaskRunner:
-    def __init__(self, store: Store) -> None:
+    """Moves for every running task; with a ``duty``, only while this server holds it (servers sharing one
+    database run the tasks by turns: a task started through any of them goes on when that one stops)."""
+
+    def __init__(self, store: Store, duty: Duty | None = None) -> None:
         self.store = store
+        self.duty = duty
         self._last_tick_ms: dict[str, int] = {}
 
     async def tick(self, now_s: float) -> int:
         """Advance every running task by what its rate allows since its last tick; return messages moved."""
+        if self.duty is not None and not await self.duty.held(now_s):
+            self._last_tick_ms.clear()
+            return 0
         now_ms = int(now_s * 1000)
         total = 0
         for task in await self.store.list_move_tasks():

@@ -74,7 +74,7 @@ class Server:
     async def start(self) -> None:
         sock = bind(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
-        self.store = await open_store(self.config.store, self.config.data_dir)
+        self.store = await open_store(self.config.store, self.config.data_dir, database_url=self.config.database_url)
         # start_app cancels the handler of a client that hangs up: its long poll takes no message.
         self._runner = await start_app(create_app(self.store, self.config, metrics=self.metrics), sock, self.limits)
         for make in self._companion_factories:

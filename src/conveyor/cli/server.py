@@ -24,11 +24,16 @@ from conveyor.api.server import CompanionFactory, Server, serve
 from conveyor.cli.common import allow_host_option, run_async
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
+from conveyor.config.secrets import without_url_secrets
+from conveyor.config.server import STORES
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.log import configure
+from conveyor.store.duty import Duty, process_holder
 from conveyor.store.protocol import Store
 
+#: The lease of the server that samples the queues' metric series and prunes the history.
+METRICS_DUTY = "conveyor-server-metrics"
 #: The same bounds as ``metrics: {retention_days: N}`` under ``conveyor up``.
 MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 1, 365
 DAY_S = 86400
@@ -79,9 +84,17 @@ Press Ctrl-C to stop.
     "--store",
     envvar="CONVEYOR_STORE",
     show_envvar=True,
-    default="sqlite",
-    show_default=True,
-    type=click.Choice(["sqlite", "memory"]),
+    type=click.Choice(STORES),
+    help="Where the queues live: sqlite (default: durable, one host, in --data-dir), postgres (several servers on "
+    "one database; implied by --database-url) or memory (nothing kept).",
+)
+@click.option(
+    "--database-url",
+    envvar="CONVEYOR_DATABASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="The postgres store's database: postgresql://USER@HOST:PORT/DBNAME (or libpq's key=value form). libpq's "
+    "PG* variables and ~/.pgpass fill in what it leaves out; put the password there, not on the command line.",
 )
 @click.option(
     "--region",
@@ -133,7 +146,8 @@ def server(
     host: str,
     port: int,
     data_dir: Path,
-    store: str,
+    store: str | None,
+    database_url: str | None,
     region: str,
     account_id: str,
     log_level: str,
@@ -151,14 +165,20 @@ def server(
     Every option can also be set as an environment variable, e.g. CONVEYOR_PORT=9400.
     """
     configure(log_level)
-    config = ServerConfig(host, port, data_dir, store, region, account_id, parse_allow_hosts(allow_hosts))
+    store = store or ("postgres" if database_url else "sqlite")
+    config = ServerConfig(
+        host, port, data_dir, store, region, account_id, parse_allow_hosts(allow_hosts), database_url or None
+    )
 
     hint = "raise it with --max-connections (CONVEYOR_MAX_CONNECTIONS)"
     limits = ConnectionLimits(max_connections or default_max_connections(), raise_hint=hint)
 
     def ready(running: Server) -> None:
         url, *others = reachable_urls(host, running.port)  # for a wildcard host, loopback and the machine's others
-        kept = f"store: sqlite, data: {data_dir}" if store == "sqlite" else f"store: {store}, nothing kept on disk"
+        kept = {
+            "sqlite": f"store: sqlite, data: {data_dir}",
+            "postgres": f"store: postgres, database: {without_url_secrets(database_url or '')}",
+        }.get(store, f"store: {store}, nothing kept on disk")
         also = f"\n  on every interface (--host {host}): also {', '.join(others)}" if others else ""
         if demo:
             click.echo(RECIPE.format(url=url, kept=kept, also=also, region=region, account=account_id))
@@ -195,8 +215,13 @@ def queue_history(retention_s: float, clock: Clock | None = None, tick_s: float 
     from conveyor.metrics.series import TICK_S, Sampler, SamplerTask
 
     def start(store: Store) -> SamplerTask:
+        # Servers sharing one database sample it by turns (``store/duty.py``), so each minute is written once.
         sampler = Sampler(
-            store, clock or SystemClock(), retention_s=retention_s, tick_s=TICK_S if tick_s is None else tick_s
+            store,
+            clock or SystemClock(),
+            retention_s=retention_s,
+            tick_s=TICK_S if tick_s is None else tick_s,
+            duty=Duty(store, METRICS_DUTY, process_holder()),
         )
         return SamplerTask(sampler)
 

@@ -18,6 +18,8 @@ _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/\s]
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&][^=&#\s]*(?:token|key|secret|sig|password|auth|code)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE
 )
+#: libpq's keyword form: ``host=db password=s3cret`` (a quoted value may hold spaces).
+_CONNINFO_PASSWORD = re.compile(r"(?P<key>(?:^|\s)password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URL = re.compile(r"^(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*)(?P<rest>[/?#].*)?$", re.DOTALL)
 
 
@@ -40,6 +42,8 @@ def shown_value(name: str, value: str) -> str:
 
 
 def without_url_secrets(value: str) -> str:
-    """``value`` with the password of every URL in it, and query values named like keys, shown as ``***``."""
+    """``value`` with the password of every URL in it, query values named like keys, and a libpq keyword
+    ``password=...``, shown as ``***``."""
     value = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+    value = _CONNINFO_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", value)
     return _QUERY_SECRET.sub(lambda m: f"{m['key']}{MASK}", value)

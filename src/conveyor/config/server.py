@@ -16,6 +16,8 @@ DEFAULT_SERVER_PORT = 9324
 DEFAULT_CONSOLE_PORT = 9325
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
+#: The stores ``--store`` chooses from.
+STORES = ("sqlite", "postgres", "memory")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
@@ -31,6 +33,8 @@ class ServerConfig:
     account_id: str = DEFAULT_ACCOUNT_ID
     #: Host names the API answers for besides loopback and ``host`` (``--allow-host``); ``*``: any name.
     allow_hosts: tuple[str, ...] = ()
+    #: The PostgreSQL database of ``store = "postgres"`` (a libpq URL or conninfo; ``PG*`` variables fill gaps).
+    database_url: str | None = None
 
     def validate(self) -> ServerConfig:
         if not 0 <= self.port <= 65535:
@@ -39,8 +43,21 @@ class ServerConfig:
             raise ConfigError(f"--account-id {self.account_id!r} is invalid: use 12 digits, e.g. 000000000000.")
         if not _REGION.match(self.region):
             raise ConfigError(f"--region {self.region!r} is invalid: use a region name such as us-east-1.")
-        if self.store not in ("sqlite", "memory"):
-            raise ConfigError(f"--store {self.store!r} is unknown: use sqlite (durable, default) or memory.")
+        if self.store not in STORES:
+            raise ConfigError(
+                f"--store {self.store!r} is unknown: use sqlite (durable, default), postgres (with --database-url) "
+                "or memory."
+            )
+        if self.store == "postgres" and not self.database_url:
+            raise ConfigError(
+                "--store postgres needs a database: give --database-url postgresql://USER@HOST:PORT/DB "
+                "(or CONVEYOR_DATABASE_URL)."
+            )
+        if self.store != "postgres" and self.database_url:
+            raise ConfigError(
+                f"--database-url is for the postgres store, and the store is {self.store}: drop --store {self.store} "
+                "(a database URL chooses postgres) or the URL."
+            )
         for name in self.allow_hosts:
             check_allowed_host(name)
         return self

@@ -42,6 +42,7 @@ from conveyor.core.redrive import queue_name_from_arn
 from conveyor.errors import ConveyorError
 from conveyor.loops import every
 from conveyor.metrics.recorder import DeliveryRecorder, InstanceMinute
+from conveyor.store.duty import Duty
 from conveyor.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Sampler:
         instances: Callable[[], Iterable[str]] | None = None,
         retention_s: float = DEFAULT_HISTORY_RETENTION_S,
         tick_s: float = TICK_S,
+        duty: Duty | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -92,12 +94,25 @@ class Sampler:
         self.tick_s = tick_s
         self._totals: dict[str, _Totals] = {}
         self._pruned_minute_s: int | None = None
+        #: Several servers on one store sample by turns: only the holder of ``duty`` writes.
+        self.duty = duty
+        self._taken = 0
+        #: Since when this sampler counts: a queue older than that starts from its totals then, not from zero.
+        self._since_s = clock.now()
         #: Called with the error when a tick fails (the loop goes on); default: logging.
         self.on_error: Callable[[ConveyorError], None] = lambda error: log.warning("metric sampler: %s", error)
 
     async def tick(self, now_s: float) -> list[MetricPoint]:
-        """Sample every queue and instance into the minute of ``now_s``; prune once a minute. Returns the points."""
+        """Sample every queue and instance into the minute of ``now_s``; prune once a minute. Returns the points
+        (none while another process holds the duty)."""
+        if self.duty is not None:
+            if not await self.duty.held(now_s):
+                return []
+            if self.duty.taken != self._taken:  # taken over from another server: count afresh from here
+                self._taken, self._since_s = self.duty.taken, now_s
+                self._totals.clear()
         minute_s = minute_of(now_s)
+        created_s: dict[str, float] = {}
         counts: dict[str, QueueCounts] = {}
         settings: dict[str, QueueSettings] = {}
         for name in await self.store.list_queues():
@@ -107,9 +122,10 @@ class Sampler:
             except ConveyorError:  # deleted while we looked
                 continue
             settings[name] = QueueSettings.of(info.attributes)
+            created_s[name] = info.created_at_s
         points: list[MetricPoint] = []
         for name, queue_counts in counts.items():
-            points += self._queue_points(name, minute_s, now_s, queue_counts, settings[name], counts)
+            points += self._queue_points(name, minute_s, now_s, queue_counts, settings[name], counts, created_s[name])
         points += self._instance_points(minute_s)
         await self.store.record_metrics(points)
         if self._pruned_minute_s != minute_s:
@@ -125,12 +141,16 @@ class Sampler:
         queue_counts: QueueCounts,
         settings: QueueSettings,
         counts: dict[str, QueueCounts],
+        created_s: float,
     ) -> list[MetricPoint]:
         subject = queue_subject(name)
         now = self.store.operation_totals(name)
         seen = self._totals.get(name)
         if seen is None:
-            seen = self._totals[name] = _Totals(minute_s, OperationTotals(), now)
+            # A queue created since this sampler began counts from zero; an older one from its totals now, which
+            # on a shared store hold what other servers counted before this one took over.
+            base = OperationTotals() if created_s >= int(self._since_s) else now
+            seen = self._totals[name] = _Totals(minute_s, base, now)
         elif seen.minute_s != minute_s:
             seen.minute_s, seen.base = minute_s, seen.last
         seen.last = now
@@ -210,3 +230,5 @@ class SamplerTask:
             await self.sampler.tick(self.sampler.clock.now())
         except ConveyorError as error:
             self.sampler.on_error(error)
+        if self.sampler.duty is not None:
+            await self.sampler.duty.release()
