@@ -11,6 +11,7 @@ import click
 
 from conveyor.cli.common import allow_host_option, fail, run_async
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
+from conveyor.config.secrets import without_url_secrets
 from conveyor.console.auth import TOKEN_ENV, address, choose_token
 from conveyor.env.examples import write_example
 from conveyor.env.project import load_project
@@ -59,6 +60,14 @@ A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
     help=f"Web console address; any other than loopback requires a token (${TOKEN_ENV}, or one is generated).",
 )
 @click.option("--no-console", is_flag=True, help="Run without the web console.")
+@click.option(
+    "--database-url",
+    envvar="CONVEYOR_DATABASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="Keep the queue in this PostgreSQL database (postgresql://USER@HOST:PORT/DBNAME; libpq's PG* variables and "
+    "~/.pgpass fill in the rest) instead of the sqlite file in the data dir.",
+)
 @allow_host_option
 def up(
     directory: Path,
@@ -68,6 +77,7 @@ def up(
     console_port: int,
     console_host: str,
     no_console: bool,
+    database_url: str | None,
     allow_hosts: tuple[str, ...],
 ) -> None:
     """Run the worker environment of the project in DIRECTORY: queue, workers, autoscaler, health, console."""
@@ -82,6 +92,7 @@ def up(
             console_port=None if no_console else console_port,
             console_token=token,
             allow_hosts=parse_allow_hosts(allow_hosts),
+            database_url=database_url or None,
         )
         status = run_async(run_environment(project, options, _announce, _waiting))
     except ConveyorError as error:
@@ -104,7 +115,7 @@ def _announce(env: Running) -> None:
     at = env.addresses
     lines = [
         f"environment {env.project.name} is up",
-        f"  queue      {at.queue_url}   (DLQ {env.dlq_name})",
+        f"  queue      {at.queue_url}   (DLQ {env.dlq_name}; {_kept(env.options)})",
         f"  instances  {env.supervisor.active} "
         f"(min {env.project.min_instances.value}, max {env.project.max_instances.value})",
         f"  control    {at.control_url}",
@@ -121,6 +132,12 @@ def _announce(env: Running) -> None:
     lines += [f"    export {k}={v}" for k, v in env.sdk_environment.items()]
     lines.append('  enqueue:   conveyor send \'{"hello": "world"}\'     status: conveyor status     stop: Ctrl-C')
     click.echo("\n".join(lines))
+
+
+def _kept(options: UpOptions) -> str:
+    if options.database_url:
+        return f"in PostgreSQL: {without_url_secrets(options.database_url)}"
+    return f"in {options.data_dir}"
 
 
 def _port(url: str) -> int:

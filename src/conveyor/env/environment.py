@@ -104,7 +104,7 @@ class Environment:
     async def start(self) -> Running:
         opts = self.options
         try:
-            store = self.store = await open_store("sqlite", opts.data_dir, self.clock)
+            store = self.store = await open_store(opts.store, opts.data_dir, self.clock, database_url=opts.database_url)
             self.watchdog = await guard(opts.data_dir, self.up_id, self.events.add)
             self.running = await self._start(store)
         except BaseException:
@@ -115,7 +115,14 @@ class Environment:
     async def _start(self, store: Store) -> Running:
         opts = self.options
         server_config = ServerConfig(
-            opts.host, opts.queue_port, opts.data_dir, "sqlite", opts.region, opts.account_id, opts.allow_hosts
+            opts.host,
+            opts.queue_port,
+            opts.data_dir,
+            opts.store,
+            opts.region,
+            opts.account_id,
+            opts.allow_hosts,
+            opts.database_url,
         )
         sockets = bind_all(opts.host, opts.queue_port, opts.control_port, opts.console_host, opts.console_port)
         self._sockets = sockets  # stop() closes any a failed start left unserved

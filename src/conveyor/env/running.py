@@ -47,6 +47,13 @@ class UpOptions:
     console_token: str | None = None
     #: Host names the queue port answers for besides loopback (``--allow-host``; ``*``: any).
     allow_hosts: tuple[str, ...] = ()
+    #: The queue in this PostgreSQL database (``--database-url``) instead of the sqlite file in ``data_dir``.
+    database_url: str | None = None
+
+    @property
+    def store(self) -> str:
+        """The store the queue lives in: ``postgres`` with a database URL, else ``sqlite``."""
+        return "postgres" if self.database_url else "sqlite"
 
     def __post_init__(self) -> None:
         for name in self.allow_hosts:  # refused before anything starts
