@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from conveyor.clock import FakeClock
+from conveyor.clock import Clock
 from conveyor.core import attributes as queue_attributes
 from conveyor.core.checksums import md5_of_attributes, md5_of_body
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, QueueInfo, ReceivedMessage
@@ -19,7 +19,7 @@ ACCOUNT = "000000000000"
 SENDER = "AIDACONVEYORTEST"
 
 #: Opens a fresh, started store on the given clock and closes it when the ``async with`` ends.
-OpenStore = Callable[[FakeClock], AbstractAsyncContextManager[Store]]
+OpenStore = Callable[[Clock], AbstractAsyncContextManager[Store]]
 
 #: Bound for "promptly": generous for a loaded CI machine, far below every long-poll wait used.
 PROMPT_S = 1.0

@@ -11,12 +11,12 @@ import asyncio
 import pytest
 
 from conveyor import errors
-from conveyor.clock import FakeClock
+from conveyor.clock import FakeClock, SystemClock
 from conveyor.core.models import ReceivedMessage, VisibilityChange
 from conveyor.store.protocol import Store
 from tests.support import eventually
 
-from .helpers import PROMPT_S, Stopwatch, bodies, create_queue, receive, redrive_policy, send, wait_parked
+from .helpers import PROMPT_S, OpenStore, Stopwatch, bodies, create_queue, receive, redrive_policy, send, wait_parked
 
 LONG_WAIT_S = 5.0
 
@@ -126,6 +126,18 @@ async def test_delayed_send_does_not_end_a_parked_receive(store: Store, clock: F
     await wait_parked(store, "q")
     await send(store, "q", "later", delay_s=60)
     assert await result_within(task) == []
+
+
+async def test_a_receive_parked_before_a_delayed_send_gets_it_when_due(open_store: OpenStore) -> None:
+    # On the system clock, nothing but the send tells the parked receive when to look again.
+    async with open_store(SystemClock()) as store:
+        await create_queue(store)
+        task = start_receive(store, wait_time_s=LONG_WAIT_S)
+        await wait_parked(store, "q")
+        watch = Stopwatch()
+        await send(store, "q", "soon", delay_s=1)
+        assert bodies(await result_within(task, 1 + PROMPT_S)) == ["soon"]
+        assert watch.elapsed_s >= 0.99, "not before it is due"
 
 
 async def test_receive_without_a_message_returns_empty_after_the_wait(store: Store) -> None:

@@ -1,8 +1,12 @@
 """``BaseStore``: the part every store shares (the ``Store`` protocol is in ``store/protocol.py``).
 
-``BaseStore`` keeps the queue metadata in memory (a store has exactly one owning process), parks
-long polls on ``Waiters``, and leaves the message operations to its subclass through the
-``_``-prefixed hooks. Each hook is atomic: it happens completely or not at all.
+``BaseStore`` keeps the queue metadata in memory, parks long polls on ``Waiters``, and leaves the message
+operations to its subclass through the ``_``-prefixed hooks. Each hook is atomic: it happens completely or not at
+all. For a store with one owning process (memory, sqlite) the metadata in memory is the truth; a store that several
+servers share (postgres) treats it as a cache: a name missing from it is looked up in the database
+(``_fetch_queue``) before ``QueueDoesNotExist``, a change reads the current metadata in its own transaction
+(``_change_queue``), the purge interval is checked in the database (``_purge_at``), and the time every hook is given
+is on one clock for all servers (``_now_ms``).
 
 Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
 """
@@ -10,7 +14,7 @@ Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from conveyor import errors
@@ -59,16 +63,22 @@ def not_inflight() -> errors.ConveyorError:
 class BaseStore:
     """Shared queue metadata, long polling and receipt decoding; subclasses hold the messages."""
 
+    #: Whether a send wakes parked receives before its insert (see ``send_messages``) or after it.
+    _wake_before_insert = True
+
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._waiters = Waiters()
         self._queues: dict[str, QueueInfo] = {}
         self._settings: dict[str, QueueSettings] = {}
-        self._last_purge_s: dict[str, float] = {}
+        self._last_purge_ms: dict[str, int] = {}
         self._move_tasks: dict[str, MoveTask] = {}
         #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
         self._totals: dict[str, list[int]] = {}
         self._closing = False
+        #: Added to the clock's time for every ``now_ms`` given to a hook (``_now_ms``): 0, unless the store judges
+        #: time on a clock other than its ``Clock`` (postgres: the database server's, for all servers alike).
+        self._clock_offset_ms = 0
         #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
         #: and in a durable store the write suspends; two such changes at once would lose one.
         self._metadata_lock = asyncio.Lock()
@@ -85,14 +95,20 @@ class BaseStore:
         self._queues[info.name] = info
         self._settings[info.name] = QueueSettings.of(info.attributes)
 
-    def _info(self, name: str) -> QueueInfo:
+    def _now_ms(self) -> int:
+        """Now on the store's clock, the time of every ``now_ms`` a hook is given."""
+        return self.clock.now_ms() + self._clock_offset_ms
+
+    async def _queue(self, name: str) -> QueueInfo:
         info = self._queues.get(name)
+        if info is None and (info := await self._fetch_queue(name)) is not None:
+            self._load_queue(info)
         if info is None:
             raise errors.QueueDoesNotExist(f"The specified queue {name!r} does not exist.")
         return info
 
-    def settings(self, name: str) -> QueueSettings:
-        self._info(name)
+    async def _queue_settings(self, name: str) -> QueueSettings:
+        await self._queue(name)
         return self._settings[name]
 
     async def create_queue(self, name: str, attributes: dict[str, str], tags: dict[str, str]) -> QueueInfo:
@@ -108,62 +124,83 @@ class BaseStore:
 
     async def delete_queue(self, name: str) -> None:
         async with self._metadata_lock:
-            self._info(name)
+            await self._queue(name)
             await self._drop_queue(name)
             self._queues.pop(name, None)
             self._settings.pop(name, None)
-            self._last_purge_s.pop(name, None)
+            self._last_purge_ms.pop(name, None)
             self._waiters.notify(name)
 
     async def get_queue(self, name: str) -> QueueInfo:
-        return self._info(name)
+        return await self._queue(name)
 
     async def list_queues(self, prefix: str = "") -> list[str]:
         return sorted(name for name in self._queues if name.startswith(prefix))
 
     async def set_queue_attributes(self, name: str, changes: dict[str, str]) -> QueueInfo:
-        async with self._metadata_lock:
-            info = self._info(name)
-            merged = queue_attributes.merge(info.attributes, changes)
-            return await self._replace_queue(replace(info, attributes=merged, modified_at_s=int(self.clock.now())))
+        now_s = int(self.clock.now())
+        return await self._change_queue(
+            name,
+            lambda info: replace(
+                info, attributes=queue_attributes.merge(info.attributes, changes), modified_at_s=now_s
+            ),
+        )
 
     async def tag_queue(self, name: str, tags: dict[str, str]) -> None:
-        async with self._metadata_lock:
-            info = self._info(name)
-            await self._replace_queue(replace(info, tags=info.tags | tags))
+        await self._change_queue(name, lambda info: replace(info, tags=info.tags | tags))
 
     async def untag_queue(self, name: str, keys: Sequence[str]) -> None:
-        async with self._metadata_lock:
-            info = self._info(name)
-            await self._replace_queue(replace(info, tags={k: v for k, v in info.tags.items() if k not in keys}))
+        await self._change_queue(
+            name, lambda info: replace(info, tags={k: v for k, v in info.tags.items() if k not in keys})
+        )
 
-    async def _replace_queue(self, info: QueueInfo) -> QueueInfo:
-        await self._write_queue(info, created=False)
-        self._load_queue(info)
-        return info
+    async def _change_queue(self, name: str, change: Callable[[QueueInfo], QueueInfo]) -> QueueInfo:
+        """Write ``change(info)`` of the queue's current info. Overridden by a store whose database other servers
+        change too: it reads the current info in the write's own transaction, so no server's change is lost."""
+        async with self._metadata_lock:
+            info = change(await self._queue(name))
+            await self._write_queue(info, created=False)
+            self._load_queue(info)
+            return info
 
     async def purge_queue(self, name: str) -> None:
-        self._info(name)
-        now_s = self.clock.now()
-        last = self._last_purge_s.get(name)
-        if last is not None and now_s - last < PURGE_INTERVAL_S:
+        await self._queue(name)
+        now_ms = self._now_ms()
+        last_ms = await self._purge_at(name, now_ms, PURGE_INTERVAL_S * 1000)
+        if last_ms is not None:
             raise errors.PurgeQueueInProgress(
                 f"Only one PurgeQueue operation on {name} is allowed every {PURGE_INTERVAL_S} seconds; "
-                f"try again in {int(PURGE_INTERVAL_S - (now_s - last)) + 1} s."
+                f"try again in {int(PURGE_INTERVAL_S - (now_ms - last_ms) / 1000) + 1} s."
             )
-        self._last_purge_s[name] = now_s
+
+    async def _purge_at(self, name: str, now_ms: int, interval_ms: int) -> int | None:
+        """Purge ``name`` unless its last purge was less than ``interval_ms`` before ``now_ms``: then purge nothing
+        and return that last time. Overridden by a store whose database other servers purge too (it keeps the
+        time there, checked in the purge's transaction); here it is kept in memory."""
+        last_ms = self._last_purge_ms.get(name)
+        if last_ms is not None and now_ms - last_ms < interval_ms:
+            return last_ms
+        self._last_purge_ms[name] = now_ms
         await self._purge(name)
+        return None
 
     # -- messages -------------------------------------------------------------------------------
 
     async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
-        settings = self.settings(name)
-        # Wake parked receives first: they run after ``_insert`` has queued its write, so in a store
-        # with a writer queue their receive joins the same group commit instead of waiting for the next.
+        settings = await self._queue_settings(name)
+        # Wake parked receives first where they run after ``_insert`` has queued its write (a store with one
+        # writer queue: their receive joins the same group commit instead of waiting for the next); else once the
+        # insert committed (a receive on a connection of its own would not see the rows before).
         visible_now = sum(1 for m in messages if (settings.delay_s if m.delay_s is None else m.delay_s) == 0)
-        if visible_now:
+        if visible_now and self._wake_before_insert:
             self._waiters.notify(name, visible_now)
-        await self._insert(name, messages, self.clock.now_ms(), settings.delay_s)
+        await self._insert(name, messages, self._now_ms(), settings.delay_s)
+        if visible_now and not self._wake_before_insert:
+            self._waiters.notify(name, visible_now)
+        elif not visible_now:
+            # Only delayed messages: one parked receive looks again to learn when the first is due, and waits
+            # until then rather than to the end of its long poll.
+            self._waiters.notify(name, 1)
         self._count(name, 0, len(messages))
 
     async def receive_messages(
@@ -173,11 +210,11 @@ class BaseStore:
         deadline = loop.time() + wait_time_s
         woken = False  # a wake-up this receive took, to hand on if it is cancelled before it is done
         while not self._closing:
-            settings = self.settings(name)
+            settings = await self._queue_settings(name)
             visibility_s = settings.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
             parked = self._waiters.park(name) if wait_time_s > 0 else None
             try:
-                outcome = await self._receive_now(name, max_messages, visibility_s, self.clock.now_ms(), settings)
+                outcome = await self._receive_now(name, max_messages, visibility_s, self._now_ms(), settings)
                 for dlq, count in outcome.moved_to.items():
                     self._waiters.notify(dlq, count)
                 if outcome.messages:
@@ -185,9 +222,10 @@ class BaseStore:
                 remaining_s = deadline - loop.time()
                 if outcome.messages or parked is None or remaining_s <= 0:
                     return outcome.messages
-                next_ms = await self._next_visible_at_ms(name, self.clock.now_ms())
+                next_ms = await self._next_visible_at_ms(name, self._now_ms())
                 if next_ms is not None:
-                    remaining_s = min(remaining_s, max(0.0, (next_ms - self.clock.now_ms()) / 1000) + 0.001)
+                    remaining_s = min(remaining_s, max(0.0, (next_ms - self._now_ms()) / 1000) + 0.001)
+                self._waiters.waiting(parked)
                 await asyncio.wait((parked,), timeout=remaining_s)
                 woken = parked.done()
             except asyncio.CancelledError:
@@ -209,7 +247,7 @@ class BaseStore:
         return out
 
     async def delete_messages(self, name: str, receipt_handles: Sequence[str]) -> list[EntryResult]:
-        self._info(name)
+        await self._queue(name)
         decoded = self._receipts(name, receipt_handles)
         valid = [r for r in decoded if isinstance(r, receipts.Receipt)]
         results = iter(await self._delete(name, valid) if valid else [])
@@ -218,14 +256,14 @@ class BaseStore:
         return out
 
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]:
-        self._info(name)
+        await self._queue(name)
         decoded = self._receipts(name, [c.receipt_handle for c in changes])
         valid = [
             (r, c.visibility_timeout_s)
             for r, c in zip(decoded, changes, strict=True)
             if isinstance(r, receipts.Receipt)
         ]
-        results = iter(await self._change_visibility(name, valid, self.clock.now_ms()) if valid else [])
+        results = iter(await self._change_visibility(name, valid, self._now_ms()) if valid else [])
         out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
         released = sum(1 for c, r in zip(changes, out, strict=True) if r is None and c.visibility_timeout_s == 0)
         if released:
@@ -233,11 +271,11 @@ class BaseStore:
         return out
 
     async def queue_counts(self, name: str) -> QueueCounts:
-        self._info(name)
-        return await self._counts(name, self.clock.now_ms())
+        await self._queue(name)
+        return await self._counts(name, self._now_ms())
 
     async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
-        self._info(name)
+        await self._queue(name)
         return await self._peek(name, limit)
 
     async def move_messages(self, source: str, destination: str | None, limit: int) -> int:
@@ -250,18 +288,18 @@ class BaseStore:
     async def _move_and_wake(
         self, source: str, destination: str | None, limit: int, chosen: frozenset[str] | None
     ) -> int:
-        self._info(source)
+        await self._queue(source)
         if destination is not None:
-            self._info(destination)
+            await self._queue(destination)
         if limit <= 0:
             return 0
-        moved = await self._move(source, destination, limit, self.clock.now_ms(), chosen)
+        moved = await self._move(source, destination, limit, self._now_ms(), chosen)
         for queue, count in moved.items():
             self._waiters.notify(queue, count)
         return sum(moved.values())
 
     async def delete_messages_by_id(self, name: str, message_ids: Sequence[str]) -> int:
-        self._info(name)
+        await self._queue(name)
         chosen = frozenset(message_ids)
         return await self._delete_by_id(name, chosen) if chosen else 0
 
@@ -285,20 +323,20 @@ class BaseStore:
         return OperationTotals() if totals is None else OperationTotals(totals[0], totals[1], totals[2])
 
     async def sweep_expired(self) -> int:
-        return await self._sweep(self.clock.now_ms(), {n: s.retention_s for n, s in self._settings.items()})
+        return await self._sweep(self._now_ms(), {n: s.retention_s for n, s in self._settings.items()})
 
     # -- leases and cron slots (stored in epoch ms) ---------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
-        now_ms = self.clock.now_ms()
+        now_ms = self._now_ms()
         return await self._acquire_lease(name, holder, now_ms, now_ms + round(ttl_s * 1000))
 
     async def release_lease(self, name: str, holder: str) -> None:
         await self._release_lease(name, holder)
 
     async def lease_holder(self, name: str) -> tuple[str, float] | None:
-        found = await self._lease_holder(name, self.clock.now_ms())
-        return None if found is None else (found[0], found[1] / 1000)
+        found = await self._lease_holder(name, self._now_ms())
+        return None if found is None else (found[0], (found[1] - self._clock_offset_ms) / 1000)
 
     async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
         expected_ms = None if expected_last_s is None else round(expected_last_s * 1000)
@@ -314,6 +352,10 @@ class BaseStore:
         self._waiters.notify_all()
 
     # -- hooks for subclasses -------------------------------------------------------------------
+
+    async def _fetch_queue(self, name: str) -> QueueInfo | None:
+        """A queue missing from memory, looked up where others may have created it; here: nowhere (memory is all)."""
+        return None
 
     async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
         raise NotImplementedError

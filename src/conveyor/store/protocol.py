@@ -145,6 +145,7 @@ class CoordinationStore(Protocol):
 
     async def last_slot(self, task: str) -> float | None: ...
 
+
 class HistoryStore(Protocol):
     """History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs."""
 

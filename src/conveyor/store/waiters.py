@@ -13,6 +13,8 @@ from collections import deque
 class Waiters:
     def __init__(self) -> None:
         self._parked: dict[str, deque[asyncio.Future[None]]] = {}
+        #: Parked futures whose receive has looked at its queue and waits for a wake-up now (``waiting``).
+        self._waiting: set[asyncio.Future[None]] = set()
 
     def park(self, queue: str) -> asyncio.Future[None]:
         """Register interest before looking at the queue, so no wake between look and wait is lost."""
@@ -20,7 +22,12 @@ class Waiters:
         self._parked.setdefault(queue, deque()).append(future)
         return future
 
+    def waiting(self, future: asyncio.Future[None]) -> None:
+        """The receive that parked ``future`` looked, found nothing and waits for a wake-up now."""
+        self._waiting.add(future)
+
     def unpark(self, queue: str, future: asyncio.Future[None]) -> None:
+        self._waiting.discard(future)
         parked = self._parked.get(queue)
         if parked is None:
             return
@@ -48,4 +55,6 @@ class Waiters:
             self.notify(queue)
 
     def parked_count(self, queue: str) -> int:
-        return len(self._parked.get(queue, ()))
+        """Receives parked on ``queue`` that wait for a wake-up (a receive still looking at it is not counted: with
+        a store of several connections, its look may yet see what is sent meanwhile)."""
+        return sum(1 for future in self._parked.get(queue, ()) if future in self._waiting)
