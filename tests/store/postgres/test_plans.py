@@ -70,7 +70,8 @@ async def test_deletes_and_hand_backs_go_by_primary_key(loaded: PostgresStore) -
     keys, queues, tokens = [1, 2, 3], [loaded._queue_ids["q"]] * 3, ["a", "b", "c"]
     for query, params in ((sql.DELETE_MESSAGES, (keys, queues, tokens)), (sql.HAND_BACK, (0, keys, queues, tokens))):
         found = await plan(loaded, query, params)
-        assert "Index Scan using conveyor_messages_pkey on conveyor_messages" in found and "Seq Scan on conveyor_messages" not in found
+        assert "Index Scan using conveyor_messages_pkey on conveyor_messages" in found
+        assert "Seq Scan on conveyor_messages" not in found
 
 
 async def test_moves_and_chosen_dead_letters_use_their_indexes(loaded: PostgresStore) -> None:
