@@ -61,10 +61,12 @@ pytest: $(DEV_STAMP) system-packages
 
 test: lint typecheck pytest
 
-bench: $(DEV_STAMP)
+# About 10 minutes; the postgres store's figures come from a PostgreSQL cluster the benchmarks start themselves.
+bench: $(DEV_STAMP) system-packages
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/sqsd.py
 	$(BIN)/python bench/depth.py
+	$(BIN)/python bench/depth.py --store postgres
 	$(BIN)/python bench/up_memory.py
 
 clean:

@@ -87,3 +87,15 @@ async def test_peek_and_the_retention_sweep_go_by_sent_time(loaded: PostgresStor
     assert "using conveyor_messages_sent on conveyor_messages" in await plan(loaded, sql.PEEK, (queue_id, 10))
     swept = await plan(loaded, sql.SWEEP, (queue_id, loaded._now_ms() - 345_600_000))
     assert "using conveyor_messages_sent on conveyor_messages" in swept and "Seq Scan" not in swept
+
+
+async def test_every_connection_of_the_pool_makes_a_scan_the_planners_last_resort(servers: OpenServer) -> None:
+    # A plan cached while the table was small scanned it at a million messages (bench/depth.py: 150 ms a pair).
+    store = await servers()
+    for _ in range(3):
+        async with store._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan'), "
+                "current_setting('enable_hashjoin')"
+            )
+            assert await cur.fetchone() == ("off", "off", "off")

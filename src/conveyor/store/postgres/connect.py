@@ -76,11 +76,21 @@ async def first_connection(conninfo: str) -> psycopg.AsyncConnection[Any]:
         raise unreachable(conninfo, error) from None
 
 
+#: The planner's settings on the store's own connections. Every statement of the store reads or writes a few rows
+#: through an index, but a plan made while a table was small (a prepared statement's generic plan, kept per
+#: connection), or while its statistics lag behind a burst of sends, scans the table or hashes it: at a million
+#: messages a delete then took 20 ms instead of a fraction of one (bench/depth.py). These make a scan the planner's
+#: last resort, never forbidden: a statement without a usable index still runs.
+PLANNER_SETTINGS = (("enable_seqscan", "off"), ("enable_bitmapscan", "off"), ("enable_hashjoin", "off"))
+
+
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     # Every Python int goes as bigint (psycopg would pick int2/int4/int8 by value): a statement keeps one
     # parameter type, so it is prepared once per connection.
     conn.adapters.register_dumper(int, Int8Dumper)
     conn.adapters.register_dumper(int, Int8BinaryDumper)
+    for name, value in PLANNER_SETTINGS:
+        await conn.execute("SELECT set_config(%s, %s, false)", (name, value))
 
 
 async def open_pool(conninfo: str, max_size: int, acquire_timeout_s: float, name: str) -> AsyncConnectionPool[Any]:
