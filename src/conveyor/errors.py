@@ -45,8 +45,11 @@ class SqsClientError(ConveyorError):
     sender_fault = True
 
 
-def _leaf(name: str, query_code: str | None = None, status: int = 400) -> type[SqsClientError]:
-    cls = type(name, (SqsClientError,), {"shape": name, "query_code": query_code or name, "http_status": status})
+def _leaf(
+    name: str, query_code: str | None = None, status: int = 400, shape: str | None = None
+) -> type[SqsClientError]:
+    attributes = {"shape": shape or name, "query_code": query_code or name, "http_status": status}
+    cls = type(name, (SqsClientError,), attributes)
     cls.__doc__ = f"SQS error {name} (query code {query_code or name})."
     cls.__module__ = __name__
     return cls
@@ -75,9 +78,12 @@ InvalidAddress = _leaf("InvalidAddress", status=404)
 InvalidSecurity = _leaf("InvalidSecurity", status=403)
 #: A request the server refuses to act on (a foreign ``Host``, a browser page of another site).
 AccessDenied = _leaf("AccessDeniedException", "AccessDenied", 403)
-# Not modeled as shapes in botocore's SQS model, but answered by SQS in both protocols.
-InvalidParameterValue = _leaf("InvalidParameterValue")
-MissingParameter = _leaf("MissingParameter")
+# Not modeled as shapes in botocore's SQS model, but answered by SQS in both protocols; in the JSON protocol
+# under the ``__type`` names Amazon SQS was recorded sending.
+InvalidParameterValue = _leaf("InvalidParameterValue", shape="InvalidParameterValueException")
+MissingParameter = _leaf("MissingParameter", shape="MissingRequiredParameterException")
 InvalidAction = _leaf("InvalidAction")
 MalformedRequest = _leaf("MalformedQueryString")
 UnknownOperation = _leaf("UnknownOperationException")
+#: A GET on a queue's URL that names no action, answered 404 as SQS answers it.
+UnknownOperationAtQueueUrl = _leaf("UnknownOperationException", status=404)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.query_client import query_data_path, query_sqs  # noqa: F401 (fixtures for every test here)
 from tests.support import ThreadedServer, server_config, sqs_client
 
 _names = itertools.count()

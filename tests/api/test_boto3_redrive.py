@@ -146,5 +146,5 @@ def test_move_task_needs_a_dead_letter_queue(sqs: Any, queue_url: str) -> None:
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterValue"
     with pytest.raises(sqs.exceptions.ResourceNotFoundException):
         sqs.start_message_move_task(SourceArn="arn:aws:sqs:us-east-1:000000000000:nope-none")
-    with pytest.raises(sqs.exceptions.ResourceNotFoundException):
+    with pytest.raises(ClientError, match="Value for parameter TaskHandle is invalid."):
         sqs.cancel_message_move_task(TaskHandle="bm9wZQ==")

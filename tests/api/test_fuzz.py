@@ -774,8 +774,11 @@ def garbage_pairs() -> st.SearchStrategy[list[tuple[str, str]]]:
         st.tuples(maps, index, form_text).map(lambda t: [(f"{t[0]}.{t[1]}.Value", t[2])]),
         # A map entry given as a scalar: Tag.1=v
         st.tuples(maps, index, form_text).map(lambda t: [(f"{t[0]}.{t[1]}", t[2])]),
-        # A flattened list or map without an index: AttributeName=All
-        st.tuples(structured, form_text).map(lambda t: [(t[0], t[1])]),
+        # A flattened list or map without an index: AttributeName=All (an empty list, AttributeName=, is how
+        # botocore sends one: not garbage)
+        st.tuples(structured, form_text)
+        .filter(lambda t: t[1] != "" or t[0] in QUERY_MAPS)
+        .map(lambda t: [(t[0], t[1])]),
         # A parameter both scalar and nested: QueueUrl=x with QueueUrl.1=y (in either order)
         st.tuples(
             st.sampled_from(["QueueUrl", "MessageBody", "QueueName", "Attribute.1.Name", "Label"]),

@@ -10,31 +10,26 @@ older SDKs speak it.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
-from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-import botocore.session
 import pytest
-from botocore.config import Config
-from botocore.loaders import Loader
 
+from tests.api.query_client import SQS_MODEL
 from tests.api.sqs_md5 import md5_of_body, sqs_md5_of_attributes
 from tests.support import ThreadedServer, wait_until
 
 NS = "http://queue.amazonaws.com/doc/2012-11-05/"
 ACCOUNT = "000000000000"
-SQS_MODEL: dict[str, Any] = Loader().load_service_model("sqs", "service-2")
 #: Actions whose model has an output shape: their answer always carries ``<ActionResult>``.
 ACTIONS_WITH_RESULT = frozenset(name for name, op in SQS_MODEL["operations"].items() if "output" in op)
 
@@ -210,7 +205,7 @@ def test_get_queue_url(server: ThreadedServer, queue_name: str) -> None:
     assert text(ok(server, {"Action": "GetQueueUrl", "QueueName": queue_name}), "QueueUrl") == url
     missing = f"{queue_name[:70]}-none"
     message = error(server, {"Action": "GetQueueUrl", "QueueName": missing}, "AWS.SimpleQueueService.NonExistentQueue")
-    assert missing in message
+    assert message == "The specified queue does not exist for this wsdl version."
 
 
 def test_list_queues_prefix_and_pagination(server: ThreadedServer, queue_name: str) -> None:
@@ -607,7 +602,9 @@ def test_message_move_tasks(server: ThreadedServer, queue_name: str) -> None:
     assert task["DestinationArn"] == source_arn
     assert task["MaxNumberOfMessagesPerSecond"] == "10"
     assert task["ApproximateNumberOfMessagesToMove"] == "1"
-    error(server, start, "AWS.SimpleQueueService.UnsupportedOperation")
+    assert error(server, start, "InvalidParameterValue") == (
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time."
+    )
 
     cancelled = ok(server, {"Action": "CancelMessageMoveTask", "TaskHandle": handle})
     assert text(cancelled, "ApproximateNumberOfMessagesMoved") == "0"
@@ -619,12 +616,10 @@ def test_message_move_tasks(server: ThreadedServer, queue_name: str) -> None:
     ok(server, start)
     wait_until(lambda: _move_tasks(server, dlq_arn)[0]["Status"] == "COMPLETED", 10, "the new move task completes")
     assert text(receive_all(server, source_url, 1)[0], "Body") == "dead letter"
-    error(
-        server,
-        {"Action": "CancelMessageMoveTask", "TaskHandle": "bm90LWEtdGFzaw=="},
-        "ResourceNotFoundException",
-        status=404,
-    )
+    error(server, {"Action": "CancelMessageMoveTask", "TaskHandle": "bm90LWEtdGFzaw=="}, "InvalidParameterValue")
+    unknown = base64.urlsafe_b64encode(json.dumps({"taskId": "none", "sourceArn": dlq_arn}).encode()).decode()
+    cancel_unknown = {"Action": "CancelMessageMoveTask", "TaskHandle": unknown}
+    assert error(server, cancel_unknown, "ResourceNotFoundException", status=404) == "Task does not exist."
 
 
 def test_add_and_remove_permission(server: ThreadedServer, queue_name: str) -> None:
@@ -737,94 +732,6 @@ def test_fifo_queue_name_is_unsupported(server: ThreadedServer, queue_name: str)
         {"Action": "CreateQueue", "QueueName": queue_name, **fifo_attribute},
         "AWS.SimpleQueueService.UnsupportedOperation",
     )
-
-
-# -- a botocore client speaking the Query protocol --------------------------------------------------
-
-#: Query names of the model's flattened lists and maps (the JSON model drops them).
-_QUERY_NAMES = {
-    "AWSAccountIds": "AWSAccountId",
-    "Actions": "ActionName",
-    "Attributes": "Attribute",
-    "AttributeNames": "AttributeName",
-    "Failed": "BatchResultErrorEntry",
-    "MessageAttributeNames": "MessageAttributeName",
-    "MessageAttributes": "MessageAttribute",
-    "MessageSystemAttributeNames": "MessageSystemAttributeName",
-    "MessageSystemAttributes": "MessageSystemAttribute",
-    "Messages": "Message",
-    "QueueUrls": "QueueUrl",
-    "queueUrls": "QueueUrl",
-    "TagKeys": "TagKey",
-    "Tags": "Tag",
-    "tags": "Tag",
-}
-#: Error codes of the Query protocol, as the SQS Query model declared them.
-_QUERY_ERROR_CODES = {
-    "QueueDoesNotExist": ("AWS.SimpleQueueService.NonExistentQueue", 400),
-    "QueueNameExists": ("QueueAlreadyExists", 400),
-    "TooManyEntriesInBatchRequest": ("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
-    "EmptyBatchRequest": ("AWS.SimpleQueueService.EmptyBatchRequest", 400),
-    "BatchEntryIdsNotDistinct": ("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
-    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", 400),
-    "UnsupportedOperation": ("AWS.SimpleQueueService.UnsupportedOperation", 400),
-}
-
-
-def query_model() -> dict[str, Any]:
-    """botocore's SQS model rewritten for the Query protocol: result wrappers, query names, error codes."""
-    model = copy.deepcopy(SQS_MODEL)
-    metadata = model["metadata"]
-    metadata["protocol"] = "query"
-    metadata["protocols"] = ["query"]
-    for key in ("jsonVersion", "targetPrefix", "awsQueryCompatible"):
-        metadata.pop(key, None)
-    for name, operation in model["operations"].items():
-        if "output" in operation:
-            operation["output"]["resultWrapper"] = f"{name}Result"
-    shapes = model["shapes"]
-    for name, shape in shapes.items():
-        if name in _QUERY_ERROR_CODES:
-            code, status = _QUERY_ERROR_CODES[name]
-            shape["error"] = {"code": code, "httpStatusCode": status, "senderFault": True}
-        if shape["type"] == "map":
-            shape["key"]["locationName"] = "Key" if shape["key"]["shape"] == "TagKey" else "Name"
-            shape["value"]["locationName"] = "Value"
-        if shape["type"] != "structure":
-            continue
-        for member, ref in shape["members"].items():
-            target = shapes[ref["shape"]]
-            if target["type"] in ("list", "map") and target.get("flattened"):
-                # Batch entries are named after their shape: SendMessageBatchRequestEntry.1.Id, ...
-                ref["locationName"] = _QUERY_NAMES.get(member) or target["member"]["shape"]
-    return model
-
-
-@pytest.fixture(scope="module")
-def query_data_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("botocore-data")
-    version = root / "sqs" / SQS_MODEL["metadata"]["apiVersion"]
-    version.mkdir(parents=True)
-    (version / "service-2.json").write_text(json.dumps(query_model()))
-    return root
-
-
-@pytest.fixture
-def query_sqs(server: ThreadedServer, query_data_path: Path) -> Iterator[Any]:
-    """A botocore SQS client that speaks the Query protocol (``Action=...`` in, XML out)."""
-    session = botocore.session.Session()
-    session.set_config_variable("data_path", str(query_data_path))
-    client = session.create_client(
-        "sqs",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDQUERY",
-        aws_secret_access_key="local",
-        config=Config(retries={"max_attempts": 0}),
-    )
-    assert client.meta.service_model.protocol == "query"
-    yield client
-    client.close()
 
 
 def _receive_n(client: Any, count: int, **params: Any) -> list[dict[str, Any]]:

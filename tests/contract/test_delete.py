@@ -5,6 +5,7 @@ from __future__ import annotations
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core import receipts
+from conveyor.core.models import VisibilityChange
 from conveyor.store.protocol import Store
 
 from .helpers import bodies, counts, create_queue, receive, receive_one, send
@@ -37,6 +38,19 @@ async def test_delete_with_the_latest_handle_works_after_the_visibility_timeout(
     clock.advance(20)  # visible again but not received again: the handle is still the latest
     assert await store.delete_messages("q", [received.receipt_handle]) == [None]
     assert await counts(store, "q") == (0, 0, 0)
+
+
+async def test_latest_handle_deletes_after_expiry_then_visibility_changes_are_refused(
+    store: Store, clock: FakeClock
+) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "m")
+    received = await receive_one(store, "q")
+    clock.advance(11)
+    assert await store.delete_messages("q", [received.receipt_handle]) == [None]
+    assert await receive(store, "q") == []
+    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 5)])
+    assert isinstance(result, errors.InvalidParameterValue)
 
 
 async def test_delete_with_a_stale_handle_succeeds_and_deletes_nothing(store: Store) -> None:
@@ -99,7 +113,7 @@ async def test_delete_with_another_queues_handle_is_receipt_handle_is_invalid(st
 async def test_delete_with_a_well_formed_unknown_handle_succeeds(store: Store) -> None:
     await create_queue(store)
     await send(store, "q", "m")
-    handle = receipts.encode("q", 987_654, receipts.new_token())
+    handle = receipts.encode("q", 987_654, receipts.new_token(), "no-such-message")
     assert await store.delete_messages("q", [handle]) == [None]
     assert await counts(store, "q") == (1, 0, 0)
 

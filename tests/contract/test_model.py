@@ -2,8 +2,10 @@
 
 The model follows the reference rules: a receive takes visible messages in (visible_at, insertion)
 order, moving the spent ones to the DLQ as it meets them, until it has ``max_messages``; only the
-latest receipt handle acts on a message. With a DLQ the queue holds at most 10 messages and every
-receive asks for 10, so each receive meets every visible message.
+latest receipt handle deletes a message; any handle of a message still in the queue changes its
+visibility, in flight or visible again (as Amazon SQS was recorded doing on a standard queue). With
+a DLQ the queue holds at most 10 messages and every receive asks for 10, so each receive meets every
+visible message.
 """
 
 from __future__ import annotations
@@ -177,10 +179,8 @@ async def apply(store: Store, model: QueueModel, op: Operation) -> None:
             m, handle, acts = model.pick(op.pick, op.stale)
             [result] = await store.change_visibility("q", [VisibilityChange(handle, op.visibility_timeout_s)])
             now_ms = model.clock.now_ms()
-            if not acts:
+            if m.deleted or m.in_dlq:
                 assert isinstance(result, errors.InvalidParameterValue), result
-            elif m.visible_at_ms <= now_ms:
-                assert isinstance(result, errors.MessageNotInflight), result
             else:
                 assert result is None
                 m.visible_at_ms = now_ms + op.visibility_timeout_s * 1000

@@ -191,21 +191,40 @@ async def test_delete_queue_removes_it(store: Store) -> None:
         await store.get_queue("q")
 
 
-async def test_recreated_queue_is_empty(store: Store) -> None:
+async def test_a_name_deleted_less_than_60_s_ago_cannot_be_created_again(store: Store, clock: FakeClock) -> None:
+    await store.create_queue("q", {}, {})
+    await store.create_queue("other", {}, {})
+    await store.delete_queue("q")
+    clock.advance(59)
+    with pytest.raises(errors.QueueDeletedRecently):
+        await store.create_queue("q", {}, {})
+    with pytest.raises(errors.QueueDoesNotExist):
+        await store.get_queue("q")
+    await store.create_queue("q2", {}, {})  # other names are free
+    clock.advance(1)
+    await store.create_queue("q", {}, {})
+    await store.delete_queue("q")
+    with pytest.raises(errors.QueueDeletedRecently):  # deleted again: 60 s again
+        await store.create_queue("q", {}, {})
+
+
+async def test_recreated_queue_is_empty(store: Store, clock: FakeClock) -> None:
     await store.create_queue("q", {}, {"old": "tag"})
     await send(store, "q", "a", "b")
     await send(store, "q", "delayed", delay_s=30)
     await receive(store, "q", 1)
     await store.delete_queue("q")
+    clock.advance(60)
     info = await store.create_queue("q", {}, {})
     assert info.tags == {}
     assert await counts(store, "q") == (0, 0, 0)
     assert await receive(store, "q") == []
 
 
-async def test_recreated_queue_has_fresh_attributes(store: Store) -> None:
+async def test_recreated_queue_has_fresh_attributes(store: Store, clock: FakeClock) -> None:
     await create_queue(store, "q", VisibilityTimeout=5)
     await store.delete_queue("q")
+    clock.advance(60)
     info = await store.create_queue("q", {}, {})
     assert info.attributes["VisibilityTimeout"] == "30"
 

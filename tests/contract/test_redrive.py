@@ -52,14 +52,15 @@ async def test_moved_message_is_visible_in_the_dlq_at_once(store: Store) -> None
     assert bodies(await receive(store, "dlq")) == ["m"]
 
 
-async def test_moved_message_has_its_receive_count_reset(store: Store) -> None:
-    await source_with_dlq(store, 2)
+async def test_moved_message_keeps_its_receive_count(store: Store) -> None:
+    # As Amazon SQS was recorded doing: received once in the source, then moved, it shows 2 on its first DLQ receive.
+    await source_with_dlq(store, 1)
     await send(store, "src", "m")
-    for _ in range(3):
+    for _ in range(2):
         await receive(store, "src", visibility_timeout_s=0)
     moved = await receive_one(store, "dlq", visibility_timeout_s=0)
-    assert moved.message.receive_count == 1
-    assert (await receive_one(store, "dlq")).message.receive_count == 2
+    assert moved.message.receive_count == 2
+    assert (await receive_one(store, "dlq")).message.receive_count == 3
 
 
 async def test_moved_message_names_its_source_queue_arn(store: Store) -> None:
@@ -180,22 +181,32 @@ async def test_dlq_message_moves_again_by_the_dlq_own_policy(store: Store) -> No
     await create_queue(store, "dlq", RedrivePolicy=redrive_policy("dlq2", 1))
     await create_queue(store, "src", RedrivePolicy=redrive_policy("dlq", 1))
     await send(store, "src", "m")
-    for queue in ("src", "src", "dlq", "dlq"):
+    for queue in ("src", "src", "dlq"):  # its count (1) came with it: the DLQ's first receive moves it on
         await receive(store, queue, visibility_timeout_s=0)
     moved = await receive_one(store, "dlq2")
     assert moved.message.dead_letter_source_arn == arn("dlq")
-    assert moved.message.receive_count == 1
+    assert moved.message.receive_count == 2
 
 
-async def test_moved_message_first_receive_time_is_its_first_receive_in_the_dlq(store: Store, clock: FakeClock) -> None:
+async def test_moved_message_keeps_its_first_receive_time(store: Store, clock: FakeClock) -> None:
     await source_with_dlq(store, 1)
     await send(store, "src", "m")
+    clock.advance(3)
+    first_receive_ms = clock.now_ms()
     await receive(store, "src", visibility_timeout_s=0)
     await receive(store, "src")
     clock.advance(7)
-    dlq_receive_ms = clock.now_ms()
     moved = await receive_one(store, "dlq")
-    assert moved.message.first_received_at_ms == dlq_receive_ms
+    assert moved.message.first_received_at_ms == first_receive_ms
+
+
+async def test_a_queue_that_is_its_own_dead_letter_queue_keeps_its_messages(store: Store) -> None:
+    await create_queue(store, "q", RedrivePolicy=redrive_policy("q", 1))
+    await send(store, "q", "m")
+    seen = [(await receive_one(store, "q", visibility_timeout_s=0)).message for _ in range(3)]
+    assert [m.receive_count for m in seen] == [1, 2, 3]
+    assert {m.dead_letter_source_arn for m in seen} == {None}
+    assert await counts(store, "q") == (1, 0, 0)
 
 
 async def test_receive_moves_a_long_run_of_spent_messages_and_still_fills_the_batch(

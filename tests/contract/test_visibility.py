@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core import receipts
@@ -137,33 +139,42 @@ async def test_handle_still_works_after_a_change_visibility(store: Store, clock:
     assert await counts(store, "q") == (0, 0, 0)
 
 
-async def test_change_visibility_of_a_visible_message_is_message_not_inflight(store: Store, clock: FakeClock) -> None:
+# Amazon SQS was recorded accepting these on a standard queue (our earlier answers were MessageNotInflight and
+# InvalidParameterValue): a visibility change acts on a message visible again, and through an older handle.
+
+
+async def test_change_visibility_of_an_expired_message_not_received_again_succeeds(
+    store: Store, clock: FakeClock
+) -> None:
     await create_queue(store, VisibilityTimeout=10)
     await send(store, "q", "m")
     received = await receive_one(store, "q")
     clock.advance(11)
-    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)])
-    assert isinstance(result, errors.MessageNotInflight)
     assert await counts(store, "q") == (1, 0, 0)
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)]) == [None]
+    assert await counts(store, "q") == (0, 1, 0)  # hidden again, for 30 s from now
+    clock.advance(29)
+    assert await receive(store, "q") == []
+    clock.advance(1)
+    assert len(await receive(store, "q")) == 1
 
 
-async def test_change_visibility_after_release_is_message_not_inflight(store: Store) -> None:
+async def test_change_visibility_after_release_hides_the_message_again(store: Store) -> None:
     await create_queue(store)
     await send(store, "q", "m")
     received = await receive_one(store, "q")
-    await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 0)])
-    [result] = await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)])
-    assert isinstance(result, errors.MessageNotInflight)
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 0)]) == [None]
+    assert await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 30)]) == [None]
+    assert await counts(store, "q") == (0, 1, 0)
 
 
-async def test_change_visibility_with_a_stale_handle_is_invalid_parameter_value(store: Store) -> None:
+async def test_change_visibility_with_an_older_handle_is_accepted(store: Store) -> None:
     await create_queue(store)
     await send(store, "q", "m")
-    stale = await receive_one(store, "q", visibility_timeout_s=0)
+    older = await receive_one(store, "q", visibility_timeout_s=0)
     await receive_one(store, "q", visibility_timeout_s=100)
-    [result] = await store.change_visibility("q", [VisibilityChange(stale.receipt_handle, 0)])
-    assert isinstance(result, errors.InvalidParameterValue)
-    assert await counts(store, "q") == (0, 1, 0)  # the message stays hidden
+    assert await store.change_visibility("q", [VisibilityChange(older.receipt_handle, 0)]) == [None]
+    assert await counts(store, "q") == (1, 0, 0)  # released
 
 
 async def test_change_visibility_of_a_deleted_message_is_invalid_parameter_value(store: Store) -> None:
@@ -194,34 +205,37 @@ async def test_change_visibility_with_another_queues_handle_is_receipt_handle_is
 
 async def test_change_visibility_of_a_well_formed_but_unknown_handle_is_refused(store: Store) -> None:
     await create_queue(store)
-    handle = receipts.encode("q", 987_654, receipts.new_token())
+    handle = receipts.encode("q", 987_654, receipts.new_token(), "no-such-message")
     [result] = await store.change_visibility("q", [VisibilityChange(handle, 10)])
     assert isinstance(result, errors.InvalidParameterValue)
 
 
 async def test_change_visibility_batch_results_are_per_entry_in_order(store: Store, clock: FakeClock) -> None:
     await create_queue(store, VisibilityTimeout=10)
-    await send(store, "q", "in-flight", "stale", "visible")
-    in_flight, stale, visible = await receive(store, "q", 3)
-    clock.advance(11)  # all three visible again
-    refreshed = await receive(store, "q", 2)  # receives "in-flight" and "stale" again
-    assert [r.message.message_id for r in refreshed] == [in_flight.message.message_id, stale.message.message_id]
+    await send(store, "q", "in-flight", "older", "visible", "deleted")
+    in_flight, older, visible, deleted = await receive(store, "q", 4)
+    await store.delete_messages("q", [deleted.receipt_handle])
+    clock.advance(11)  # the other three visible again
+    refreshed = await receive(store, "q", 2)  # receives "in-flight" and "older" again
+    assert [r.message.message_id for r in refreshed] == [in_flight.message.message_id, older.message.message_id]
     results = await store.change_visibility(
         "q",
         [
             VisibilityChange(refreshed[0].receipt_handle, 60),
             VisibilityChange("garbage", 60),
-            VisibilityChange(stale.receipt_handle, 60),
+            VisibilityChange(older.receipt_handle, 60),
             VisibilityChange(visible.receipt_handle, 60),
+            VisibilityChange(deleted.receipt_handle, 60),
             VisibilityChange(refreshed[1].receipt_handle, 0),
         ],
     )
     assert results[0] is None
     assert isinstance(results[1], errors.ReceiptHandleIsInvalid)
-    assert isinstance(results[2], errors.InvalidParameterValue)
-    assert isinstance(results[3], errors.MessageNotInflight)
-    assert results[4] is None
-    assert await counts(store, "q") == (2, 1, 0)
+    assert results[2] is None  # an older handle: accepted (then released by the last entry)
+    assert results[3] is None  # visible again, not received again: hidden again
+    assert isinstance(results[4], errors.InvalidParameterValue)
+    assert results[5] is None
+    assert await counts(store, "q") == (1, 2, 0)
 
 
 async def test_change_visibility_batch_applies_every_valid_entry(store: Store, clock: FakeClock) -> None:
@@ -232,3 +246,19 @@ async def test_change_visibility_batch_applies_every_valid_entry(store: Store, c
     assert await store.change_visibility("q", changes) == [None, None, None]
     clock.advance(50)
     assert await counts(store, "q") == (0, 3, 0)
+
+
+async def test_a_handle_given_before_handles_named_their_message_acts_only_as_the_latest(store: Store) -> None:
+    await create_queue(store)
+    await send(store, "q", "m")
+    older = receipts.decode((await receive_one(store, "q", visibility_timeout_s=0)).receipt_handle, "q")
+    latest = receipts.decode((await receive_one(store, "q", visibility_timeout_s=100)).receipt_handle, "q")
+
+    def without_id(receipt: receipts.Receipt) -> str:  # the handle format of earlier versions: queue, key, token
+        return base64.urlsafe_b64encode(f"q\x00{receipt.key}\x00{receipt.token}".encode()).decode()
+
+    [result] = await store.change_visibility("q", [VisibilityChange(without_id(older), 0)])
+    assert isinstance(result, errors.InvalidParameterValue)
+    assert await store.change_visibility("q", [VisibilityChange(without_id(latest), 0)]) == [None]
+    assert await store.delete_messages("q", [without_id(latest)]) == [None]
+    assert await counts(store, "q") == (0, 0, 0)

@@ -118,6 +118,7 @@ async def test_a_recreated_queue_never_sees_the_old_queues_messages(store: Sqlit
     await store.send_messages("q", [message("old")])
     [old] = await store.receive_messages("q", 1, 0, 0)
     await store.delete_queue("q")
+    clock.advance(60)  # a deleted name is held 60 s
     await store.create_queue("q", {}, {})
     assert await store.receive_messages("q", 10, None, 0) == []
     assert await store.delete_messages("q", [old.receipt_handle]) == [None]

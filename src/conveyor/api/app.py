@@ -59,6 +59,9 @@ ACTIONS: dict[str, ActionHandler] = {
     "CancelMessageMoveTask": redrive.cancel_message_move_task,
 }
 
+#: Actions of the service, not of a queue: sent to a queue's URL, SQS refuses them with ``InvalidAction``.
+SERVICE_ACTIONS = frozenset({"CreateQueue", "ListQueues"})
+
 #: Largest request body accepted: a 1 MiB batch grows when JSON escapes it.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 #: A refused request (foreign Host, another site's page) is logged at most this often.
@@ -89,6 +92,7 @@ class SqsApi:
             base_url=f"{request.scheme}://{request.host}",
             sender_id=match.group(1) if match else self.config.account_id,
             path_queue=segments[-1] if len(segments) == 2 else None,
+            trace_header=request.headers.get("X-Amzn-Trace-Id"),
         )
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -127,20 +131,33 @@ class SqsApi:
 
     async def _query(self, request: web.Request, body: bytes, request_id: str) -> web.Response:
         action = "Unknown"
+        # A Query request that accepts JSON is answered in JSON, as SQS answers it.
+        json = "application/json" in request.headers.get("Accept", "")
         try:
             form = protocol_query.parse_form(request.rel_url.raw_query_string, body)
             action = form.get("Action", "")
+            context = self.context(request)
             handler = ACTIONS.get(action)
             if handler is None:
+                if not action and request.method == "GET" and context.path_queue:
+                    raise errors.UnknownOperationAtQueueUrl("Send Action=<SQS action> to act on this queue.")
                 if not action:
                     raise errors.InvalidAction("The request names no action: send Action=<SQS action> or X-Amz-Target.")
                 raise errors.InvalidAction(f"The action {action[:100]!r} is not valid for this endpoint.")
-            result = await handler(self.context(request), protocol_query.decode(action, form))
+            if context.path_queue and action in SERVICE_ACTIONS:
+                raise errors.InvalidAction(f"The action {action} is not valid for this endpoint.")
+            result = await handler(context, protocol_query.decode(action, form))
         except errors.ConveyorError as error:
-            return self._error(error, False, request_id)
+            return self._error(error, json, request_id)
         except Exception:
             log.exception("internal error in %s", action)
-            return self._error(errors.ConveyorError("Internal error; see the server log."), False, request_id)
+            return self._error(errors.ConveyorError("Internal error; see the server log."), json, request_id)
+        if json:
+            return web.Response(
+                body=protocol_json.encode(result),
+                content_type=api_errors.JSON_CONTENT_TYPE,
+                headers={"x-amzn-RequestId": request_id},
+            )
         return web.Response(body=protocol_query.encode(action, result, request_id), content_type="text/xml")
 
     def refuse_foreign(self) -> Middleware:

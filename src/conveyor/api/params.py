@@ -35,6 +35,8 @@ class Context:
     sender_id: str
     #: Queue name from the request path (Query requests may be POSTed to the queue URL).
     path_queue: str | None = None
+    #: The request's ``X-Amzn-Trace-Id`` header: a sent message's ``AWSTraceHeader`` unless it carries its own.
+    trace_header: str | None = None
 
     def queue_url(self, name: str) -> str:
         return f"{self.base_url}/{self.account_id}/{name}"
@@ -65,7 +67,8 @@ def req_str(params: Params, name: str) -> str:
     return value
 
 
-def get_int(params: Params, name: str, low: int, high: int) -> int | None:
+def get_int(params: Params, name: str, low: int, high: int, *, reason: str | None = None) -> int | None:
+    """An integer from ``low`` to ``high``; out of range, refused with ``reason`` (SQS's words for the parameter)."""
     value = params.get(name)
     if value is None:
         return None
@@ -78,6 +81,8 @@ def get_int(params: Params, name: str, low: int, high: int) -> int | None:
             f"Value {str(value)[:50]!r} for parameter {name} is invalid. "
             f"Reason: must be an integer from {low} to {high}."
         ) from None
+    if reason is not None and not low <= number <= high:
+        raise errors.InvalidParameterValue(f"Value {number} for parameter {name} is invalid. Reason: {reason}")
     return limits.check_int_range(number, low, high, name)
 
 

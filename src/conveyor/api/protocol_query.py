@@ -127,6 +127,8 @@ def _convert(tree: Tree) -> dict[str, Any]:
                 inner = item.get(value_element)
                 mapping[item[key_element]] = _convert(inner) if isinstance(inner, dict) else inner
             out[json_name] = mapping
+        elif value == "" and (key in _LISTS or key.endswith(_ENTRY_SUFFIX)):
+            out[_LISTS.get(key, "Entries")] = []  # an empty list, as botocore sends one: ``Name=``
         elif key in _LISTS:
             out[_LISTS[key]] = _indexed(key, value)
         elif key.endswith(_ENTRY_SUFFIX):

@@ -40,8 +40,11 @@ def defaults() -> dict[str, str]:
     return values
 
 
-def validate(given: dict[str, str]) -> dict[str, str]:
+def validate(given: dict[str, str], *, creating: bool = True) -> dict[str, str]:
     """Check names and values of settable attributes; return them normalised (ints as canonical text).
+
+    FIFO-only attributes on a standard queue are refused as Amazon SQS refuses them (``FifoQueue=true`` when
+    ``creating``: FIFO queues are not supported yet).
 
     An empty ``RedrivePolicy`` or ``RedriveAllowPolicy`` is kept as ``""`` and means "remove it".
     Whether a redrive target exists is checked by the caller, which can see the other queues.
@@ -49,16 +52,9 @@ def validate(given: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in given.items():
         if name in FIFO_ONLY:
-            if name == "FifoQueue" and str(value).lower() == "false":
-                continue
-            raise errors.UnsupportedOperation(
-                f"Attribute {name} is for FIFO queues, which are not supported yet. "
-                "Remove it to create a standard queue."
-            )
+            _refuse_fifo_only(name, value, creating)
         if name not in SETTABLE:
-            raise errors.InvalidAttributeName(
-                f"Unknown Attribute {name}. Settable attributes are: {', '.join(sorted(SETTABLE))}."
-            )
+            raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
         if name in INT_ATTRIBUTES:
             _, low, high = INT_ATTRIBUTES[name]
             out[name] = str(_int_in_range(name, value, low, high))
@@ -73,6 +69,16 @@ def validate(given: dict[str, str]) -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+def _refuse_fifo_only(name: str, value: object, creating: bool) -> None:
+    if name == "FifoQueue" and creating and str(value).lower() == "true":
+        raise errors.UnsupportedOperation(
+            "FIFO queues are not supported yet: remove the attribute FifoQueue to create a standard queue."
+        )
+    if name in ("DeduplicationScope", "FifoThroughputLimit"):
+        raise errors.InvalidAttributeName(f"You can specify the {name} only when FifoQueue is set to true.")
+    raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
 
 
 def _int_in_range(name: str, value: object, low: int, high: int) -> int:

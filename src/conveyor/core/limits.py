@@ -22,7 +22,10 @@ MAX_MOVE_RATE_PER_S = 500
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_ATTR_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+MAX_GROUP_ID_LENGTH = 128
+_GROUP_ID = re.compile(r"[!-~]{1,128}")
+#: Letters (any script), digits, ``_``, ``-`` and ``.``: SQS accepts ``attr.1øßä``.
+_ATTR_NAME = re.compile(r"^[\w.-]{1,256}$")
 # Characters SQS allows in a body and in string attribute values (XML 1.0's Char production).
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -42,8 +45,18 @@ def validate_queue_name(name: str) -> None:
 def validate_batch_entry_id(entry_id: str) -> None:
     if not _BATCH_ID.fullmatch(entry_id):
         raise errors.InvalidBatchEntryId(
-            f"A batch entry id can only contain alphanumeric characters, hyphens and underscores, "
-            f"1 to 80 characters: {entry_id[:100]!r}."
+            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. "
+            f"It can be at most {MAX_BATCH_ENTRY_ID_LENGTH} letters long."
+        )
+
+
+def validate_message_id_parameter(value: str, parameter: str) -> None:
+    """``MessageGroupId`` or ``MessageDeduplicationId``: 1 to 128 printable ASCII characters (letters, digits and
+    punctuation), on any queue type, as SQS validates them."""
+    if not _GROUP_ID.fullmatch(value):
+        raise errors.InvalidParameterValue(
+            f"Value {value} for parameter {parameter} is invalid. Reason: {parameter} can only include alphanumeric "
+            f"and punctuation characters. 1 to {MAX_GROUP_ID_LENGTH} in length."
         )
 
 
@@ -68,7 +81,8 @@ def validate_attribute_name(name: str) -> None:
         or lowered.startswith("amazon.")
     ):
         raise errors.InvalidParameterValue(
-            f"Message attribute name {name[:300]!r} is invalid: use up to 256 letters, digits, '_', '-' and '.', "
+            f"Message attribute name {name[:300]!r} is invalid: use up to 256 letters (of any script), digits, '_', "
+            "'-' and '.', "
             "not starting or ending with '.', no '..', and no 'AWS.' or 'Amazon.' prefix."
         )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from conveyor import errors
 from conveyor.clock import Clock
 from conveyor.core import attributes as queue_attributes
-from conveyor.core import receipts
+from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.history import OperationTotals
 from conveyor.core.models import (
@@ -37,6 +37,8 @@ from conveyor.store.waiters import Waiters
 
 #: SQS allows one PurgeQueue per queue every 60 seconds.
 PURGE_INTERVAL_S = 60
+#: A queue name deleted less than this long ago cannot be created again (SQS's ``QueueDeletedRecently``).
+RECREATE_AFTER_S = 60
 
 
 @dataclass(slots=True)
@@ -48,16 +50,12 @@ class ReceiveOutcome:
 
 
 def not_available(handle_key: int) -> errors.ConveyorError:
-    """A stale handle, or a message that is gone, as SQS answers a visibility change for it."""
+    """A message that is gone (or was not received since it came to this queue), as SQS answers a visibility
+    change for it."""
     return errors.InvalidParameterValue(
         f"Value for parameter ReceiptHandle is invalid (message {handle_key}). "
         "Reason: Message does not exist or is not available for visibility timeout change."
     )
-
-
-def not_inflight() -> errors.ConveyorError:
-    """A visibility change for a message that is visible already."""
-    return errors.MessageNotInflight("The message referred to isn't in flight: it is visible already.")
 
 
 class BaseStore:
@@ -72,6 +70,8 @@ class BaseStore:
         self._queues: dict[str, QueueInfo] = {}
         self._settings: dict[str, QueueSettings] = {}
         self._last_purge_ms: dict[str, int] = {}
+        #: When each queue name was deleted, for ``RECREATE_AFTER_S`` (``_deleted_recently``).
+        self._deleted_at_ms: dict[str, int] = {}
         self._move_tasks: dict[str, MoveTask] = {}
         #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
         self._totals: dict[str, list[int]] = {}
@@ -93,7 +93,14 @@ class BaseStore:
 
     def _load_queue(self, info: QueueInfo) -> None:
         self._queues[info.name] = info
-        self._settings[info.name] = QueueSettings.of(info.attributes)
+        settings = QueueSettings.of(info.attributes)
+        if settings.redrive is not None and redrive.queue_name_from_arn(settings.redrive.dead_letter_target_arn) == (
+            info.name
+        ):
+            # A queue that is its own dead-letter queue (SQS accepts the policy): a move would leave the message where
+            # it is, so none is made and the message is received as usual.
+            settings = replace(settings, redrive=None)
+        self._settings[info.name] = settings
 
     def _now_ms(self) -> int:
         """Now on the store's clock, the time of every ``now_ms`` a hook is given."""
@@ -115,6 +122,11 @@ class BaseStore:
         async with self._metadata_lock:
             if name in self._queues:
                 raise errors.QueueNameExists(f"A queue named {name!r} already exists.")
+            if await self._deleted_recently(name, self._now_ms()):
+                raise errors.QueueDeletedRecently(
+                    f"You must wait {RECREATE_AFTER_S} seconds after deleting a queue before you can create another "
+                    "with the same name."
+                )
             now_s = int(self.clock.now())
             attrs = queue_attributes.merge(queue_attributes.defaults(), attributes)
             info = QueueInfo(name, attrs, dict(tags), now_s, now_s)
@@ -126,6 +138,7 @@ class BaseStore:
         async with self._metadata_lock:
             await self._queue(name)
             await self._drop_queue(name)
+            await self._hold_deleted_name(name, self._now_ms())
             self._queues.pop(name, None)
             self._settings.pop(name, None)
             self._last_purge_ms.pop(name, None)
@@ -169,9 +182,20 @@ class BaseStore:
         last_ms = await self._purge_at(name, now_ms, PURGE_INTERVAL_S * 1000)
         if last_ms is not None:
             raise errors.PurgeQueueInProgress(
-                f"Only one PurgeQueue operation on {name} is allowed every {PURGE_INTERVAL_S} seconds; "
-                f"try again in {int(PURGE_INTERVAL_S - (now_ms - last_ms) / 1000) + 1} s."
+                f"Only one PurgeQueue operation on {name} is allowed every {PURGE_INTERVAL_S} seconds."
             )
+
+    async def _deleted_recently(self, name: str, now_ms: int) -> bool:
+        """Whether ``name`` was deleted less than ``RECREATE_AFTER_S`` before ``now_ms``. Overridden by a store whose
+        database other servers change too (it keeps the time there); here it is kept in memory."""
+        deleted_ms = self._deleted_at_ms.get(name)
+        return deleted_ms is not None and now_ms - deleted_ms < RECREATE_AFTER_S * 1000
+
+    async def _hold_deleted_name(self, name: str, now_ms: int) -> None:
+        """Remember that ``name`` was deleted at ``now_ms`` (and forget names deleted long enough ago)."""
+        cut_ms = now_ms - RECREATE_AFTER_S * 1000
+        self._deleted_at_ms = {n: t for n, t in self._deleted_at_ms.items() if t > cut_ms}
+        self._deleted_at_ms[name] = now_ms
 
     async def _purge_at(self, name: str, now_ms: int, interval_ms: int) -> int | None:
         """Purge ``name`` unless its last purge was less than ``interval_ms`` before ``now_ms``: then purge nothing
@@ -385,9 +409,10 @@ class BaseStore:
     async def _change_visibility(
         self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
     ) -> list[EntryResult]:
-        """Set visibility of in-flight messages. A message that is not in flight: ``MessageNotInflight``;
-        a stale handle or a message that is gone: ``InvalidParameterValue`` (as SQS answers; see
-        ``memory.not_available``). Malformed or other-queue handles never get here: ``ReceiptHandleIsInvalid``."""
+        """Set the visibility of messages, from ``now_ms``, as Amazon SQS does on a standard queue: any handle of a
+        message received since it came to this queue acts (the latest or an older one), whether the message is in
+        flight or visible again. A message that is gone, or not received since it came here: ``InvalidParameterValue``
+        (``not_available``). Malformed or other-queue handles never get here: ``ReceiptHandleIsInvalid``."""
         raise NotImplementedError
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:

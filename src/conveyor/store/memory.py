@@ -14,7 +14,7 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
-from conveyor.store.base import BaseStore, ReceiveOutcome, not_available, not_inflight
+from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
 from conveyor.store.memory_history import MemoryHistory
 from conveyor.store.protocol import EntryResult
 
@@ -93,8 +93,16 @@ class MemoryStore(MemoryHistory, BaseStore):
             if dlq is not None and redrive.should_move(record.receive_count, settings.redrive):
                 del queue[record.key]
                 source_arn = redrive.sibling_arn(dlq[1], name)
+                # The message keeps its receive count (and first receive) in the DLQ, as SQS keeps them.
                 self._messages[dlq[0]][record.key] = _Record(
-                    record.key, record.message, record.sent_at_ms, now_ms, source_queue=name, source_arn=source_arn
+                    record.key,
+                    record.message,
+                    record.sent_at_ms,
+                    now_ms,
+                    record.receive_count,
+                    record.first_received_at_ms,
+                    source_queue=name,
+                    source_arn=source_arn,
                 )
                 outcome.moved_to[dlq[0]] = outcome.moved_to.get(dlq[0], 0) + 1
                 continue
@@ -102,7 +110,7 @@ class MemoryStore(MemoryHistory, BaseStore):
             record.first_received_at_ms = record.first_received_at_ms or now_ms
             record.token = receipts.new_token()
             record.visible_at_ms = now_ms + visibility_s * 1000
-            handle = receipts.encode(name, record.key, record.token)
+            handle = receipts.encode(name, record.key, record.token, record.message.message_id)
             outcome.messages.append(ReceivedMessage(record.stored(), handle))
             if len(outcome.messages) == max_messages:
                 break
@@ -135,10 +143,8 @@ class MemoryStore(MemoryHistory, BaseStore):
         results: list[EntryResult] = []
         for receipt, visibility_s in changes:
             record = queue.get(receipt.key)
-            if record is None or record.token != receipt.token:
+            if record is None or not receipt.names(record.message.message_id, record.token):
                 results.append(not_available(receipt.key))
-            elif record.visible_at_ms <= now_ms:
-                results.append(not_inflight())
             else:
                 record.visible_at_ms = now_ms + visibility_s * 1000
                 results.append(None)

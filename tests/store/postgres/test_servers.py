@@ -45,10 +45,14 @@ async def test_a_queue_deleted_on_one_server_is_gone_on_the_others(servers: Open
 
 
 async def test_a_queue_deleted_and_created_again_elsewhere_can_be_created_here(servers: OpenServer) -> None:
-    a, b = await servers(), await servers()
+    clock = FakeClock()
+    a, b = await servers(clock), await servers(clock)
     await a.create_queue("q", {}, {})
     await b.get_queue("q")
     await a.delete_queue("q")
+    with pytest.raises(errors.QueueDeletedRecently):  # the 60 s hold on the name is the database's, for every server
+        await b.create_queue("q", {}, {})
+    clock.advance(60)
     await b.create_queue("q", {"DelaySeconds": "3"}, {})  # b's cached "q" is checked again first
     await eventually(
         lambda: a._queues.get("q") is not None and a._queues["q"].attributes["DelaySeconds"] == "3",

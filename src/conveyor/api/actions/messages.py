@@ -19,12 +19,16 @@ from conveyor.api.params import (
     get_blob,
     get_int,
     get_map,
+    get_str,
     get_str_list,
     queue_name,
     req_str,
 )
 from conveyor.core import checksums, limits
 from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, ReceivedMessage, VisibilityChange
+from conveyor.log import get_logger
+
+log = get_logger(__name__)
 
 T = TypeVar("T")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s\x00-\x1f\ufffe\uffff]{1,255})?")
@@ -68,16 +72,22 @@ def parse_attributes(raw: dict[str, Any], what: str) -> tuple[AttributeMap, int]
             blob = value.get("BinaryValue")
             binary = get_blob(blob, f"{what} {name} BinaryValue") if blob is not None else b""
             if not binary:
-                raise errors.InvalidParameterValue(f"The {what} {name!r} must contain a non-empty binary value.")
+                raise errors.InvalidParameterValue(
+                    f"Message (user) attribute '{name}' must contain a non-empty value of type 'Binary'."
+                )
             attr = MessageAttributeValue(data_type, binary_value=binary)
             size += len(binary)
         else:
             text = value.get("StringValue")
             if not isinstance(text, str) or not text:
                 raise errors.InvalidParameterValue(
-                    f"The {what} {name!r} must contain a non-empty message attribute value for {data_type}."
+                    f"Message (user) attribute '{name}' must contain a non-empty value of type "
+                    f"'{data_type.split('.', 1)[0]}'."
                 )
-            limits.validate_text(text, f"{what} {name}")
+            try:
+                limits.validate_text(text, f"{what} {name}")
+            except errors.InvalidMessageContents as error:  # SQS's code for an attribute value
+                raise errors.InvalidParameterValue(error.message) from None
             if data_type.startswith("Number"):
                 _check_number(name, text)
             attr = MessageAttributeValue(data_type, string_value=text)
@@ -99,10 +109,15 @@ def _check_number(name: str, text: str) -> None:
         )
 
 
-def build_message(ctx: Context, entry: Params, max_size: int) -> NewMessage:
-    body = req_str(entry, "MessageBody")
+#: Where a message's ``MessageGroupId`` is kept: among its system attributes, which every store keeps as sent.
+GROUP_ID = "MessageGroupId"
+
+
+def build_message(ctx: Context, entry: Params, max_size: int) -> tuple[NewMessage, int]:
+    """The message of a send (or batch entry) and its size in bytes (body and attributes)."""
+    body = get_str(entry, "MessageBody")
     if not body:
-        raise errors.MissingParameter("The request must contain the parameter MessageBody (it cannot be empty).")
+        raise errors.MissingParameter("The request must contain the parameter MessageBody.")
     limits.validate_text(body, "the message body")
     delay_s = get_int(entry, "DelaySeconds", 0, limits.MAX_DELAY_S)
     attributes, attributes_size = parse_attributes(get_map(entry, "MessageAttributes"), "message attribute")
@@ -112,23 +127,33 @@ def build_message(ctx: Context, entry: Params, max_size: int) -> NewMessage:
             raise errors.InvalidParameterValue(
                 f"Message system attribute {key!r} is not supported: only AWSTraceHeader (String) can be sent."
             )
+    md5_of_system = checksums.md5_of_attributes(system)
+    if "AWSTraceHeader" not in system and ctx.trace_header:
+        system["AWSTraceHeader"] = MessageAttributeValue("String", ctx.trace_header)
+    for parameter in ("MessageGroupId", "MessageDeduplicationId"):
+        given = get_str(entry, parameter)
+        if given is not None:
+            limits.validate_message_id_parameter(given, parameter)
+            if parameter == GROUP_ID:
+                system[GROUP_ID] = MessageAttributeValue("String", given)
     size = len(body.encode()) + attributes_size
     if size > max_size:
+        log.debug("refused a message of %d bytes (body and attributes) over %d", size, max_size)
         raise errors.InvalidParameterValue(
-            f"One or more parameters are invalid. Reason: Message must be shorter than {max_size} bytes "
-            f"(this one is {size} bytes, body and attributes together)."
+            f"One or more parameters are invalid. Reason: Message must be shorter than {max_size} bytes."
         )
-    return NewMessage(
+    message = NewMessage(
         message_id=ids.uuid4(),
         body=body,
         md5_of_body=checksums.md5_of_body(body),
         attributes=attributes,
         md5_of_attributes=checksums.md5_of_attributes(attributes),
         system_attributes=system,
-        md5_of_system_attributes=checksums.md5_of_attributes(system),
+        md5_of_system_attributes=md5_of_system,
         delay_s=delay_s,
         sender_id=ctx.sender_id,
     )
+    return message, size
 
 
 def send_result(message: NewMessage) -> Result:
@@ -143,7 +168,7 @@ def send_result(message: NewMessage) -> Result:
 async def send_message(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
     info = await ctx.store.get_queue(name)
-    message = build_message(ctx, params, int(info.attributes["MaximumMessageSize"]))
+    message, _ = build_message(ctx, params, int(info.attributes["MaximumMessageSize"]))
     await ctx.store.send_messages(name, [message])
     return send_result(message)
 
@@ -158,19 +183,19 @@ async def send_message_batch(ctx: Context, params: Params) -> Result:
     total = 0
     for entry in entries:
         try:
-            message = build_message(ctx, entry, max_size)
+            message, size = build_message(ctx, entry, max_size)
         except errors.ConveyorError as error:
             failed.append(batch_failure(entry["Id"], error))
             continue
-        total += len(message.body.encode())
+        total += size
         good.append((entry["Id"], message))
-    if total > max_size:
+    if total > limits.MAX_MESSAGE_SIZE_BYTES:
         raise errors.BatchRequestTooLong(
-            f"Batch requests cannot be longer than {max_size} bytes; this one is {total} bytes of message bodies."
+            f"Batch requests cannot be longer than {limits.MAX_MESSAGE_SIZE_BYTES} bytes. You have sent {total} bytes."
         )
     if good:
         await ctx.store.send_messages(name, [m for _, m in good])
-    return {"Successful": [{"Id": i} | send_result(m) for i, m in good], "Failed": failed}
+    return batch_answer([{"Id": i} | send_result(m) for i, m in good], failed)
 
 
 def _wanted_system_attributes(params: Params) -> set[str]:
@@ -182,10 +207,11 @@ def _wanted_system_attributes(params: Params) -> set[str]:
 
 
 def _attribute_filter(params: Params) -> tuple[bool, set[str], tuple[str, ...]]:
-    """(all?, exact names, prefixes) from ``MessageAttributeNames``: ``All``, ``.*``, ``prefix.*`` or names."""
+    """(all?, exact names, prefixes) from ``MessageAttributeNames``: ``All``, ``*``, ``.*``, ``prefix.*`` (the text
+    before ``.*`` is a plain prefix: ``Hel.*`` picks ``Hello`` and ``Help.Me``) or names."""
     names = get_str_list(params, "MessageAttributeNames")
-    every = any(n in ("All", ".*") for n in names)
-    prefixes = tuple(n[:-1] for n in names if n.endswith(".*") and n != ".*")
+    every = any(n in ("All", "*", ".*") for n in names)
+    prefixes = tuple(n[:-2] for n in names if n.endswith(".*") and n != ".*")
     return every, {n for n in names if not n.endswith(".*")}, prefixes
 
 
@@ -210,6 +236,9 @@ def render_message(
     trace = m.system_attributes.get("AWSTraceHeader")
     if trace is not None and trace.string_value is not None:
         available["AWSTraceHeader"] = trace.string_value
+    group = m.system_attributes.get(GROUP_ID)
+    if group is not None and group.string_value is not None:
+        available[GROUP_ID] = group.string_value
     picked = available if "All" in system else {k: v for k, v in available.items() if k in system}
     if picked:
         out["Attributes"] = picked
@@ -230,9 +259,19 @@ def _render_attribute(value: MessageAttributeValue) -> Result:
 async def receive_message(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
     info = await ctx.store.get_queue(name)
-    max_messages = get_int(params, "MaxNumberOfMessages", 1, limits.MAX_RECEIVE_MESSAGES) or 1
+    max_messages = (
+        get_int(
+            params,
+            "MaxNumberOfMessages",
+            1,
+            limits.MAX_RECEIVE_MESSAGES,
+            reason=f"Must be between 1 and {limits.MAX_RECEIVE_MESSAGES}, if provided.",
+        )
+        or 1
+    )
     visibility_s = get_int(params, "VisibilityTimeout", 0, limits.MAX_VISIBILITY_TIMEOUT_S)
-    wait_s = get_int(params, "WaitTimeSeconds", 0, limits.MAX_WAIT_TIME_S)
+    wait_reason = f"Must be >= 0 and <= {limits.MAX_WAIT_TIME_S}, if provided."
+    wait_s = get_int(params, "WaitTimeSeconds", 0, limits.MAX_WAIT_TIME_S, reason=wait_reason)
     if wait_s is None:
         wait_s = int(info.attributes["ReceiveMessageWaitTimeSeconds"])
     system = _wanted_system_attributes(params)
@@ -280,7 +319,12 @@ def _batch_result(
             successful.append({"Id": entry_id})
         else:
             failed.append(batch_failure(entry_id, error))
-    return {"Successful": successful, "Failed": failed}
+    return batch_answer(successful, failed)
+
+
+def batch_answer(successful: list[Result], failed: list[Result]) -> Result:
+    """A batch's answer; without a ``Failed`` key when every entry succeeded, as SQS answers."""
+    return {"Successful": successful, "Failed": failed} if failed else {"Successful": successful}
 
 
 async def change_message_visibility(ctx: Context, params: Params) -> Result:

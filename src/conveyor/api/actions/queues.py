@@ -18,8 +18,11 @@ from conveyor.api.params import (
     require,
 )
 from conveyor.core import attributes as queue_attributes
-from conveyor.core import limits, redrive
+from conveyor.core import limits, permissions, redrive
 from conveyor.core.models import QueueInfo
+from conveyor.log import get_logger
+
+log = get_logger(__name__)
 
 
 async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str]) -> None:
@@ -30,9 +33,7 @@ async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str
     policy = redrive.parse_redrive_policy(text)
     target = redrive.queue_name_from_arn(policy.dead_letter_target_arn)
     if target == source:
-        raise errors.InvalidParameterValue(
-            "Value for parameter RedrivePolicy is invalid. Reason: a queue cannot be its own dead-letter queue."
-        )
+        return  # accepted, as SQS accepts it; the stores then never move a message (it would stay where it is)
     try:
         dlq = await ctx.store.get_queue(target)
     except errors.ConveyorError:
@@ -84,9 +85,11 @@ async def create_queue(ctx: Context, params: Params) -> Result:
         existing = await ctx.store.get_queue(name)
         for key, value in given.items():
             if existing.attributes.get(key, "") != value:
+                log.info(
+                    "CreateQueue %s: exists with %s=%r, requested %r", name, key, existing.attributes.get(key), value
+                )
                 raise errors.QueueNameExists(
-                    f"A queue named {name!r} already exists with a different value for attribute {key} "
-                    f"({existing.attributes.get(key)!r}, requested {value!r})."
+                    f"A queue already exists with the same name and a different value for attribute {key}"
                 ) from None
     return {"QueueUrl": ctx.queue_url(name)}
 
@@ -143,7 +146,10 @@ async def get_queue_attributes(ctx: Context, params: Params) -> Result:
 
 async def all_attributes(ctx: Context, info: QueueInfo) -> dict[str, str]:
     counts = await ctx.store.queue_counts(info.name)
-    return info.attributes | {
+    shown = info.attributes
+    if "KmsMasterKeyId" not in shown:  # the reuse period goes with the key, as SQS shows it
+        shown = {k: v for k, v in shown.items() if k != "KmsDataKeyReusePeriodSeconds"}
+    return shown | {
         "ApproximateNumberOfMessages": str(counts.visible),
         "ApproximateNumberOfMessagesNotVisible": str(counts.in_flight),
         "ApproximateNumberOfMessagesDelayed": str(counts.delayed),
@@ -157,7 +163,7 @@ async def set_queue_attributes(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
     await ctx.store.get_queue(name)
     require(params, "Attributes")
-    changes = queue_attributes.validate(get_str_map(params, "Attributes"))
+    changes = queue_attributes.validate(get_str_map(params, "Attributes"), creating=False)
     await check_redrive_target(ctx, name, changes)
     if changes:
         await ctx.store.set_queue_attributes(name, changes)
@@ -196,15 +202,26 @@ async def list_queue_tags(ctx: Context, params: Params) -> Result:
 
 
 async def add_permission(ctx: Context, params: Params) -> Result:
-    """Accepted and checked, not enforced: conveyor does not evaluate IAM policies."""
-    await ctx.store.get_queue(queue_name(params, ctx))
-    req_str(params, "Label")
-    if not get_str_list(params, "AWSAccountIds") or not get_str_list(params, "Actions"):
-        raise errors.MissingParameter("The request must contain the parameters AWSAccountIds and Actions.")
+    """Kept in the queue's ``Policy`` as SQS keeps it, not enforced: conveyor does not evaluate IAM policies."""
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    label = req_str(params, "Label")
+    accounts = get_str_list(params, "AWSAccountIds")
+    actions = get_str_list(params, "Actions")
+    if not accounts:
+        raise errors.MissingParameter("The request must contain the parameter AWSAccountIds.")
+    if not actions:
+        raise errors.MissingParameter("The request must contain the parameter Actions.")
+    permissions.validate_label(label)
+    policy = permissions.added(info.attributes.get("Policy"), ctx.queue_arn(name), label, accounts, actions)
+    await ctx.store.set_queue_attributes(name, {"Policy": policy})
     return {}
 
 
 async def remove_permission(ctx: Context, params: Params) -> Result:
-    await ctx.store.get_queue(queue_name(params, ctx))
-    req_str(params, "Label")
+    name = queue_name(params, ctx)
+    info = await ctx.store.get_queue(name)
+    label = req_str(params, "Label")
+    policy = permissions.removed(info.attributes.get("Policy"), label)
+    await ctx.store.set_queue_attributes(name, {"Policy": policy})
     return {}

@@ -14,6 +14,9 @@ from conveyor.api.actions.queues import paginate
 from conveyor.api.params import Context, Params, Result, get_int, get_str, queue_name, req_str
 from conveyor.core import limits, redrive
 from conveyor.core.models import MoveTask
+from conveyor.log import get_logger
+
+log = get_logger(__name__)
 
 
 async def dead_letter_sources(ctx: Context, dlq: str) -> list[str]:
@@ -41,8 +44,9 @@ async def _queue_of_arn(ctx: Context, arn: str, parameter: str) -> str:
     try:
         await ctx.store.get_queue(name)
     except errors.QueueDoesNotExist:
+        log.info("%s %s names no queue", parameter, arn[:200])
         raise errors.ResourceNotFoundException(
-            f"The resource that you specified for {parameter} ({arn}) does not exist."
+            f"The resource that you specified for the {parameter} parameter doesn't exist."
         ) from None
     return name
 
@@ -51,14 +55,13 @@ def _encode_handle(task_id: str, source_arn: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"taskId": task_id, "sourceArn": source_arn})).decode()
 
 
-def _decode_handle(handle: str) -> str:
+def _decode_handle(handle: str) -> tuple[str, str]:
+    """(task id, source ARN) of a task handle."""
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(handle.encode()))
-        return str(raw["taskId"])
+        return str(raw["taskId"]), str(raw["sourceArn"])
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise errors.ResourceNotFoundException(
-            f"Task handle {handle[:200]!r} does not name a message move task."
-        ) from None
+        raise errors.InvalidParameterValue("Value for parameter TaskHandle is invalid.") from None
 
 
 async def start_message_move_task(ctx: Context, params: Params) -> Result:
@@ -68,12 +71,11 @@ async def start_message_move_task(ctx: Context, params: Params) -> Result:
     destination = await _queue_of_arn(ctx, destination_arn, "DestinationArn") if destination_arn else None
     rate = get_int(params, "MaxNumberOfMessagesPerSecond", 1, limits.MAX_MOVE_RATE_PER_S)
     if not await dead_letter_sources(ctx, source):
-        raise errors.InvalidParameterValue(
-            f"Source queue {source_arn} must be configured as a dead-letter queue of another queue (a RedrivePolicy "
-            "targeting it) to start a message move task."
-        )
+        raise errors.InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
     if any(t.source == source and t.status == "RUNNING" for t in await ctx.store.list_move_tasks()):
-        raise errors.UnsupportedOperation(f"A message move task is already running on {source_arn}; cancel it or wait.")
+        raise errors.InvalidParameterValue(
+            "There is already a task running. Only one active task is allowed for a source queue arn at a given time."
+        )
     counts = await ctx.store.queue_counts(source)
     task_id = str(uuid.uuid4())
     task = MoveTask(
@@ -119,13 +121,14 @@ def _render_task(ctx: Context, task: MoveTask) -> Result:
 
 async def cancel_message_move_task(ctx: Context, params: Params) -> Result:
     handle = req_str(params, "TaskHandle")
-    task_id = _decode_handle(handle)
+    task_id, source_arn = _decode_handle(handle)
+    await _queue_of_arn(ctx, source_arn, "SourceArn")
     for task in await ctx.store.list_move_tasks():
-        if _decode_handle(task.task_handle) == task_id:
+        if _decode_handle(task.task_handle)[0] == task_id:
             if task.status != "RUNNING":
                 raise errors.UnsupportedOperation(
                     f"The message move task is {task.status}, not RUNNING; it cannot be cancelled."
                 )
             await ctx.store.save_move_task(replace(task, status="CANCELLED"))
             return {"ApproximateNumberOfMessagesMoved": task.moved}
-    raise errors.ResourceNotFoundException(f"Task handle {handle[:200]!r} does not name a message move task.")
+    raise errors.ResourceNotFoundException("Task does not exist.")

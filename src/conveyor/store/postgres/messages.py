@@ -20,7 +20,7 @@ from conveyor import errors
 from conveyor.core import receipts
 from conveyor.core.models import NewMessage, QueueCounts, StoredMessage
 from conveyor.store import codec
-from conveyor.store.base import not_available, not_inflight
+from conveyor.store.base import not_available
 from conveyor.store.postgres import sql
 from conveyor.store.postgres.group import GroupCommit
 from conveyor.store.postgres.queues import QueueHooks
@@ -147,18 +147,16 @@ class MessageHooks(QueueHooks):
         async with self._conn(f"change visibility in queue {name}") as conn, conn.transaction():
             keys = sorted({r.key for r, _ in changes})
             found = await (await conn.execute(sql.VISIBILITY_LOOKUP, (keys, queue_id))).fetchall()
-            state: dict[int, tuple[str, int]] = {int(k): (str(t), int(v)) for k, t, v in found if t is not None}
+            state: dict[int, tuple[str | None, str, int]] = {int(k): (t, str(i), int(v)) for k, t, i, v in found}
             before = dict(state)
             for receipt, visibility_s in changes:
                 current = state.get(receipt.key)
-                if current is None or current[0] != receipt.token:
+                if current is None or not receipt.names(current[1], current[0]):
                     results.append(not_available(receipt.key))
-                elif current[1] <= now_ms:
-                    results.append(not_inflight())
                 else:
-                    state[receipt.key] = (current[0], now_ms + visibility_s * 1000)
+                    state[receipt.key] = (current[0], current[1], now_ms + visibility_s * 1000)
                     results.append(None)
-            changed = [(k, v) for k, (_, v) in state.items() if v != before[k][1]]
+            changed = [(k, v) for k, (_, _, v) in state.items() if v != before[k][2]]
             if changed:
                 await conn.execute(sql.VISIBILITY_UPDATE, ([k for k, _ in changed], [v for _, v in changed]))
             released = sum(1 for (_, s), r in zip(changes, results, strict=True) if r is None and s == 0)

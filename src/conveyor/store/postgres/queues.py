@@ -33,9 +33,12 @@ from psycopg.rows import tuple_row
 from conveyor import errors
 from conveyor.core.models import MoveTask, QueueInfo
 from conveyor.store import codec
-from conveyor.store.base import BaseStore
+from conveyor.store.base import RECREATE_AFTER_S, BaseStore
 from conveyor.store.postgres import sql
 from conveyor.store.postgres.failures import Pool, unavailable
+
+#: The lease that holds a deleted queue's name for ``RECREATE_AFTER_S``, on every server.
+DELETED_QUEUE_LEASE = "conveyor-deleted-queue:"
 
 
 def _gone(name: str) -> errors.ConveyorError:
@@ -192,6 +195,14 @@ class QueueHooks(BaseStore):
             self._queue_ids[name] = int(row[0])
             self._load_queue(info)
             return info
+
+    async def _deleted_recently(self, name: str, now_ms: int) -> bool:
+        return await self._lease_holder(DELETED_QUEUE_LEASE + name, now_ms) is not None
+
+    async def _hold_deleted_name(self, name: str, now_ms: int) -> None:
+        # A lease in the database, so that every server holds the name for as long (the leases' clock is the
+        # database's).
+        await self._acquire_lease(DELETED_QUEUE_LEASE + name, "deleted", now_ms, now_ms + RECREATE_AFTER_S * 1000)
 
     async def _purge_at(self, name: str, now_ms: int, interval_ms: int) -> int | None:
         queue_id = self._qid(name)

@@ -123,7 +123,7 @@ class ReceiveHooks(MessageHooks):
             prepare=True,
         )
         got = [
-            ReceivedMessage(self._stored(row[3:]), receipts.encode(name, int(row[1]), str(row[2])))
+            ReceivedMessage(self._stored(row[3:]), receipts.encode(name, int(row[1]), str(row[2]), str(row[3])))
             for row in sorted(rows[:-1], key=lambda r: int(r[0]))
         ]
         return got, int(rows[-1][0]), int(rows[-1][1])

@@ -114,8 +114,8 @@ WITH picked AS (
 ), expired AS (
     DELETE FROM conveyor_messages m USING bounded b WHERE m.key = b.key AND b.fate = 1
 ), dead AS (
-    UPDATE conveyor_messages m SET queue_id = dlq.id, visible_at_ms = %(now)s, receive_count = 0,
-        first_received_at_ms = NULL, token = NULL, source_queue = %(name)s, source_arn = %(source_arn)s
+    UPDATE conveyor_messages m SET queue_id = dlq.id, visible_at_ms = %(now)s, token = NULL,
+        source_queue = %(name)s, source_arn = %(source_arn)s
     FROM bounded b, dlq WHERE m.key = b.key AND b.fate = 2
     RETURNING m.key
 ), got AS (
@@ -150,8 +150,8 @@ DELETE_MESSAGES = (
 )
 
 VISIBILITY_LOOKUP = (
-    "SELECT key, token, visible_at_ms FROM conveyor_messages WHERE key = ANY(%s::bigint[]) AND queue_id = %s "
-    "ORDER BY key FOR UPDATE"
+    "SELECT key, token, message_id, visible_at_ms FROM conveyor_messages "
+    "WHERE key = ANY(%s::bigint[]) AND queue_id = %s ORDER BY key FOR UPDATE"
 )
 VISIBILITY_UPDATE = (
     "UPDATE conveyor_messages m SET visible_at_ms = u.visible_at_ms FROM unnest(%s::bigint[], %s::bigint[]) "

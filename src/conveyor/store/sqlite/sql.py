@@ -41,9 +41,9 @@ RECEIVED = (
     "UPDATE messages SET receive_count = receive_count + 1, first_received_at_ms = coalesce(first_received_at_ms, ?), "
     "token = ?, visible_at_ms = ? WHERE key = ?"
 )
+#: A message keeps its receive count and first receive in the DLQ, as Amazon SQS keeps them.
 TO_DLQ = (
-    "UPDATE messages SET queue_id = ?, visible_at_ms = ?, receive_count = 0, first_received_at_ms = NULL, "
-    "token = NULL, source_queue = ?, source_arn = ? WHERE key = ?"
+    "UPDATE messages SET queue_id = ?, visible_at_ms = ?, token = NULL, source_queue = ?, source_arn = ? WHERE key = ?"
 )
 MOVED = (
     "UPDATE messages SET queue_id = ?, visible_at_ms = ?, receive_count = 0, first_received_at_ms = NULL, "
@@ -68,7 +68,7 @@ COUNT_VISIBLE = (
 COUNT_HIDDEN = (
     "SELECT count(*), count(token) FROM messages INDEXED BY messages_visible WHERE queue_id = ? AND visible_at_ms > ?"
 )
-VISIBILITY_LOOKUP = "SELECT token, visible_at_ms FROM messages WHERE key = ? AND queue_id = ?"
+VISIBILITY_LOOKUP = "SELECT token, message_id FROM messages WHERE key = ? AND queue_id = ?"
 VISIBILITY_UPDATE = "UPDATE messages SET visible_at_ms = ? WHERE key = ?"
 HAND_BACK = "UPDATE messages SET visible_at_ms = ? WHERE key = ? AND queue_id = ? AND token = ?"
 DELETE = "DELETE FROM messages WHERE key = ? AND queue_id = ? AND token = ?"

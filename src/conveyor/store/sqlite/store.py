@@ -32,7 +32,7 @@ from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
 from conveyor.store import codec
-from conveyor.store.base import BaseStore, ReceiveOutcome, not_available, not_inflight
+from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
 from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite import check as sqlite_check
 from conveyor.store.sqlite import files as sqlite_files
@@ -253,7 +253,9 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
                     token = receipts.new_token()
                     received.append((now_ms, token, visible_at_ms, key))
                     message = codec.stored_message(row[2:14], receive_count + 1, row[12] or now_ms)
-                    outcome.messages.append(ReceivedMessage(message, receipts.encode(name, key, token)))
+                    outcome.messages.append(
+                        ReceivedMessage(message, receipts.encode(name, key, token, message.message_id))
+                    )
                     if len(outcome.messages) == max_messages:
                         break
             if expired:
@@ -320,10 +322,8 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             results: list[EntryResult] = []
             for receipt, visibility_s in changes:
                 row = conn.execute(sql.VISIBILITY_LOOKUP, (receipt.key, queue_id)).fetchone()
-                if row is None or row[0] != receipt.token:
+                if row is None or not receipt.names(row[1], row[0]):
                     results.append(not_available(receipt.key))
-                elif row[1] <= now_ms:
-                    results.append(not_inflight())
                 else:
                     conn.execute(sql.VISIBILITY_UPDATE, (now_ms + visibility_s * 1000, receipt.key))
                     results.append(None)
