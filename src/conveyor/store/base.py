@@ -32,6 +32,7 @@ from conveyor.core.models import (
     StoredMessage,
     VisibilityChange,
 )
+from conveyor.store.leases import LeaseBase
 from conveyor.store.protocol import EntryResult
 from conveyor.store.waiters import Waiters
 
@@ -58,7 +59,7 @@ def not_available(handle_key: int) -> errors.ConveyorError:
     )
 
 
-class BaseStore:
+class BaseStore(LeaseBase):
     """Shared queue metadata, long polling and receipt decoding; subclasses hold the messages."""
 
     #: Whether a send wakes parked receives before its insert (see ``send_messages``) or after it.
@@ -76,9 +77,6 @@ class BaseStore:
         #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
         self._totals: dict[str, list[int]] = {}
         self._closing = False
-        #: Added to the clock's time for every ``now_ms`` given to a hook (``_now_ms``): 0, unless the store judges
-        #: time on a clock other than its ``Clock`` (postgres: the database server's, for all servers alike).
-        self._clock_offset_ms = 0
         #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
         #: and in a durable store the write suspends; two such changes at once would lose one.
         self._metadata_lock = asyncio.Lock()
@@ -101,10 +99,6 @@ class BaseStore:
             # it is, so none is made and the message is received as usual.
             settings = replace(settings, redrive=None)
         self._settings[info.name] = settings
-
-    def _now_ms(self) -> int:
-        """Now on the store's clock, the time of every ``now_ms`` a hook is given."""
-        return self.clock.now_ms() + self._clock_offset_ms
 
     async def _queue(self, name: str) -> QueueInfo:
         info = self._queues.get(name)
@@ -349,27 +343,6 @@ class BaseStore:
     async def sweep_expired(self) -> int:
         return await self._sweep(self._now_ms(), {n: s.retention_s for n, s in self._settings.items()})
 
-    # -- leases and cron slots (stored in epoch ms) ---------------------------------------------
-
-    async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
-        now_ms = self._now_ms()
-        return await self._acquire_lease(name, holder, now_ms, now_ms + round(ttl_s * 1000))
-
-    async def release_lease(self, name: str, holder: str) -> None:
-        await self._release_lease(name, holder)
-
-    async def lease_holder(self, name: str) -> tuple[str, float] | None:
-        found = await self._lease_holder(name, self._now_ms())
-        return None if found is None else (found[0], (found[1] - self._clock_offset_ms) / 1000)
-
-    async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
-        expected_ms = None if expected_last_s is None else round(expected_last_s * 1000)
-        return await self._record_slot(task, round(slot_s * 1000), expected_ms)
-
-    async def last_slot(self, task: str) -> float | None:
-        found = await self._last_slot(task)
-        return None if found is None else found / 1000
-
     async def close(self) -> None:
         """End parked long polls (they return what they have, usually nothing)."""
         self._closing = True
@@ -436,19 +409,4 @@ class BaseStore:
         raise NotImplementedError
 
     async def _sweep(self, now_ms: int, retention_s: dict[str, int]) -> int:
-        raise NotImplementedError
-
-    async def _acquire_lease(self, name: str, holder: str, now_ms: int, expires_at_ms: int) -> bool:
-        raise NotImplementedError
-
-    async def _release_lease(self, name: str, holder: str) -> None:
-        raise NotImplementedError
-
-    async def _lease_holder(self, name: str, now_ms: int) -> tuple[str, int] | None:
-        raise NotImplementedError
-
-    async def _record_slot(self, task: str, slot_ms: int, expected_ms: int | None) -> bool:
-        raise NotImplementedError
-
-    async def _last_slot(self, task: str) -> int | None:
         raise NotImplementedError
