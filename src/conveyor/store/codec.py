@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from conveyor.core.models import AttributeMap, MessageAttributeValue, MoveTask, QueueInfo, StoredMessage
+from conveyor.core.history import DeliveryAttempt
+from conveyor.core.models import AttributeMap, MessageAttributeValue, MoveTask, NewMessage, QueueInfo, StoredMessage
 
 
 def encode_attributes(attributes: AttributeMap) -> bytes | None:
@@ -101,4 +102,36 @@ def stored_message(row: tuple[Any, ...], receive_count: int, first_received_at_m
         receive_count=receive_count,
         first_received_at_ms=first_received_at_ms,
         dead_letter_source_arn=source_arn,
+    )
+
+
+def message_row(queue_id: int, m: NewMessage, now_ms: int, delay_s: int) -> tuple[Any, ...]:
+    """A new message's columns, in the order of both stores' inserts: queue id, message id, body, its digest, the
+    attributes and their digest, the system attributes and their digest, the sender, sent and visible times."""
+    return (
+        queue_id,
+        m.message_id,
+        m.body,
+        m.md5_of_body,
+        encode_attributes(m.attributes),
+        m.md5_of_attributes,
+        encode_attributes(m.system_attributes),
+        m.md5_of_system_attributes,
+        m.sender_id,
+        now_ms,
+        now_ms + delay_s * 1000,
+    )
+
+
+def delivery_attempt(row: tuple[Any, ...]) -> DeliveryAttempt:
+    """A delivery attempt from its columns: message id, queue, instance, start, duration, status, error kind, body."""
+    return DeliveryAttempt(
+        message_id=str(row[0]),
+        queue=str(row[1]),
+        instance=str(row[2]),
+        started_at_ms=int(row[3]),
+        duration_ms=float(row[4]),
+        status=None if row[5] is None else int(row[5]),
+        error_kind=row[6],
+        error_body=row[7],
     )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.store import codec
 
 #: Rows one pruning statement deletes at most.
 PRUNE_CHUNK_ROWS = 5000
@@ -163,7 +164,7 @@ class HistoryHooks:
         await self._rows(f"record {len(attempts)} delivery attempts", INSERT_DELIVERIES, columns)
 
     async def _deliveries(self, what: str, query: str, args: tuple[Any, ...]) -> list[DeliveryAttempt]:
-        return [_attempt(row) for row in await self._rows(what, query, args)]
+        return [codec.delivery_attempt(row) for row in await self._rows(what, query, args)]
 
     async def delivery_history(self, message_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         newest_first = await self._deliveries(
@@ -207,16 +208,3 @@ class HistoryHooks:
 def _text(value: str | None) -> str | None:
     """PostgreSQL's text holds no NUL character; an error body may (it is a response decoded with replacement)."""
     return None if value is None else value.replace("\x00", "\ufffd")
-
-
-def _attempt(row: tuple[Any, ...]) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        message_id=str(row[0]),
-        queue=str(row[1]),
-        instance=str(row[2]),
-        started_at_ms=int(row[3]),
-        duration_ms=float(row[4]),
-        status=None if row[5] is None else int(row[5]),
-        error_kind=row[6],
-        error_body=row[7],
-    )

@@ -65,21 +65,7 @@ class MessageHooks(QueueHooks):
         for m in messages:
             delay_s = default_delay_s if m.delay_s is None else m.delay_s
             visible_now += delay_s == 0
-            rows.append(
-                (
-                    queue_id,
-                    m.message_id,
-                    m.body,
-                    m.md5_of_body,
-                    codec.encode_attributes(m.attributes),
-                    m.md5_of_attributes,
-                    codec.encode_attributes(m.system_attributes),
-                    m.md5_of_system_attributes,
-                    m.sender_id,
-                    now_ms,
-                    now_ms + delay_s * 1000,
-                )
-            )
+            rows.append(codec.message_row(queue_id, m, now_ms, delay_s))
         await self._sends.submit(Send(name, queue_id, rows, visible_now))
 
     async def _run_sends(self, batch: list[Send]) -> Sequence[Outcome]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.store import codec
 from conveyor.store.sqlite import sql
 from conveyor.store.sqlite.reader import Reader
 from conveyor.store.sqlite.writer import Writer
@@ -67,7 +68,7 @@ class HistoryHooks:
 
     async def _deliveries(self, what: str, query: str, args: tuple[Any, ...]) -> list[DeliveryAttempt]:
         rows = await self._reader.read(what, lambda conn: conn.execute(query, args).fetchall())
-        return [_attempt(row) for row in rows]
+        return [codec.delivery_attempt(row) for row in rows]
 
     async def delivery_history(self, message_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         newest_first = await self._deliveries(
@@ -114,16 +115,3 @@ class HistoryHooks:
                 if chunk < PRUNE_CHUNK_ROWS:
                     break
         return deleted
-
-
-def _attempt(row: Any) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        message_id=str(row[0]),
-        queue=str(row[1]),
-        instance=str(row[2]),
-        started_at_ms=int(row[3]),
-        duration_ms=float(row[4]),
-        status=None if row[5] is None else int(row[5]),
-        error_kind=row[6],
-        error_body=row[7],
-    )

@@ -210,19 +210,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
     async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
         queue_id = self._qid(name)
         rows = [
-            (
-                queue_id,
-                m.message_id,
-                m.body,
-                m.md5_of_body,
-                codec.encode_attributes(m.attributes),
-                m.md5_of_attributes,
-                codec.encode_attributes(m.system_attributes),
-                m.md5_of_system_attributes,
-                m.sender_id,
-                now_ms,
-                now_ms + (default_delay_s if m.delay_s is None else m.delay_s) * 1000,
-            )
+            codec.message_row(queue_id, m, now_ms, default_delay_s if m.delay_s is None else m.delay_s)
             for m in messages
         ]
         await self._writer.submit(
