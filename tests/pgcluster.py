@@ -6,7 +6,9 @@ by the first test that asks for it and stopped when the session ends (never the 
 programs (Debian's ``postgresql``; ``make test`` installs it) the tests that need it skip outside CI and fail
 under CI.
 
-As root (CI), the server runs as the ``postgres`` user: ``initdb`` refuses to run as root.
+As root (CI), the server runs as the ``postgres`` user: ``initdb`` refuses to run as root. That user must pass
+through every folder above the data dir: when the checkout lies in a private folder (a clone in ``mktemp -d``),
+the cluster goes to a folder of its own under the system's temp dir instead, removed at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -81,7 +85,7 @@ class PgCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.user is not None:
             record = pwd.getpwnam(self.user)
-            for path in (BUILD, self.folder):
+            for path in (self.folder.parent, self.folder):
                 path.chmod(0o755)
             os.chown(self.folder, record.pw_uid, record.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
@@ -134,6 +138,19 @@ class PgCluster:
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder.parent.name.startswith("conveyor-postgres-"):
+            shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+def cluster_folder() -> Path:
+    """``build/postgres-PID``; as root, when the postgres user cannot pass through the checkout's parents (a clone in
+    a private temp dir), a folder of its own under the system's temp dir instead."""
+    folder = BUILD / f"postgres-{os.getpid()}"
+    if os.geteuid() != 0 or all(path.stat().st_mode & stat.S_IXOTH for path in (ROOT, *ROOT.parents)):
+        return folder
+    private = Path(tempfile.mkdtemp(prefix="conveyor-postgres-"))
+    private.chmod(0o755)
+    return private / "cluster"
 
 
 def missing(reason: str) -> None:
@@ -149,7 +166,7 @@ def pg_cluster() -> Iterator[PgCluster]:
     if bindir is None:
         missing("PostgreSQL is not installed (no initdb)")
         raise AssertionError("unreachable")
-    cluster = PgCluster(bindir, BUILD / f"postgres-{os.getpid()}")
+    cluster = PgCluster(bindir, cluster_folder())
     try:
         cluster.create()
         cluster.start()
