@@ -1,4 +1,4 @@
-"""conveyor benchmark: receive cost as the queue grows (DESIGN target: flat within 20% from 1,000 to 10,000,000).
+"""conveyor benchmark: receive cost as the queue grows (target: flat within 20% from 1,000 to 10,000,000).
 
 Grows one queue in a sqlite store (on a temporary data directory, fsynced as in production) through the
 store's own ``send_messages`` in batches of 1,000, and at each depth times ``receive_messages(10)`` and
@@ -48,7 +48,7 @@ SEND_BATCH = 1000
 FLAT_WITHIN = 0.20
 #: Receive+delete pairs run (and not counted) before the first level.
 WARM_UP = 50
-#: The deepest level by default: the targets (DESIGN.md) are 10,000,000 for sqlite, 1,000,000 for postgres.
+#: The deepest level by default: 10,000,000 (docs/architecture.md, "Targets"), 1,000,000 for postgres (bench/README.md).
 MAX_DEPTH = {"sqlite": 1e7, "memory": 1e7, "postgres": 1e6}
 
 

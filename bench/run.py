@@ -221,8 +221,12 @@ def _session(connections: int) -> aiohttp.ClientSession:
     )
 
 
-async def send_phase(url: str, queue_url: str, requests: int, seconds: float, concurrency: int, body_bytes: int) -> Any:
-    """``requests`` SendMessageBatch calls of 10 (or until ``seconds`` pass), ``concurrency`` at a time."""
+async def send_phase(
+    url: str, queue_url: str, requests: int, seconds: float, concurrency: int, body_bytes: int, groups: int = 0
+) -> Any:
+    """``requests`` SendMessageBatch calls of 10 (or until ``seconds`` pass), ``concurrency`` at a time. With
+    ``groups`` (a FIFO queue): the entries spread over that many message groups, each with a deduplication id of its
+    own (so each request's body is built when it is sent)."""
     pid = os.getpid()
     filler = "x" * max(0, body_bytes - 24)
     payloads = [
@@ -242,7 +246,7 @@ async def send_phase(url: str, queue_url: str, requests: int, seconds: float, co
     async def loop(session: aiohttp.ClientSession) -> None:
         nonlocal issued
         while issued < requests and time.monotonic() < deadline:
-            payload = payloads[issued % len(payloads)]
+            payload = payloads[issued % len(payloads)] if not groups else _fifo_batch(queue_url, pid, issued, groups)
             issued += 1
             try:
                 async with session.post(url, data=payload, headers=headers) as response:
@@ -252,7 +256,7 @@ async def send_phase(url: str, queue_url: str, requests: int, seconds: float, co
                 await asyncio.sleep(0.01)
                 continue
             done["requests"] += 1
-            if response.status == 200 and b'"Failed":[]' in body:
+            if response.status == 200 and b'"Failed"' not in body:
                 done["messages"] += 10
             else:
                 done["errors"] += 1
@@ -260,6 +264,19 @@ async def send_phase(url: str, queue_url: str, requests: int, seconds: float, co
     async with _session(concurrency) as session:
         await asyncio.gather(*(loop(session) for _ in range(concurrency)))
     return done
+
+
+def _fifo_batch(queue_url: str, pid: int, n: int, groups: int) -> bytes:
+    entries = [
+        {
+            "Id": str(i),
+            "MessageBody": f"{pid}-{n:06d}-{i}",
+            "MessageGroupId": f"g{(n * 10 + i) % groups}",
+            "MessageDeduplicationId": f"{pid}-{n}-{i}",
+        }
+        for i in range(10)
+    ]
+    return orjson.dumps({"QueueUrl": queue_url, "Entries": entries})
 
 
 async def receive_phase(url: str, queue_url: str, seconds: float, concurrency: int) -> Any:
@@ -290,7 +307,7 @@ async def receive_phase(url: str, queue_url: str, seconds: float, concurrency: i
                 await asyncio.sleep(0.01)
                 continue
             done["requests"] += 1
-            if response.status == 200 and b'"Failed":[]' in body:
+            if response.status == 200 and b'"Failed"' not in body:
                 done["messages"] += len(messages)
             else:
                 done["errors"] += 1
@@ -510,7 +527,8 @@ def _db_cpu_s(db: BenchCluster | None) -> float:
 
 async def _create_queue(url: str, name: str) -> str:
     async with _session(1) as session:
-        payload = orjson.dumps({"QueueName": name})
+        attributes = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+        payload = orjson.dumps({"QueueName": name, "Attributes": attributes})
         async with session.post(url, data=payload, headers=_headers("CreateQueue")) as response:
             answer = orjson.loads(await response.read())
     return str(answer["QueueUrl"])
@@ -548,16 +566,18 @@ def throughput_phases(
     gen: LoadGenerator,
     opts: argparse.Namespace,
     db: BenchCluster | None,
+    groups: int = 0,
 ) -> list[Phase]:
     """The send phase then the receive+delete phase on ``queue``; with several servers, load-generator process
-    ``i`` talks to server ``i mod len(servers)``."""
+    ``i`` talks to server ``i mod len(servers)``. With ``groups``: a FIFO queue, sends spread over that many
+    message groups."""
     urls = [server.url for server in servers]
     queue_urls = [asyncio.run(_create_queue(url, queue)) for url in urls]
     workers = opts.workers
     per_worker = opts.messages // 10 // workers
     targets = [(urls[i % len(urls)], queue_urls[i % len(urls)]) for i in range(workers)]
-    send_args = [(url, q, per_worker, opts.seconds, opts.concurrency, opts.body_bytes) for url, q in targets]
-    suffix = "" if len(servers) == 1 else str(len(servers))
+    send_args = [(url, q, per_worker, opts.seconds, opts.concurrency, opts.body_bytes, groups) for url, q in targets]
+    suffix = ("" if len(servers) == 1 else str(len(servers))) + ("-fifo" if groups else "")
     send = gen.run(servers, store, "send", send_args, db, label=f"send{suffix}")
     receive_args = [(url, q, opts.seconds * 2, opts.concurrency) for url, q in targets]
     receive = gen.run(servers, store, "receive", receive_args, db, label=f"receive{suffix}")
@@ -595,6 +615,7 @@ def bench_store(
     with ServerProcess(store, data_dir, url, name=f"{store}-a" if db is not None else None) as server:
         phases = throughput_phases([server], store, "bench", gen, opts, db)
         phases.append(latency_phase_on(server, server, store, "latency", gen, opts, db))
+        phases += throughput_phases([server], store, "bench.fifo", gen, opts, db, groups=FIFO_GROUPS)
         if db is not None:
             with ServerProcess(store, workdir / f"data-{store}-b", url, name=f"{store}-b") as second:
                 phases.append(latency_phase_on(server, second, store, "latency-cross", gen, opts, db))
@@ -611,11 +632,19 @@ def bench_store(
     }
 
 
+#: Message groups the FIFO phases spread their sends over.
+FIFO_GROUPS = 100
 #: PostgreSQL's database for a run: the cluster is created for the run, so the database is always fresh.
 PG_DATABASE = "conveyor_bench"
-#: Targets per store (DESIGN.md "Targets"); judged on one server (the postgres wake-up: across two servers).
+#: Targets per store (docs/architecture.md, "Targets"); judged on one server (the postgres wake-up: across two servers).
 TARGETS: dict[str, dict[str, float]] = {
-    "sqlite": {"send_msgs_per_s": 20_000, "receive_delete_msgs_per_s": 10_000, "wake_p50_ms": 2.0},
+    "sqlite": {
+        "send_msgs_per_s": 20_000,
+        "receive_delete_msgs_per_s": 10_000,
+        "wake_p50_ms": 2.0,
+        "fifo_send_msgs_per_s": 10_000,
+        "fifo_receive_delete_msgs_per_s": 5_000,
+    },
     "postgres": {"send_msgs_per_s": 15_000, "receive_delete_msgs_per_s": 8_000, "cross_server_wake_p50_ms": 5.0},
 }
 
@@ -626,6 +655,8 @@ def _verdicts(run: dict[str, Any]) -> dict[str, bool]:
         "send_msgs_per_s": phases["send"]["msgs_per_s"],
         "receive_delete_msgs_per_s": phases["receive"]["msgs_per_s"],
         "wake_p50_ms": phases["latency"]["extra"]["wake_p50_ms"],
+        "fifo_send_msgs_per_s": phases["send-fifo"]["msgs_per_s"],
+        "fifo_receive_delete_msgs_per_s": phases["receive-fifo"]["msgs_per_s"],
     }
     if "latency-cross" in phases:
         figures["cross_server_wake_p50_ms"] = phases["latency-cross"]["extra"]["wake_p50_ms"]
@@ -640,6 +671,8 @@ LABELS = {
     "receive": "ReceiveMessage(10)+DeleteMsgBatch",
     "send2": "2 servers: SendMessageBatch",
     "receive2": "2 servers: Receive(10)+DeleteBatch",
+    "send-fifo": f"FIFO, {FIFO_GROUPS} groups: SendMsgBatch",
+    "receive-fifo": "FIFO: Receive(10)+DeleteMsgBatch",
     "latency": "long-poll wake-up, ms",
     "latency-cross": "cross-server wake-up, ms",
 }

@@ -1,4 +1,4 @@
-"""conveyor benchmark: memory of ``conveyor up`` without the worker apps (DESIGN target: RSS <= 150 MB).
+"""conveyor benchmark: memory of ``conveyor up`` without the worker apps (docs/architecture.md target: RSS <= 150 MB).
 
 Writes a project to a temporary folder (a no-op aiohttp worker app, 2 to 4 instances, HttpConnections
 50, target tracking that scales out under the load), starts ``conveyor up`` as a subprocess on

@@ -1,10 +1,10 @@
-"""The dependency rule of DESIGN.md, checked over every module's imports.
+"""The dependency rule of docs/architecture.md ("The dependency rule"), checked over every module's imports.
 
 - imports point inward (core <- store <- client <- services <- env <- cli), and nothing imports the CLI;
 - no import cycle inside any package, nor between packages;
 - the pure modules import nothing that does I/O, directly or through another module;
 - ``sqlite3`` and ``psycopg`` are imported only inside ``conveyor/store/``;
-- none of the libraries DESIGN.md rules out is imported or depended on.
+- none of the libraries docs/architecture.md rules out is imported or depended on.
 
 Imports are read from the source (``ast``), wherever they stand: at the top, inside a function, or under
 ``if TYPE_CHECKING:``. All of them count for the dependency rule and for cycles (a cycle of type-only imports
@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "conveyor"
-LEAVES = {"errors", "clock", "config", "log", "loops", "web_guard", "__init__"}
+LEAVES = {"errors", "clock", "config", "files", "log", "loops", "web_guard", "__init__"}
 SERVICES = {"api", "sqsd", "cron", "scale", "health", "metrics", "console"}
 #: package -> conveyor packages it may import (besides itself and the leaves).
 ALLOWED: dict[str, set[str]] = {
@@ -66,7 +66,7 @@ IO_MODULES = {
 }
 #: Only the store talks to a database.
 DATABASE_MODULES = {"sqlite3", "psycopg", "psycopg_pool"}
-#: DESIGN.md, "Dependencies": no Flask, no requests, no httpx; botocore over aiohttp replaced aiobotocore.
+#: docs/architecture.md, "The dependency rule": no Flask, requests, httpx; botocore over aiohttp replaced aiobotocore.
 RULED_OUT = {"flask", "requests", "httpx", "aiobotocore"}
 
 
@@ -337,4 +337,5 @@ def test_no_library_design_md_rules_out() -> None:
         if distribution.strip().lower().replace("_", "-") in RULED_OUT:
             found.append(f"pyproject.toml dependencies: {requirement}")
     if found:
-        pytest.fail(f"DESIGN.md rules out {sorted(RULED_OUT)} (aiohttp and botocore instead):\n" + "\n".join(found))
+        ruled_out = f"docs/architecture.md rules out {sorted(RULED_OUT)} (aiohttp and botocore instead)"
+        pytest.fail(f"{ruled_out}:\n" + "\n".join(found))

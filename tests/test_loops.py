@@ -4,14 +4,23 @@ process inside the event loop; every wait is bounded."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
+import typing
 
 import pytest
 
+from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.clock import FakeClock
+from conveyor.cron.scheduler import Scheduler
 from conveyor.errors import ConveyorError
 from conveyor.loops import FORCED_EXIT, StoppedNow, StopSignals, every
+from conveyor.metrics.recorder import DeliveryRecorder
+from conveyor.metrics.series import Sampler
+from conveyor.scale.autoscaler import Autoscaler
+from conveyor.scale.supervisor import Supervisor
+from conveyor.sqsd.daemon import Daemon
 from tests.support import eventually
 
 WAIT_S = 5.0
@@ -177,3 +186,43 @@ async def test_wait_first_pauses_before_the_first_tick_and_a_stop_then_means_no_
     ticks.stop.set()
     await asyncio.wait_for(every(3600, ticks.tick, FakeClock(), ticks.stop, wait_first=True), WAIT_S)
     assert ticks.at == []
+
+
+async def test_wake_ends_a_pause_early() -> None:
+    ticks = Ticks(stop_after=3)
+    wake = asyncio.Event()
+
+    async def tick(now_s: float) -> None:
+        wake.clear()  # as the delivery recorder's flush does
+        await ticks.tick(now_s)
+
+    runner = asyncio.create_task(every(3600, tick, FakeClock(), ticks.stop, wake=wake))
+    for done in (1, 2):
+        await eventually(lambda done=done: len(ticks.at) == done, WAIT_S, f"tick {done}")
+        wake.set()  # the hour's pause ends at once
+    await asyncio.wait_for(runner, WAIT_S)
+    assert len(ticks.at) == 3
+
+
+# -- the shape of every long-running component ----------------------------------------------------
+
+#: Every component that works in the background (``conveyor.loops``' docstring).
+LONG_RUNNING = (Daemon, Scheduler, Sampler, DeliveryRecorder, Autoscaler, Supervisor, MoveTaskRunner)
+POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+EMPTY = inspect.Parameter.empty
+
+
+@pytest.mark.parametrize("component", LONG_RUNNING, ids=lambda c: c.__name__)
+def test_every_long_running_component_has_tick_now_and_run_stop_once(component: type) -> None:
+    assert inspect.iscoroutinefunction(component.tick) and inspect.iscoroutinefunction(component.run)
+    tick = inspect.signature(component.tick).parameters.values()
+    assert [(p.name, p.kind, p.default) for p in tick] == [("self", POSITIONAL, EMPTY), ("now_s", POSITIONAL, EMPTY)]
+    assert typing.get_type_hints(component.tick)["now_s"] is float
+    run = inspect.signature(component.run).parameters.values()
+    assert [(p.name, p.kind, p.default) for p in run] == [
+        ("self", POSITIONAL, EMPTY),
+        ("stop", POSITIONAL, EMPTY),
+        ("once", inspect.Parameter.KEYWORD_ONLY, False),
+    ]
+    hints = typing.get_type_hints(component.run)
+    assert (hints["stop"], hints["once"], hints["return"]) == (asyncio.Event, bool, type(None))

@@ -154,7 +154,7 @@ class Up:
 
         wait_until(ready, timeout_s, "conveyor up announces itself")
         text = self.text()
-        queue = re.search(r"^  queue\s+(http://127\.0\.0\.1:\d+/\d{12}/[\w-]+)\s", text, re.MULTILINE)
+        queue = re.search(r"^  queue\s+(http://127\.0\.0\.1:\d+/\d{12}/[\w.-]+)\s", text, re.MULTILINE)
         endpoint = re.search(r"export AWS_ENDPOINT_URL_SQS=(\S+)", text)
         control = re.search(r"^  control\s+(\S+)", text, re.MULTILINE)
         assert queue and endpoint and control, text

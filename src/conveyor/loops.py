@@ -47,21 +47,23 @@ async def every(
     *,
     once: bool = False,
     wait_first: bool = False,
+    wake: asyncio.Event | None = None,
     errors: tuple[type[E], ...] = (),
     on_error: Callable[[E], Awaitable[None] | None] = lambda _: None,
 ) -> None:
     """``tick(clock.now())`` until ``stop`` is set, pausing ``interval_s`` after each (a function of ``now`` when
-    the pause depends on it); with ``wait_first`` the first tick comes after a pause too. ``once``: one tick at
-    once, then return. An exception of ``errors`` goes to ``on_error`` (awaited if it returns an awaitable) and
-    the loop goes on; any other ends it."""
+    the pause depends on it); with ``wait_first`` the first tick comes after a pause too. ``wake``, when set, ends
+    a pause early (the tick clears it when it has done what it was set for). ``once``: one tick at once, then
+    return. An exception of ``errors`` goes to ``on_error`` (awaited if it returns an awaitable) and the loop goes
+    on; any other ends it."""
     if once:
         await _tick(tick, clock, errors, on_error)
         return
-    if wait_first and await _stopped_within(stop, _pause_s(interval_s, clock)):
+    if wait_first and await _stopped_within(stop, _pause_s(interval_s, clock), wake):
         return
     while not stop.is_set():
         await _tick(tick, clock, errors, on_error)
-        if await _stopped_within(stop, _pause_s(interval_s, clock)):
+        if await _stopped_within(stop, _pause_s(interval_s, clock), wake):
             return
 
 
@@ -83,10 +85,20 @@ def _pause_s(interval_s: float | Callable[[float], float], clock: Clock) -> floa
     return interval_s(clock.now()) if callable(interval_s) else interval_s
 
 
-async def _stopped_within(stop: asyncio.Event, timeout_s: float) -> bool:
-    """Wait up to ``timeout_s`` for ``stop``; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout_s)
+async def _stopped_within(stop: asyncio.Event, timeout_s: float, wake: asyncio.Event | None = None) -> bool:
+    """Wait up to ``timeout_s`` for ``stop`` (or ``wake``); whether ``stop`` is set."""
+    if wake is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout_s)
+        return stop.is_set()
+    waiters = (asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
     return stop.is_set()
 
 

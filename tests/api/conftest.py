@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.query_client import query_data_path, query_sqs  # noqa: F401 (fixtures for every test here)
+from tests.api.awscli import aws  # noqa: F401 (fixtures for every test here)
+from tests.api.query_client import query_data_path, query_sqs  # noqa: F401
 from tests.support import ThreadedServer, server_config, sqs_client
 
 _names = itertools.count()
@@ -35,3 +36,12 @@ def queue_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def queue_url(sqs: Any, queue_name: str) -> str:
     return str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+
+
+@pytest.fixture(params=["json", "query"])
+def client(request: pytest.FixtureRequest, sqs: Any) -> Any:
+    """The same calls in either protocol."""
+    if request.param == "json":
+        assert sqs.meta.service_model.protocol == "json"
+        return sqs
+    return request.getfixturevalue("query_sqs")

@@ -70,13 +70,6 @@ def test_invalid_queue_names_are_refused(sqs: Any, name: str) -> None:
     assert error_code(excinfo) == "InvalidParameterValue"
 
 
-def test_fifo_queue_is_refused_clearly(sqs: Any) -> None:
-    with pytest.raises(ClientError) as excinfo:
-        sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
-    assert error_code(excinfo) == "AWS.SimpleQueueService.UnsupportedOperation"
-    assert "FIFO" in excinfo.value.response["Error"]["Message"]
-
-
 @pytest.mark.parametrize(
     ("name", "value"),
     [

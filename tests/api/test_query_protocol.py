@@ -723,17 +723,6 @@ def test_batch_errors(server: ThreadedServer, queue_name: str) -> None:
     assert receive(server, url, {"MaxNumberOfMessages": "10"}) == []
 
 
-def test_fifo_queue_name_is_unsupported(server: ThreadedServer, queue_name: str) -> None:
-    fifo = {"Action": "CreateQueue", "QueueName": f"{queue_name[:70]}.fifo"}
-    assert "FIFO" in error(server, fifo, "AWS.SimpleQueueService.UnsupportedOperation")
-    fifo_attribute = {"Attribute.1.Name": "FifoQueue", "Attribute.1.Value": "true"}
-    error(
-        server,
-        {"Action": "CreateQueue", "QueueName": queue_name, **fifo_attribute},
-        "AWS.SimpleQueueService.UnsupportedOperation",
-    )
-
-
 def _receive_n(client: Any, count: int, **params: Any) -> list[dict[str, Any]]:
     """Receive until ``count`` messages arrived, bounded in time."""
     received: list[dict[str, Any]] = []

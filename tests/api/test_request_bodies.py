@@ -138,6 +138,53 @@ def test_numbered_members_are_distinct_parameters(server: ThreadedServer, queues
     assert b"QueueArn" in reply.body and b"VisibilityTimeout" in reply.body
 
 
+# -- repeated JSON keys -------------------------------------------------------------------------------------------
+
+
+def json_post(server: ThreadedServer, action: str, body: str) -> Reply:
+    return post(server, body.encode(), {"Content-Type": JSON, "X-Amz-Target": f"AmazonSQS.{action}"})
+
+
+def test_a_repeated_json_queue_url_sends_to_neither_queue(server: ThreadedServer, queues: tuple[str, str]) -> None:
+    first, second = queues
+    body = f'{{"QueueUrl": "{first}", "MessageBody": "where to?", "QueueUrl": "{second}"}}'
+    code, message = json_error(json_post(server, "SendMessage", body))
+    assert code == "InvalidParameterValue" and "'QueueUrl'" in message and "2 times" in message, message
+    assert depth(server, first) == 1 and depth(server, second) == 1
+
+
+def test_a_repeated_key_inside_a_batch_entry_is_refused(server: ThreadedServer, queues: tuple[str, str]) -> None:
+    url, _ = queues
+    entries = '[{"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two", "MessageBody": "three"}]'
+    body = f'{{"QueueUrl": "{url}", "Entries": {entries}}}'
+    code, message = json_error(json_post(server, "SendMessageBatch", body))
+    assert code == "InvalidParameterValue" and "'MessageBody'" in message, message
+    assert depth(server, url) == 1, "not even the well-formed entry was sent"
+
+
+def test_a_repeated_key_deeper_down_is_refused_too(server: ThreadedServer, queues: tuple[str, str]) -> None:
+    url, _ = queues
+    attribute = '{"DataType": "String", "StringValue": "v", "DataType": "Number"}'
+    body = f'{{"QueueUrl": "{url}", "MessageBody": "x", "MessageAttributes": {{"a": {attribute}}}}}'
+    code, message = json_error(json_post(server, "SendMessage", body))
+    assert code == "InvalidParameterValue" and "'DataType'" in message, message
+    assert depth(server, url) == 1
+
+
+def test_the_same_key_in_two_objects_is_not_repeated(server: ThreadedServer, queues: tuple[str, str]) -> None:
+    url, _ = queues
+    entries = '[{"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two"}]'
+    reply = json_post(server, "SendMessageBatch", f'{{"QueueUrl": "{url}", "Entries": {entries}}}')
+    assert reply.status == 200, reply.describe()
+    assert depth(server, url) == 3
+
+
+def test_json_nested_past_the_standard_parsers_limit_is_a_400(server: ThreadedServer) -> None:
+    deep = "[" * 1020 + "]" * 1020  # orjson parses 1,024 levels, Python's parser fewer
+    code, message = json_error(json_post(server, "ListQueues", f'{{"QueueNamePrefix": {deep}}}'))
+    assert code == "InvalidParameterValue" and "too deeply" in message, message
+
+
 # -- percent-encoded text that is not UTF-8 -----------------------------------------------------------------------
 
 

@@ -10,47 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-#: ``__type`` shape names Amazon SQS sends in the JSON protocol for errors that botocore's model does not declare.
-JSON_TYPES = {
-    "InvalidParameterValue": "InvalidParameterValueException",
-    "MissingParameter": "MissingRequiredParameterException",
-}
-
-
-@pytest.fixture(params=["json", "query"])
-def client(request: pytest.FixtureRequest, sqs: Any) -> Any:
-    """The same calls in either protocol."""
-    if request.param == "json":
-        assert sqs.meta.service_model.protocol == "json"
-        return sqs
-    return request.getfixturevalue("query_sqs")
-
-
-def refused(client: Any, call: Callable[[], Any], code: str, status: int, message: str) -> None:
-    with pytest.raises(ClientError) as info:
-        call()
-    error = info.value.response["Error"]
-    assert (error["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"], error["Message"]) == (
-        code,
-        status,
-        message,
-    )
-    if client.meta.service_model.protocol == "json" and code in JSON_TYPES:
-        assert error["QueryErrorCode"] == JSON_TYPES[code]
-
-
-def make(client: Any, name: str, **attributes: str) -> str:
-    return str(client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
-
-
-def arn(client: Any, url: str) -> str:
-    return str(client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+from tests.api.answers import arn, make, refused
 
 
 def test_queue_does_not_exist(client: Any, queue_name: str) -> None:
@@ -277,12 +241,6 @@ def test_set_fifo_queue_on_a_standard_queue(client: Any, queue_url: str, value: 
         400,
         "Unknown Attribute FifoQueue.",
     )
-
-
-def test_fifo_queue_name_still_refused(client: Any, queue_name: str) -> None:
-    with pytest.raises(ClientError) as info:
-        make(client, f"{queue_name[:70]}.fifo", FifoQueue="true")
-    assert info.value.response["Error"]["Code"] == "AWS.SimpleQueueService.UnsupportedOperation"
 
 
 @pytest.mark.parametrize("parameter", ["MessageGroupId", "MessageDeduplicationId"])

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor import errors
-from conveyor.client.local import LocalQueue, ensure_worker_queue
+from conveyor.client.local import ensure_worker_queue
 from conveyor.clock import FakeClock
 from conveyor.console.documents import (
     ConfigSetting,
@@ -28,8 +28,10 @@ from conveyor.console.documents import (
     QueueSummary,
     ScalingStatus,
 )
+from conveyor.core.fifo import FifoSettings
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
-from conveyor.core.models import MessageAttributeValue, StoredMessage
+from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
+from conveyor.env.sending import send_copies, send_problem
 from conveyor.store.memory import MemoryStore
 
 T0 = 1_700_000_000.0
@@ -152,7 +154,19 @@ class FakeBackend:
         out = []
         for name in await self.store.list_queues():
             c = await self._counts(name)
-            out.append(QueueSummary(name, f"{URL}/{name}", c.visible, c.in_flight, c.delayed))
+            fifo = FifoSettings.of((await self.store.get_queue(name)).attributes)
+            out.append(
+                QueueSummary(
+                    name=name,
+                    url=f"{URL}/{name}",
+                    visible=c.visible,
+                    in_flight=c.in_flight,
+                    delayed=c.delayed,
+                    fifo=fifo is not None,
+                    content_based_dedup=fifo is not None and fifo.content_based_dedup,
+                    blocked_groups=None if fifo is None else len(await self.store.blocked_groups(name, 1000)),
+                )
+            )
         return out
 
     def config(self) -> Configuration:
@@ -169,14 +183,33 @@ class FakeBackend:
         )
 
     async def send(
-        self, queue: str, body: str, attributes: dict[str, str], delay_s: int | None, count: int
+        self,
+        queue: str,
+        body: str,
+        attributes: dict[str, str],
+        delay_s: int | None,
+        count: int,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> list[str]:
-        self.calls.append(("send", (queue, body, attributes, delay_s, count)))
+        """As ``Operations.send``: the same checks (``send_problem``) and the same sending (``send_copies``)."""
+        self.calls.append(("send", (queue, body, attributes, delay_s, count, group_id, dedup_id)))
         typed = {k: MessageAttributeValue("String", v) for k, v in attributes.items()}
         try:
-            return (await LocalQueue(self.store, queue).send_many(body, typed, delay_s, count=count))[:10]
+            fifo = FifoSettings.of((await self.store.get_queue(queue)).attributes)
+            problem = send_problem(queue, fifo, count=count, delay_s=delay_s, group_id=group_id, dedup_id=dedup_id)
+            if problem is not None:
+                raise errors.ConfigError(problem)
+            sent = await send_copies(
+                self.store, queue, fifo, body, typed, delay_s, count=count, group_id=group_id, dedup_id=dedup_id
+            )
         except errors.ConveyorError as error:
             raise errors.ConfigError(error.message) from None
+        return sent[:10]
+
+    async def blocked_groups(self, queue: str, limit: int) -> list[BlockedGroup]:
+        return await self.store.blocked_groups(queue, limit)
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         return await self.store.peek_messages(queue, limit)

@@ -10,8 +10,7 @@ from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
 from conveyor.core.models import MessageAttributeValue
 from conveyor.env.console_backend import EnvironmentConsole
-from conveyor.env.operations import Operations
-from conveyor.env.running import Running
+from conveyor.env.running import Running, operations_over
 from conveyor.errors import ConveyorError
 from conveyor.store.memory import MemoryStore
 from tests.env.running_parts import running
@@ -36,7 +35,7 @@ async def test_chosen_messages_go_back_to_their_source_under_their_own_ids(tmp_p
         pass
     assert isinstance(env.clock, FakeClock)
     env.clock.advance(1)  # and visible again
-    console = EnvironmentConsole(Operations(env))
+    console = EnvironmentConsole(operations_over(env), env.store)
     chosen = [ids[3], ids[17], ids[24]]
     assert await console.redrive(chosen) == 3
     back = await env.store.peek_messages("shop", 100)
@@ -57,7 +56,7 @@ async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_on
     env, ids = await environment_with_dead_letters(3, tmp_path)
     [direct] = await LocalQueue(env.store, "shop-dlq").send_many("sent to the DLQ", {}, count=1)
     [busy] = await env.store.receive_messages("shop-dlq", 1, 300, 0)
-    console = EnvironmentConsole(Operations(env))
+    console = EnvironmentConsole(operations_over(env), env.store)
     assert await console.redrive([ids[1], direct, busy.message.message_id]) == 2
     assert {m.message_id for m in await env.store.peek_messages("shop", 10)} == {ids[1], direct}
     assert (await env.store.queue_counts("shop-dlq")).in_flight == 1
@@ -65,7 +64,7 @@ async def test_a_chosen_message_without_a_source_goes_to_the_worker_queue_and_on
 
 async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing(tmp_path: Path) -> None:
     env, ids = await environment_with_dead_letters(5, tmp_path)
-    console = EnvironmentConsole(Operations(env))
+    console = EnvironmentConsole(operations_over(env), env.store)
     assert await console.delete("shop-dlq", [ids[0], ids[4], "not-there"]) == 2
     left = {m.message_id: m.receive_count for m in await env.store.peek_messages("shop-dlq", 10)}
     assert left == dict.fromkeys(ids[1:4], 1), "the others are neither received nor changed (1: from the source)"
@@ -76,5 +75,5 @@ async def test_chosen_messages_are_deleted_and_unknown_ids_count_for_nothing(tmp
 async def test_only_the_dlq_has_messages_deleted_by_choice(tmp_path: Path) -> None:
     env, ids = await environment_with_dead_letters(1, tmp_path)
     with pytest.raises(ConveyorError, match="dead-letter queue shop-dlq only"):
-        await EnvironmentConsole(Operations(env)).delete("shop", ids)
+        await EnvironmentConsole(operations_over(env), env.store).delete("shop", ids)
     assert (await env.store.queue_counts("shop-dlq")).visible == 1

@@ -299,3 +299,56 @@ def test_run_now_and_send_forms(shop: Up, browser: Any) -> None:
         sent_id = notice.rsplit(" ", 1)[-1].rstrip(".")
         wait_until(lambda: sent_id in (shop.project / "seen").read_text().split(), 30, "the sent message is processed")
         assert w.problems == [], w.problems
+
+
+def test_a_fifo_queue_shows_its_blocked_group_and_sequence_numbers_and_takes_a_send_in_a_group(
+    shop: Up, browser: Any
+) -> None:
+    sqs = sqs_client(shop.endpoint)
+    url = sqs.create_queue(
+        QueueName="side.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    sequence = {}
+    for n, group in enumerate(("order-1", "order-1", "order-1", "order-2")):
+        answer = sqs.send_message(QueueUrl=url, MessageBody=f"step {n} of {group}", MessageGroupId=group)
+        sequence[answer["MessageId"]] = answer["SequenceNumber"]
+    [held] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=900)["Messages"]
+    assert held["Body"] == "step 0 of order-1", "order-1 is now blocked behind its first message"
+    base = shop.console_url.rstrip("/")
+    with Watched(browser) as w:
+        w.page.goto(base + "/queues")
+        assert w.count("side.fifo-blocked-groups") == 1
+        shot(w.page, "fifo-queues")
+        w.page.goto(base + "/queues/side.fifo")
+        cells = w.page.locator("table.blocked-groups tbody tr").first.locator("td").all_inner_texts()
+        assert cells == ["order-1", "1", "2", sequence[held["MessageId"]]], cells
+        listed = w.page.locator("table.messages tbody tr")
+        assert listed.count() == 4, "looking shows the message in flight too"
+        for message_id, number in sequence.items():
+            row = listed.filter(has_text=message_id)
+            assert row.locator(".sequence").inner_text() == number, message_id
+        shot(w.page, "fifo-queue-detail")
+        w.page.click("table.blocked-groups a")  # the group's messages
+        w.page.wait_for_url("**/queues/side.fifo?group=order-1")
+        assert w.page.locator("table.messages tbody tr").count() == 3
+
+        w.page.goto(base + "/send")
+        w.page.select_option("form.choose select", "side.fifo")  # the script asks for the FIFO queue's form
+        w.page.wait_for_url("**/send?queue=side.fifo")
+        assert w.page.locator("input[name=delay_s]").count() == 0
+        w.page.fill("textarea[name=body]", "from the console, in order")
+        w.page.fill("input[name=group_id]", "order-2")
+        shot(w.page, "send-fifo")
+        w.page.click("form.stack button[type=submit]")
+        w.page.wait_for_url("**/queues/side.fifo?notice=*")
+        notice = w.page.locator(".notice").inner_text()
+        assert "Sent 1 message(s) to side.fifo in group order-2" in notice, notice
+        sent_id = notice.rsplit(" ", 1)[-1].rstrip(".")
+        w.page.goto(base + f"/queues/side.fifo/messages/{sent_id}")
+        facts = w.page.locator("dl.facts").inner_text()
+        assert "order-2" in facts and w.page.locator("[data-sequence-number]").inner_text().isdigit()
+        shot(w.page, "fifo-message")
+        assert w.problems == [], w.problems
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    got = [(m["Attributes"]["MessageGroupId"], m["Body"]) for m in rest]
+    assert got == [("order-2", "step 3 of order-2"), ("order-2", "from the console, in order")], got

@@ -10,7 +10,6 @@ import pytest
 
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
-from conveyor.console.codec import Document, DocumentError
 from conveyor.console.documents import (
     ConfigSetting,
     CronRunView,
@@ -20,8 +19,9 @@ from conveyor.console.documents import (
     MessageView,
     QueueSummary,
 )
+from conveyor.console.json_form import Document, DocumentError
 from conveyor.core.models import MessageAttributeValue, StoredMessage
-from conveyor.env.operations import Operations
+from conveyor.env.running import operations_over
 from conveyor.store.memory import MemoryStore
 from tests.console.fake import FakeBackend
 from tests.env.running_parts import running
@@ -78,11 +78,26 @@ async def test_a_renamed_missing_or_unknown_field_is_refused_with_where_it_is() 
         EnvironmentStatus.from_json(data)
 
 
+#: A standard queue's summary as JSON.
+QUEUE = {
+    "name": "q",
+    "url": "u",
+    "visible": 0,
+    "in_flight": 0,
+    "delayed": 0,
+    "fifo": False,
+    "content_based_dedup": False,
+    "blocked_groups": None,
+}
+
+
 @pytest.mark.parametrize(
     ("kind", "data", "where"),
     [
-        (QueueSummary, {"name": "q", "url": "u", "visible": "1", "in_flight": 0, "delayed": 0}, "visible"),
-        (QueueSummary, {"name": "q", "url": "u", "visible": True, "in_flight": 0, "delayed": 0}, "visible"),
+        (QueueSummary, {**QUEUE, "visible": "1"}, "visible"),
+        (QueueSummary, {**QUEUE, "visible": True}, "visible"),
+        (QueueSummary, {**QUEUE, "fifo": "true"}, "fifo"),
+        (QueueSummary, {**QUEUE, "blocked_groups": "3"}, "blocked_groups"),
         (CronRunView, {"slot_s": 1.5, "fired_at_s": 2, "manual": 1, "message_id": None}, "manual"),
         (EventEntry, {"sequence": 1, "at_s": 0, "kind": "k", "message": "m", "numbers": []}, "numbers"),
         (EventEntry, {"sequence": 1, "at_s": 0, "kind": "k", "message": "m", "numbers": {"n": "x"}}, "numbers.n"),
@@ -141,7 +156,7 @@ async def test_the_real_operations_answer_documents_that_read_back(tmp_path: Pat
     await store.start()
     await ensure_worker_queue(store, "shop", 1, "us-east-1", "000000000000")
     env = running(tmp_path, store, clock)
-    ops = Operations(env)
+    ops = operations_over(env)
     [dead] = await LocalQueue(store, "shop-dlq").send_many("dead", {}, count=1)
     env.events.add("scale-out", "backlog 120 > 2 x 50", {"backlog": 120})
     queues = await ops.queues()

@@ -16,7 +16,7 @@ PAGES = ["/", "/queues", "/queues/shop", "/queues/shop-dlq", "/dlq", "/cron", "/
 
 
 def counts(html: str) -> dict[str, int]:
-    return {name: int(value) for name, value in re.findall(r'data-count="([\w-]+)">(\d+)<', html)}
+    return {name: int(value) for name, value in re.findall(r'data-count="([\w.-]+)">(\d+)<', html)}
 
 
 async def get(client: TestClient, path: str, status: int = 200) -> str:
@@ -203,7 +203,7 @@ async def test_send_form_sends_and_reports_mistakes(client: TestClient, backend:
         client, "/send", {"queue": "shop", "body": "hi", "attributes": "a=1\n\nb = two", "count": "3"}
     )
     assert location.startswith("/queues/shop?")
-    assert backend.calls[-1] == ("send", ("shop", "hi", {"a": "1", "b": "two"}, None, 3))
+    assert backend.calls[-1] == ("send", ("shop", "hi", {"a": "1", "b": "two"}, None, 3, None, None))
     assert "Sent 3 message(s) to shop" in await get(client, location)
     assert (await backend.store.queue_counts("shop")).visible == 3
     for form, message in [

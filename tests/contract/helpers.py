@@ -67,12 +67,16 @@ def binary(value: bytes, data_type: str = "Binary") -> MessageAttributeValue:
 
 async def create_queue(store: Store, name: str = "q", **attributes: object) -> QueueInfo:
     """Create ``name`` (no tags) with attributes validated and normalised the way the API passes them on."""
-    given = queue_attributes.validate({key: str(value) for key, value in attributes.items()})
+    given = queue_attributes.validate(
+        {key: str(value) for key, value in attributes.items()}, fifo_queue=name.endswith(".fifo")
+    )
     return await store.create_queue(name, given, {})
 
 
 async def set_attributes(store: Store, name: str, **attributes: object) -> QueueInfo:
-    given = queue_attributes.validate({key: str(value) for key, value in attributes.items()})
+    given = queue_attributes.validate(
+        {key: str(value) for key, value in attributes.items()}, creating=False, fifo_queue=name.endswith(".fifo")
+    )
     return await store.set_queue_attributes(name, given)
 
 

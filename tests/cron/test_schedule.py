@@ -80,6 +80,16 @@ cron:
 
 
 @pytest.mark.parametrize(
+    ("written", "enabled"),
+    [("'yes'", True), ("'no'", False), ("on", True), ("'off'", False), ("'true'", True), ("0", False), ("1", True)],
+)
+def test_enabled_is_a_flag_as_every_other_flag(tmp_path: Path, written: str, enabled: bool) -> None:
+    """The one flag rule of ``config.values`` (as ``scaling: {count_in_flight: "yes"}``), quoted or not."""
+    (task,) = load_cron_yaml(write(tmp_path, TASK + f"    schedule: '* * * * *'\n    enabled: {written}\n"))
+    assert task.enabled is enabled
+
+
+@pytest.mark.parametrize(
     "text",
     ["version: 1\ncron:\n", "version: 1\ncron: []\n", "version: '1'\ncron: []\n", "version: 1\ncron:\n# - name: x\n"],
 )
@@ -266,9 +276,14 @@ ERRORS = [
         "e.g. UTC, Europe/Berlin, America/New_York.",
     ),
     (
-        "enabled as a string",
-        TASK + "    schedule: '* * * * *'\n    enabled: 'no'\n",
-        "cron.yaml:6: enabled: must be true or false in task 'b', not 'no'.",
+        "enabled not a flag",
+        TASK + "    schedule: '* * * * *'\n    enabled: maybe\n",
+        "cron.yaml:6: enabled in task 'b' must be true or false, not 'maybe'.",
+    ),
+    (
+        "enabled a list",
+        TASK + "    schedule: '* * * * *'\n    enabled: [true]\n",
+        "cron.yaml:6: enabled in task 'b' must be a single value, not a list or mapping.",
     ),
     (
         "misspelt key",

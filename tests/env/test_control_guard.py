@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
 from conveyor.env.control import control_app
-from conveyor.env.operations import Operations
-from conveyor.env.running import Running
+from conveyor.env.running import Running, operations_over
 from conveyor.store.memory import MemoryStore
 from tests.env.running_parts import running
 
@@ -28,7 +27,7 @@ async def control(tmp_path: Path) -> AsyncIterator[Control]:
     await ensure_worker_queue(store, "shop", 1, "us-east-1", "000000000000")
     await LocalQueue(store, "shop-dlq").send_many("dead", {}, count=1)
     env = running(tmp_path, store, clock)
-    async with TestClient(TestServer(control_app(Operations(env), env.logs), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(control_app(operations_over(env), env.logs), host="127.0.0.1")) as client:
         yield client, env
     await store.close()
 

@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import stat
 from pathlib import Path
 
+import pytest
+
 from conveyor.env.logs import LogHub
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_log_folders_are_0700_and_the_files_0600_even_those_left_open(tmp_path: Path) -> None:
+    """An app's output can hold message bodies. Folders and files an older conveyor left open are tightened."""
+    logs = tmp_path / "logs"
+    (logs / "instance-1").mkdir(parents=True)
+    (logs / "instance-1" / "app.log").write_text("an older line\n")
+    os.chmod(logs, 0o755)
+    hub = LogHub(logs, io.StringIO(), colour=False)
+    for process in ("conveyor", "instance-1", "instance-1/sqsd", "instance-2", "web"):
+        hub.line(process, "a line")
+    hub.close()
+    found = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in [logs, *logs.rglob("*")]}
+    assert {path: oct(mode) for path, mode in found.items() if mode != (0o700 if "." not in path else 0o600)} == {}
+    assert len(found) == 8
+    assert (logs / "instance-1" / "app.log").read_text().startswith("an older line\n"), "appended to, not replaced"
 
 
 def test_lines_are_merged_with_a_prefix_and_filed_per_process(tmp_path: Path) -> None:

@@ -103,6 +103,23 @@ def test_env_yaml_environment_links_name_the_variable(tmp_path: Path) -> None:
             },
             ".ebextensions/a.config:3: instances max must be an integer from 1 to 100",
         ),
+        (
+            {
+                "Procfile": "worker: w\n",
+                ".ebextensions/a.config": "option_settings:\n  aws:autoscaling:asg:\n    MinSizee: 2\n",
+            },
+            ".ebextensions/a.config:3: unknown option 'MinSizee' in aws:autoscaling:asg; did you mean 'MinSize'? "
+            "Valid options: MinSize, MaxSize, Cooldown, Availability Zones, Custom Availability Zones, "
+            "EnableCapacityRebalancing.",
+        ),
+        (
+            {
+                "Procfile": "worker: w\n",
+                ".ebextensions/a.config": "option_settings:\n"
+                "  - namespace: aws:autoscaling:asg\n    option_name: cooldown\n    value: 60\n",
+            },
+            "unknown option 'cooldown' in aws:autoscaling:asg; did you mean 'Cooldown'?",
+        ),
     ],
 )
 def test_mistakes_name_the_file_line_and_fix(tmp_path: Path, files: dict[str, str], message: str) -> None:
@@ -111,6 +128,19 @@ def test_mistakes_name_the_file_line_and_fix(tmp_path: Path, files: dict[str, st
     with pytest.raises(ConfigError) as excinfo:
         load_project(tmp_path)
     assert message in excinfo.value.message
+
+
+def test_ebs_other_asg_options_are_accepted_and_ignored(tmp_path: Path) -> None:
+    """A project made for EB keeps its zones and Spot settings: meaningless on one host, not a mistake."""
+    write(tmp_path, "Procfile", "worker: w\n")
+    write(
+        tmp_path,
+        ".ebextensions/a.config",
+        "option_settings:\n  aws:autoscaling:asg:\n    Availability Zones: Any 2\n"
+        "    Custom Availability Zones: us-east-1a\n    EnableCapacityRebalancing: true\n    MinSize: 2\n",
+    )
+    project = load_project(tmp_path)
+    assert (project.min_instances.value, project.min_instances.where) == (2, ".ebextensions/a.config:6")
 
 
 def test_missing_folder(tmp_path: Path) -> None:

@@ -63,7 +63,10 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forev
 
 
 class FakeDaemon:
-    """``run(stop)`` until ``stop`` is set; on the way out it records whether its app still answered (drain order)."""
+    """``run(stop)`` until ``stop`` is set; on the way out it records whether its app still answered (drain order).
+
+    Its drain ("finishing its POSTs") ends when the test sets ``finish``: set from the start unless a test clears it
+    to hold the daemon in its drain and look at the app meanwhile."""
 
     def __init__(self, port: int, name: str, journal: list[tuple[str, str, float]]) -> None:
         self.port = port
@@ -73,6 +76,8 @@ class FakeDaemon:
         self.app_answered_at_stop: bool | None = None
         #: Called as soon as the daemon sees its stop (a test looks at the instance then).
         self.on_stop: Callable[[], None] = lambda: None
+        self.finish = asyncio.Event()
+        self.finish.set()
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
         self.runs += 1
@@ -80,7 +85,7 @@ class FakeDaemon:
         await stop.wait()
         self.journal.append(("daemon-stop", self.name, time.monotonic()))
         self.on_stop()
-        await asyncio.sleep(0.1)  # "finishing its POSTs": the app must still be there
+        await self.finish.wait()  # "finishing its POSTs": the app must still be there
         self.app_answered_at_stop = await port_answers(self.port)
         self.journal.append(("daemon-done", self.name, time.monotonic()))
 
@@ -127,13 +132,17 @@ class Harness:
 
     async def tick_until(self, name: str, state: str, now_s: float, timeout_s: float = 10.0) -> None:
         """Tick at ``now_s`` until ``name`` is in ``state`` (the exit of a killed app takes a moment to see); a
-        crashed instance shows as crashed as soon as it exits, and counts once a tick has scheduled its restart."""
-        deadline = time.monotonic() + timeout_s
-        while (view := self.view(name)).state != state or (state == "crashed" and view.next_restart_at_s is None):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} not {state} within {timeout_s} s: {self.view(name)}")
+        crashed instance shows as crashed as soon as it exits, and counts once a tick has scheduled its restart.
+        The clock stays at ``now_s``: this waits for the real process, it does not step time."""
+
+        async def reached() -> bool:
+            view = self.view(name)
+            if view.state == state and (state != "crashed" or view.next_restart_at_s is not None):
+                return True
             await self.supervisor.tick(now_s)
-            await asyncio.sleep(0.01)
+            return False
+
+        await eventually(reached, timeout_s, lambda: f"{name} {state}: {self.view(name)}")
 
 
 @pytest.fixture
@@ -198,12 +207,19 @@ async def test_scale_down_drains_the_newest_daemon_first_then_terminates_its_app
     assert group is not None
 
     seen: list[str] = []
-    harness.daemons["instance-2"].on_stop = lambda: seen.append(harness.view("instance-2").state)
-    await sup.scale_to(1)
+    daemon = harness.daemons["instance-2"]
+    daemon.on_stop = lambda: seen.append(harness.view("instance-2").state)
+    daemon.finish.clear()  # held in its drain until the test has looked at the app
+    scaling = asyncio.create_task(sup.scale_to(1))
+    await harness.wait_for(lambda: ("daemon-stop", "instance-2") in [(e, n) for e, n, _ in harness.journal])
+    assert await port_answers(harness.view("instance-2").port), "the app answers while its daemon drains"
+    assert not (harness.out / "instance-2.term").exists(), "no SIGTERM before the daemon finished"
+    assert not scaling.done() and harness.view("instance-2").state == "draining"
+    daemon.finish.set()
+    await scaling
 
     assert seen == ["draining"]
     assert [v.name for v in sup.views()] == ["instance-1"] and sup.active == 1
-    daemon = harness.daemons["instance-2"]
     assert daemon.app_answered_at_stop is True, "the app was still up while its daemon finished"
     done_at = next(t for event, name, t in harness.journal if event == "daemon-done" and name == "instance-2")
     term_at = float((harness.out / "instance-2.term").read_text().split()[0])
@@ -347,7 +363,17 @@ async def test_stop_all_drains_every_instance_and_leaves_no_process(harness: Har
     harness.remember_pids()
     groups = [v.pid for v in sup.views() if v.pid is not None]
     apps = [harness.app_pid(f"instance-{n}") for n in (1, 2, 3)]
-    await sup.stop_all()
+    ports = [v.port for v in sup.views()]
+    for daemon in harness.daemons.values():
+        daemon.finish.clear()  # held in their drain until the test has looked at the apps
+    stopping = asyncio.create_task(sup.stop_all())
+    await harness.wait_for(lambda: sum(event == "daemon-stop" for event, _, _ in harness.journal) == 3)
+    assert all([await port_answers(port) for port in ports]), "every app answers while its daemon drains"
+    assert not any((harness.out / f"instance-{n}.term").exists() for n in (1, 2, 3)), "no SIGTERM yet"
+    assert not stopping.done()
+    for daemon in harness.daemons.values():
+        daemon.finish.set()
+    await stopping
     assert sup.views() == [] and sup.active == 0
     assert all(d.app_answered_at_stop for d in harness.daemons.values()), "every daemon drained before its app"
     assert all((harness.out / f"instance-{n}.term").exists() for n in (1, 2, 3))
@@ -423,11 +449,14 @@ async def test_a_command_that_is_not_found_says_so_plainly_once(tmp_path: Path) 
 
         await sup.tick(1.0)  # the crash noticed: told in full once
         await sup.tick(2.0)  # restarted after 1 s ...
-        deadline = time.monotonic() + 10
-        while sum(kind == "instance-crashed" for kind, _ in events) < 2:  # ... and crashed again
-            assert time.monotonic() < deadline, events
+
+        async def crashed_twice() -> bool:  # ... and crashed again
+            if sum(kind == "instance-crashed" for kind, _ in events) >= 2:
+                return True
             await sup.tick(2.0)
-            await asyncio.sleep(0.01)
+            return False
+
+        await eventually(crashed_twice, 10, lambda: f"a second instance-crashed event: {events}")
         first, second = [message for kind, message in events if kind == "instance-crashed"]
         assert "exited with code 127: the command was not found ('no-such-worker-command --serve'" in first
         assert "check the command in conveyor.yaml or the Procfile" in first

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import Processes
+from tests.processes import conveyor as conveyor_command
 from tests.support import gone
 from tests.up_harness import MAIN_YAML, Conveyor, Up, seen, wait_until, write_project
 
@@ -176,36 +177,24 @@ def test_with_two_environments_a_command_without_env_has_its_own_exit_code(
 # -- environments of their own ----------------------------------------------------------------------------------
 
 
-def test_sigterm_drains_with_nothing_lost(conveyor: Conveyor, tmp_path: Path) -> None:
+def test_sigterm_drains_with_nothing_lost(conveyor: Conveyor, processes: Processes, tmp_path: Path) -> None:
     yaml = MAIN_YAML.replace("HttpConnections: 20", "HttpConnections: 5")
     project = write_project(tmp_path / "drain", "drain", yaml)
     up = conveyor.up(project).wait_ready()
     result = conveyor.run("send", "--count", "60", "--json", "sleep:0.2")
     assert result.returncode == 0
     sent = json.loads(result.stdout)["sent"]
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "logs", "-f", "-n", "1"],
-        env=conveyor.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_until(lambda: len(seen(project)) >= 5, 20, "work under way")
-        pids = {i["pid"] for i in conveyor.status()["instances"]}
-        assert follower.stdout is not None and follower.stdout.readline(), "logs -f prints the last line"
-        started = time.monotonic()
-        assert up.stop(30) == 0, up.text()
-        assert time.monotonic() - started < 15
-        assert not (conveyor.home / "environments" / "drain.json").exists()
-        assert "stopped: every instance drained" in up.text()
-        out, err = follower.communicate(timeout=10)
-        assert follower.returncode == 0 and "environment drain stopped" in err
-        assert "drain: stopped receiving" in out, "logs -f printed what happened meanwhile"
-    finally:
-        if follower.poll() is None:
-            follower.kill()
-            follower.wait()
+    follower = processes.start("logs-follow", conveyor_command("logs", "-f", "-n", "1"), env=conveyor.env)
+    wait_until(lambda: len(seen(project)) >= 5, 20, "work under way")
+    pids = {i["pid"] for i in conveyor.status()["instances"]}
+    follower.wait_for(".", 10)  # logs -f prints the last line
+    started = time.monotonic()
+    assert up.stop(30) == 0, up.text()
+    assert time.monotonic() - started < 15
+    assert not (conveyor.home / "environments" / "drain.json").exists()
+    assert "stopped: every instance drained" in up.text()
+    assert follower.wait(10) == 0 and "environment drain stopped" in follower.err_text()
+    assert "drain: stopped receiving" in follower.text(), "logs -f printed what happened meanwhile"
     assert all(gone(pid) for pid in pids), "no worker app outlives conveyor up"
     done_before = [line[0] for line in seen(project)]
     assert len(done_before) == len(set(done_before)), "no message ran twice"
@@ -255,7 +244,7 @@ def test_the_web_process_reaches_the_queue_with_only_its_environment(conveyor: C
     assert "web process started" in up.text()
 
 
-def test_without_an_environment_every_command_exits_3(tmp_path: Path) -> None:
+def test_without_an_environment_every_command_exits_3(processes: Processes, tmp_path: Path) -> None:
     empty = Conveyor(tmp_path / "empty-home")
     commands = [
         ["status"],
@@ -268,20 +257,10 @@ def test_without_an_environment_every_command_exits_3(tmp_path: Path) -> None:
         ["config"],
         ["list"],
     ]
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "conveyor", *command],
-            env=empty.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for command in commands
-    ]
-    for command, run in zip(commands, runs, strict=True):
-        out, err = run.communicate(timeout=30)
-        assert run.returncode == 3, (command, out, err)
+    runs = [processes.start(command[0], conveyor_command(*command), env=empty.env) for command in commands]
+    for command, run in zip(commands, runs, strict=True):  # all at once: each is an interpreter start
+        assert run.wait(30) == 3, (command, run.output())
+        err = run.err_text()
         assert "No environment is running. Start one with: conveyor up" in err, (command, err)
         assert "Traceback" not in err
 

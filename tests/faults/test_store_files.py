@@ -14,6 +14,7 @@ import pytest
 from tests.faults.server_process import refused, sqlite_server
 from tests.processes import Processes
 from tests.support import sqs_client
+from tests.up_harness import Conveyor, seen, wait_until, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +131,24 @@ def test_a_truncated_database_is_refused_not_taken_as_new(tmp_path: Path, proces
     assert db.stat().st_size == 0, "the refusal left the file alone"
 
 
+def test_a_truncated_database_is_refused_after_the_lock_file_was_removed_too(
+    tmp_path: Path, processes: Processes
+) -> None:
+    """``conveyor.db.lock`` looked like a stale lock file and was the only sign the directory held a store: with it
+    removed, a truncated database started as a new, empty store. The marker is a file of its own now."""
+    data_dir = tmp_path / "data"
+    server = sqlite_server(processes, data_dir)
+    fill(server.url, 10)
+    for leftover in data_dir.glob("*.lock"):  # a user clearing what looks like a stale lock
+        leftover.unlink()
+    server.process.stop()
+    db = data_dir / "conveyor.db"
+    os.truncate(db, 0)
+    line = one_line_error(refused(data_dir))
+    assert f"{db} is empty" in line and "held a store" in line and f"{db}.store" in line, line
+    assert "Do not delete this file" in (data_dir / "conveyor.db.store").read_text()
+
+
 def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, processes: Processes) -> None:
     data_dir = stopped_store(tmp_path, processes)
     db = data_dir / "conveyor.db"
@@ -138,22 +157,57 @@ def test_a_removed_database_is_refused_not_taken_as_new(tmp_path: Path, processe
     assert f"{db} is missing" in line and "held a store" in line, line
     assert not db.exists()
     # The way out the line names: remove the marker too, and a new, empty store starts.
-    (data_dir / "conveyor.db.lock").unlink()
+    (data_dir / "conveyor.db.store").unlink()
     server = sqlite_server(processes, data_dir)
     sqs = sqs_client(server.url)
     assert sqs.list_queues().get("QueueUrls", []) == []
     sqs.close()
 
 
-@pytest.mark.usefixtures("umask_022")
-def test_conveyor_up_creates_its_data_dir_0700(tmp_path: Path) -> None:
-    from conveyor.env.environment import Environment
-    from conveyor.env.project import load_project
-    from conveyor.env.running import UpOptions
+def private_modes(data_dir: Path) -> dict[str, int]:
+    """Every directory and file under ``data_dir`` (relative path: mode) that is not 0700 / 0600."""
+    found = {}
+    for path in sorted(data_dir.rglob("*")):
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode != (0o700 if path.is_dir() else 0o600):
+            found[str(path.relative_to(data_dir))] = mode
+    return found
 
-    project_dir = tmp_path / "shop"
-    project_dir.mkdir()
-    (project_dir / "conveyor.yaml").write_text("name: shop\nworker:\n  command: 'true'\n")
-    data_dir = project_dir / ".conveyor"
-    Environment(load_project(project_dir), UpOptions(data_dir))  # creates it, before the store opens
-    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+#: A data dir as an older conveyor left it: the folder, the logs and their folders readable by others.
+OLDER = {"logs": 0o755, "logs/instance-1": 0o755, "logs/conveyor.log": 0o644, "logs/instance-1/app.log": 0o644}
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("before", ["new", "older"])
+def test_conveyor_up_keeps_every_file_of_its_data_dir_private(tmp_path: Path, conveyor: Conveyor, before: str) -> None:
+    """A real ``conveyor up`` that ran, logged (its events, the app's output, the daemon's lines) and delivered a
+    message: every folder under the data dir 0700 and every file 0600, the app's log too (it can hold message
+    bodies), however open the files an older conveyor left there were."""
+    project = write_project(tmp_path / "shop", "shop")
+    data_dir = project / ".conveyor"
+    if before == "older":
+        data_dir.mkdir(mode=0o755)
+        for name, mode in OLDER.items():
+            path = data_dir / name
+            if mode == 0o755:
+                path.mkdir(mode=mode)
+            else:
+                path.write_text("2020-01-01T00:00:00Z a line of an older conveyor\n")
+            os.chmod(path, mode)
+    up = conveyor.up(project).wait_ready()
+    sqs = sqs_client(up.endpoint)
+    sqs.send_message(QueueUrl=up.queue_url, MessageBody="a secret")
+    sqs.close()
+    wait_until(lambda: len(seen(project)) == 1, 30, "the worker got the message")
+    logs = data_dir / "logs"
+    wait_until(
+        lambda: all((logs / name).exists() for name in ("conveyor.log", "instance-1/app.log", "instance-1/sqsd.log")),
+        30,
+        "every process logged",
+    )
+    assert "up.json" in {p.name for p in data_dir.iterdir()}
+    assert private_modes(data_dir) == {}, "while it runs"
+    assert up.stop() == 0, up.text()
+    assert private_modes(data_dir) == {}, "after it stopped"
+    assert stat.S_IMODE(data_dir.stat().st_mode) == (0o700 if before == "new" else 0o755)

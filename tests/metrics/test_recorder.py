@@ -106,6 +106,15 @@ async def test_run_flushes_when_a_batch_fills_and_when_it_stops(store: BaseStore
     assert (await store.delivery_history("last"))[0].message_id == "last"
 
 
+async def test_a_tick_is_one_flush_at_any_time(store: BaseStore, clock: FakeClock) -> None:
+    recorder = DeliveryRecorder(store, clock=clock, interval_s=3600)
+    recorder.record(attempt(message_id="a"))
+    recorder.record(attempt(message_id="b"))
+    assert await recorder.tick(clock.now()) == 2
+    assert await recorder.tick(clock.now() + 86400) == 0
+    assert recorder.written == 2 and recorder.pending == 0
+
+
 async def test_run_once_flushes_once_and_returns(store: BaseStore) -> None:
     recorder = DeliveryRecorder(store, interval_s=3600)
     recorder.record(attempt(message_id="only"))

@@ -50,7 +50,7 @@ async def test_a_new_data_dir_is_0700_and_the_stores_files_0600(tmp_path: Path) 
     finally:
         await store.close()
     assert mode(db.parent) == 0o700
-    assert {"conveyor.db", "conveyor.db-wal", "conveyor.db-shm", "conveyor.db.lock", "conveyor.db.reserve"} <= set(
+    assert {"conveyor.db", "conveyor.db-wal", "conveyor.db-shm", "conveyor.db.store", "conveyor.db.reserve"} <= set(
         names
     )
     assert {name: m for name, m in names.items() if m != 0o600} == {}
@@ -66,7 +66,7 @@ async def test_an_open_data_dir_is_warned_about_once_and_older_files_are_tighten
     conn = sqlite3.connect(db)  # as an older conveyor left it: 0644
     conn.execute("PRAGMA journal_mode = WAL")
     conn.close()
-    (data_dir / "conveyor.db.lock").touch(0o644)
+    (data_dir / "conveyor.db.lock").touch(0o644)  # its marker then
     assert mode(db) == 0o644
     with caplog.at_level(logging.WARNING, logger="conveyor"):
         store = SqliteStore(db, FakeClock())
@@ -101,12 +101,13 @@ async def test_a_data_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> No
 # -- the lock is on the database itself -----------------------------------------------------------
 
 
-async def test_removing_the_lock_file_does_not_let_a_second_store_in(tmp_path: Path) -> None:
+async def test_removing_the_side_files_does_not_let_a_second_store_in(tmp_path: Path) -> None:
     db = tmp_path / "conveyor.db"
     first = SqliteStore(db, FakeClock())
     await first.start()
     try:
-        (tmp_path / "conveyor.db.lock").unlink()
+        for side in tmp_path.glob("conveyor.db.*"):
+            side.unlink()
         second = SqliteStore(db, FakeClock())
         with pytest.raises(errors.ConfigError, match="in use by another conveyor process") as raised:
             await second.start()
@@ -130,8 +131,8 @@ async def test_a_truncated_database_is_refused_and_left_alone(tmp_path: Path) ->
     with pytest.raises(errors.ConfigError) as raised:
         await SqliteStore(db, FakeClock()).start()
     assert raised.value.message == (
-        f"The database {db} is empty, but {tmp_path} held a store ({db}.lock is there): it was truncated. "
-        f"Restore it from a backup; to start a new, empty store instead, remove {db} and {db}.lock."
+        f"The database {db} is empty, but {tmp_path} held a store ({db}.store is there): it was truncated. "
+        f"Restore it from a backup; to start a new, empty store instead, remove {db} and {db}.store."
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == before and db.stat().st_size == 0
 
@@ -143,11 +144,11 @@ async def test_a_missing_database_is_refused_until_its_marker_is_removed(tmp_pat
     with pytest.raises(errors.ConfigError) as raised:
         await SqliteStore(db, FakeClock()).start()
     assert raised.value.message == (
-        f"The database {db} is missing, but {tmp_path} held a store ({db}.lock is there): it was moved or deleted. "
-        f"Put it back or restore it from a backup; to start a new, empty store instead, remove {db}.lock."
+        f"The database {db} is missing, but {tmp_path} held a store ({db}.store is there): it was moved or deleted. "
+        f"Put it back or restore it from a backup; to start a new, empty store instead, remove {db}.store."
     )
     assert not db.exists()
-    (tmp_path / "conveyor.db.lock").unlink()
+    (tmp_path / "conveyor.db.store").unlink()
     store = SqliteStore(db, FakeClock())
     await store.start()
     assert await store.list_queues() == []
@@ -161,7 +162,50 @@ async def test_an_empty_file_in_a_fresh_data_dir_starts_a_new_store(tmp_path: Pa
     await store.start()
     await store.create_queue("q", {}, {})
     await store.close()
-    assert db.stat().st_size > 0 and (tmp_path / "conveyor.db.lock").exists()
+    assert db.stat().st_size > 0 and (tmp_path / "conveyor.db.store").exists()
+
+
+async def test_the_marker_says_what_it_is_and_is_no_lock_file(tmp_path: Path) -> None:
+    db = tmp_path / "conveyor.db"
+    await filled_store(db, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conveyor.db", "conveyor.db.store"]
+    text = (tmp_path / "conveyor.db.store").read_text()
+    assert f"This directory holds a conveyor store: {db}." in text and "Do not delete this file" in text
+    assert "It is not a lock" in text
+
+
+async def test_a_removed_marker_is_written_again_at_the_next_open(tmp_path: Path) -> None:
+    """The lock file of older versions looked stale and was removed; the marker, if removed, comes back at the next
+    open of the (non-empty) database, so a truncation after that is still refused."""
+    db = tmp_path / "conveyor.db"
+    await filled_store(db)
+    (tmp_path / "conveyor.db.store").unlink()
+    store = SqliteStore(db, FakeClock())
+    await store.start()
+    await store.close()
+    assert (tmp_path / "conveyor.db.store").exists()
+    os.truncate(db, 0)
+    with pytest.raises(errors.ConfigError, match=f"The database {db} is empty, but {tmp_path} held a store"):
+        await SqliteStore(db, FakeClock()).start()
+
+
+@pytest.mark.parametrize("markers", [["lock"], ["lock", "store"]], ids=["older marker", "both"])
+async def test_the_marker_of_older_versions_still_counts(tmp_path: Path, markers: list[str]) -> None:
+    """A data dir of an older conveyor has only conveyor.db.lock (its pid inside)."""
+    db = tmp_path / "conveyor.db"
+    await filled_store(db)
+    (tmp_path / "conveyor.db.store").unlink()
+    for marker in markers:
+        (tmp_path / f"conveyor.db.{marker}").write_text("1234\n")
+    os.truncate(db, 0)
+    with pytest.raises(errors.ConfigError) as raised:
+        await SqliteStore(db, FakeClock()).start()
+    named = " and ".join(f"{db}.{marker}" for marker in reversed(markers))
+    assert raised.value.message == (
+        f"The database {db} is empty, but {tmp_path} held a store ({named} {'is' if len(markers) == 1 else 'are'} "
+        f"there): it was truncated. Restore it from a backup; to start a new, empty store instead, remove {db} "
+        f"and {named}."
+    )
 
 
 async def test_garbage_pages_behind_an_intact_header_are_refused(tmp_path: Path) -> None:

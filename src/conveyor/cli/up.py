@@ -32,6 +32,7 @@ DIRECTORY/conveyor.yaml (every key optional but the worker command; EB's Procfil
   health: {restart_window_s: 300, ...} thresholds of the health rules
   sqsd: {HttpPath: /work, HttpConnections: 10, ...}   EB's sqsd options, same names
   queue: {MessageRetentionPeriod: 86400, ...}         SQS attributes of the worker queue
+  queue: {fifo: true, content_based_deduplication: true}   a FIFO worker queue, <name>.fifo
   environment: {GREETING: hello}      variables for the worker and web processes
   link: WORKERQUEUE                   variable that holds the queue URL
   metrics: {retention_days: 14}       history kept this long
@@ -130,8 +131,19 @@ def _announce(env: Running) -> None:
         lines.append(f"  web        {at.web_url}")
     lines.append("  a web tier elsewhere reaches the queue with:")
     lines += [f"    export {k}={v}" for k, v in env.sdk_environment.items()]
-    lines.append('  enqueue:   conveyor send \'{"hello": "world"}\'     status: conveyor status     stop: Ctrl-C')
+    send = "conveyor send " + _send_flags(env) + '\'{"hello": "world"}\''
+    lines.append(f"  enqueue:   {send}     status: conveyor status     stop: Ctrl-C")
     click.echo("\n".join(lines))
+
+
+def _send_flags(env: Running) -> str:
+    """What ``conveyor send`` needs for the worker queue: on a FIFO queue a group (and a deduplication id unless the
+    queue deduplicates by content)."""
+    if not env.project.fifo:
+        return ""
+    if env.project.queue_settings.get("ContentBasedDeduplication") == "true":
+        return "--group demo "
+    return "--group demo --dedup-id hello-1 "
 
 
 def _kept(options: UpOptions) -> str:

@@ -50,9 +50,17 @@ class QueueClient(Protocol):
         ...
 
     async def send(
-        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+        self,
+        body: str,
+        attributes: dict[str, MessageAttributeValue] | None = None,
+        delay_s: int | None = None,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> str:
-        """Send one message (``delay_s`` None: the queue's delay); returns its id."""
+        """Send one message (``delay_s`` None: the queue's delay); returns its id. ``group_id`` and ``dedup_id`` are
+        its ``MessageGroupId`` and ``MessageDeduplicationId`` (a FIFO queue; a group on a standard queue is a fair
+        queue's tenant). A duplicate on a FIFO queue returns the first send's id."""
         ...
 
     async def counts(self) -> QueueCounts: ...
@@ -61,5 +69,8 @@ class QueueClient(Protocol):
 
 
 def dead_letter_queue_name(name: str) -> str:
-    """The name of the DLQ created next to a worker queue (as EB's ``AWSEBWorkerDeadLetterQueue``)."""
+    """The name of the DLQ created next to a worker queue (as EB's ``AWSEBWorkerDeadLetterQueue``): ``<name>-dlq``,
+    and ``<name>-dlq.fifo`` for a FIFO queue ``<name>.fifo`` (a FIFO queue's DLQ is FIFO too); at most 80 characters."""
+    if name.endswith(".fifo"):
+        return f"{name[:-5][:71]}-dlq.fifo"
     return f"{name[:76]}-dlq"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from conveyor import errors
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
 from conveyor.core import attributes as queue_attributes
-from conveyor.core import checksums, redrive
+from conveyor.core import checksums, fifo, redrive
+from conveyor.core.fifo import FifoSettings
 from conveyor.core.limits import MAX_BATCH_ENTRIES
 from conveyor.core.models import MessageAttributeValue, NewMessage, QueueCounts, ReceivedMessage, VisibilityChange
 from conveyor.store.protocol import QueueStore
@@ -31,9 +33,15 @@ class LocalQueue:
         return [EntryFailure(i, error) for i, error in enumerate(results) if error is not None]
 
     async def send(
-        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+        self,
+        body: str,
+        attributes: dict[str, MessageAttributeValue] | None = None,
+        delay_s: int | None = None,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> str:
-        return (await self.send_many(body, attributes, delay_s, count=1))[0]
+        return (await self.send_many(body, attributes, delay_s, count=1, group_id=group_id, dedup_id=dedup_id))[0]
 
     async def send_many(
         self,
@@ -42,26 +50,48 @@ class LocalQueue:
         delay_s: int | None = None,
         *,
         count: int,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> list[str]:
-        """Send ``count`` copies of a message, ten to a commit; returns their ids."""
+        """Send ``count`` copies of a message, ten to a commit; returns their ids. On a FIFO queue the group is
+        required, and the deduplication id unless the queue deduplicates by content (copies with one id: one is
+        stored)."""
         attributes = attributes or {}
         md5_of_attributes = checksums.md5_of_attributes(attributes)
+        info = await self.store.get_queue(self.name)
+        fifo_queue = FifoSettings.of(info.attributes)
+        if fifo_queue is not None:
+            if group_id is None:
+                raise errors.MissingParameter(
+                    f"The queue {self.name} is a FIFO queue: a message needs a group id (MessageGroupId)."
+                )
+            if dedup_id is None and not fifo_queue.content_based_dedup:
+                raise errors.InvalidParameterValue(
+                    f"The queue {self.name} is a FIFO queue without content-based deduplication: a message needs a "
+                    "deduplication id (MessageDeduplicationId)."
+                )
+            dedup_id = dedup_id or fifo.content_dedup_id(body)
+        else:
+            dedup_id = None
         ids: list[str] = []
         for start in range(0, count, MAX_BATCH_ENTRIES):
             batch = [
-                NewMessage(
-                    message_id=str(uuid.uuid4()),
-                    body=body,
-                    md5_of_body=checksums.md5_of_body(body),
-                    attributes=attributes,
-                    md5_of_attributes=md5_of_attributes,
-                    delay_s=delay_s,
-                    sender_id=self.sender_id,
+                fifo.with_ids(
+                    NewMessage(
+                        message_id=str(uuid.uuid4()),
+                        body=body,
+                        md5_of_body=checksums.md5_of_body(body),
+                        attributes=attributes,
+                        md5_of_attributes=md5_of_attributes,
+                        delay_s=delay_s,
+                        sender_id=self.sender_id,
+                    ),
+                    group_id,
+                    dedup_id,
                 )
                 for _ in range(min(MAX_BATCH_ENTRIES, count - start))
             ]
-            await self.store.send_messages(self.name, batch)
-            ids += [m.message_id for m in batch]
+            ids += [sent.message_id for sent in await self.store.send_messages(self.name, batch)]
         return ids
 
     async def counts(self) -> QueueCounts:
@@ -79,15 +109,19 @@ async def ensure_worker_queue(
     account_id: str,
     attributes: dict[str, str] | None = None,
 ) -> None:
-    """Create the worker queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries), if missing."""
+    """Create the worker queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries), if missing.
+
+    A FIFO worker queue (``name`` ends in ``.fifo``) gets a FIFO DLQ (``dead_letter_queue_name``)."""
+    fifo_queue = fifo.is_fifo_name(name)
+    kind = {"FifoQueue": "true"} if fifo_queue else {}
     dlq = dead_letter_queue_name(name)
     existing = await store.list_queues()
     if dlq not in existing:
-        await store.create_queue(dlq, {}, {})
+        await store.create_queue(dlq, kind, {})
     policy = redrive.normalise_redrive_policy(
         f'{{"deadLetterTargetArn": "{redrive.queue_arn(region, account_id, dlq)}", "maxReceiveCount": {max_retries}}}'
     )
-    wanted = queue_attributes.validate(attributes or {}) | {"RedrivePolicy": policy}
+    wanted = queue_attributes.validate(kind | (attributes or {}), fifo_queue=fifo_queue) | {"RedrivePolicy": policy}
     if name not in existing:
         await store.create_queue(name, wanted, {})
     else:

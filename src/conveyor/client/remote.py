@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from conveyor import errors
 from conveyor.client.aws_json import SQS, AwsError, AwsJsonClient
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
+from conveyor.core.fifo import is_fifo_name
 from conveyor.core.models import MessageAttributeValue, QueueCounts, ReceivedMessage, StoredMessage
 
 _AWS_HOST = re.compile(r"^(?:sqs[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com)$")
@@ -57,7 +58,11 @@ def to_received(raw: dict[str, Any]) -> ReceivedMessage:
         name: MessageAttributeValue(value["DataType"], value.get("StringValue"), _binary(value.get("BinaryValue")))
         for name, value in raw.get("MessageAttributes", {}).items()
     }
-    trace = system.get("AWSTraceHeader")
+    kept = {
+        name: MessageAttributeValue("String", system[name])
+        for name in ("AWSTraceHeader", "MessageGroupId", "MessageDeduplicationId")
+        if system.get(name)
+    }
     sent_at_ms = int(system.get("SentTimestamp", 0))
     message = StoredMessage(
         message_id=raw["MessageId"],
@@ -65,13 +70,14 @@ def to_received(raw: dict[str, Any]) -> ReceivedMessage:
         md5_of_body=raw.get("MD5OfBody", ""),
         attributes=attributes,
         md5_of_attributes=raw.get("MD5OfMessageAttributes"),
-        system_attributes={"AWSTraceHeader": MessageAttributeValue("String", trace)} if trace else {},
+        system_attributes=kept,
         md5_of_system_attributes=None,
         sender_id=system.get("SenderId", ""),
         sent_at_ms=sent_at_ms,
         receive_count=int(system.get("ApproximateReceiveCount", 1)),
         first_received_at_ms=int(system.get("ApproximateFirstReceiveTimestamp", sent_at_ms)),
         dead_letter_source_arn=system.get("DeadLetterQueueSourceArn"),
+        sequence_number=system.get("SequenceNumber"),
     )
     return ReceivedMessage(message, raw["ReceiptHandle"])
 
@@ -123,7 +129,13 @@ class RemoteQueue:
         return self._failures(await self._call("ChangeMessageVisibilityBatch", QueueUrl=self.url, Entries=entries))
 
     async def send(
-        self, body: str, attributes: dict[str, MessageAttributeValue] | None = None, delay_s: int | None = None
+        self,
+        body: str,
+        attributes: dict[str, MessageAttributeValue] | None = None,
+        delay_s: int | None = None,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> str:
         wire: dict[str, dict[str, Any]] = {}
         for name, value in (attributes or {}).items():
@@ -135,6 +147,10 @@ class RemoteQueue:
         params: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body, "MessageAttributes": wire}
         if delay_s is not None:
             params["DelaySeconds"] = delay_s
+        if group_id is not None:
+            params["MessageGroupId"] = group_id
+        if dedup_id is not None:
+            params["MessageDeduplicationId"] = dedup_id
         result = await self._call("SendMessage", **params)
         return str(result["MessageId"])
 
@@ -148,8 +164,11 @@ class RemoteQueue:
         return QueueCounts(*(int(attrs.get(n, 0)) for n in names))
 
     async def ensure_worker_queue(self, max_retries: int) -> None:
-        """Create the queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries)."""
-        dlq_url = (await self._call("CreateQueue", QueueName=dead_letter_queue_name(self.name)))["QueueUrl"]
+        """Create the queue and its DLQ as EB does (redrive ``maxReceiveCount`` = MaxRetries). A queue whose name
+        ends in ``.fifo`` is created a FIFO queue, with a FIFO DLQ ``<name>-dlq.fifo``."""
+        kind = {"FifoQueue": "true"} if is_fifo_name(self.name) else {}
+        dlq_name = dead_letter_queue_name(self.name)
+        dlq_url = (await self._call("CreateQueue", QueueName=dlq_name, Attributes=kind))["QueueUrl"]
         dlq_arn = (await self._call("GetQueueAttributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
             "QueueArn"
         ]
@@ -157,7 +176,7 @@ class RemoteQueue:
         try:
             await self._call("GetQueueUrl", QueueName=self.name)
         except errors.QueueDoesNotExist:
-            await self._call("CreateQueue", QueueName=self.name, Attributes={"RedrivePolicy": policy})
+            await self._call("CreateQueue", QueueName=self.name, Attributes=kind | {"RedrivePolicy": policy})
             return
         await self._call("SetQueueAttributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
 

@@ -22,7 +22,7 @@ from conveyor.console.documents import (
     QueueSummary,
 )
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
-from conveyor.core.models import StoredMessage
+from conveyor.core.models import BlockedGroup, StoredMessage
 
 
 class ConsoleBackend(Protocol):
@@ -60,13 +60,27 @@ class ConsoleBackend(Protocol):
         ...
 
     async def send(
-        self, queue: str, body: str, attributes: dict[str, str], delay_s: int | None, count: int
+        self,
+        queue: str,
+        body: str,
+        attributes: dict[str, str],
+        delay_s: int | None,
+        count: int,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> list[str]:
-        """Send ``count`` copies; the first ten message ids."""
+        """Send ``count`` copies, in message group ``group_id`` (a FIFO queue's group, a standard queue's tenant)
+        with deduplication id ``dedup_id`` (FIFO queues); the first ten message ids."""
         ...
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         """The oldest ``limit`` messages of ``queue``, without receiving them (visibility unchanged)."""
+        ...
+
+    async def blocked_groups(self, queue: str, limit: int) -> list[BlockedGroup]:
+        """A FIFO queue's message groups waiting behind a message in flight, longest blocked first (none on a
+        standard queue)."""
         ...
 
     async def redrive(self, message_ids: Sequence[str] | None) -> int:

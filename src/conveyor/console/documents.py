@@ -1,4 +1,4 @@
-"""The documents a running environment answers with, as frozen dataclasses with one JSON form (``codec``).
+"""The documents a running environment answers with, as frozen dataclasses with one JSON form (``json_form``).
 
 ``env/operations.py`` makes them; the control API sends their JSON (``to_json``); the CLI reads that JSON
 back into the same types (``from_json``) to write its text and its ``--json``; the console renders them;
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from conveyor.console.codec import Document
+from conveyor.console.json_form import Document
 from conveyor.core.models import StoredMessage
 
 #: A setting's value as it was written in a project's files.
@@ -162,6 +162,13 @@ class QueueSummary(Document):
     visible: int
     in_flight: int
     delayed: int
+    #: A FIFO queue (``FifoQueue=true``): each message group delivered in order.
+    fifo: bool
+    #: A FIFO queue whose deduplication id defaults to the SHA-256 of the body (``ContentBasedDeduplication``).
+    content_based_dedup: bool
+    #: How many of a FIFO queue's message groups wait behind a message in flight (counted up to
+    #: ``BLOCKED_GROUPS_COUNTED``); None on a standard queue.
+    blocked_groups: int | None
 
     @property
     def counts(self) -> QueueCounts:
@@ -179,6 +186,12 @@ class MessageView(Document):
     source_arn: str | None
     body: str
     attributes: Mapping[str, str]
+    #: Its ``MessageGroupId``: on a FIFO queue its group, on a standard queue its tenant (a fair queue).
+    group_id: str | None
+    #: Its ``MessageDeduplicationId`` (given, or the SHA-256 of the body): FIFO queues only.
+    dedup_id: str | None
+    #: Its ``SequenceNumber``, the order of its group: FIFO queues only.
+    sequence_number: str | None
 
     @classmethod
     def of(cls, m: StoredMessage, *, full: bool) -> MessageView:
@@ -190,7 +203,20 @@ class MessageView(Document):
             source_arn=m.dead_letter_source_arn,
             body=m.body if full else m.body[:200],
             attributes={k: v.shown for k, v in m.attributes.items()},
+            group_id=m.group_id,
+            dedup_id=m.dedup_id,
+            sequence_number=fifo_sequence_number(m),
         )
+
+
+#: ``QueueSummary.blocked_groups`` counts no further.
+BLOCKED_GROUPS_COUNTED = 1000
+
+
+def fifo_sequence_number(m: StoredMessage) -> str | None:
+    """``m``'s sequence number if it is a FIFO queue's message (every one carries a deduplication id, and only
+    theirs do), else None: a standard queue's messages have none in SQS, whatever order a store keeps."""
+    return m.sequence_number if m.dedup_id is not None else None
 
 
 @dataclass(frozen=True, slots=True)

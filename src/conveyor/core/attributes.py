@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conveyor import errors
-from conveyor.core import redrive
+from conveyor.core import fifo, redrive
 from conveyor.core.limits import MAX_MESSAGE_SIZE_BYTES
 
 #: name -> (default, low, high) for the integer attributes.
@@ -31,28 +31,31 @@ READ_ONLY = (
 )
 #: Shown only once set, as SQS does.
 KMS_ONLY = frozenset({"KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId"})
-GETTABLE = SETTABLE | frozenset(READ_ONLY)
+GETTABLE = SETTABLE | FIFO_ONLY | frozenset(READ_ONLY)
 
 
-def defaults() -> dict[str, str]:
+def defaults(*, fifo_queue: bool = False) -> dict[str, str]:
     values = {name: str(default) for name, (default, _, _) in INT_ATTRIBUTES.items() if name not in KMS_ONLY}
     values["SqsManagedSseEnabled"] = "true"
-    return values
+    return values | fifo.fifo_defaults() if fifo_queue else values
 
 
-def validate(given: dict[str, str], *, creating: bool = True) -> dict[str, str]:
+def validate(given: dict[str, str], *, creating: bool = True, fifo_queue: bool = False) -> dict[str, str]:
     """Check names and values of settable attributes; return them normalised (ints as canonical text).
 
-    FIFO-only attributes on a standard queue are refused as Amazon SQS refuses them (``FifoQueue=true`` when
-    ``creating``: FIFO queues are not supported yet).
+    FIFO-only attributes on a standard queue are refused as Amazon SQS refuses them; on a FIFO queue they are
+    checked, and ``FifoQueue`` cannot change (a queue's type is fixed when it is created).
 
     An empty ``RedrivePolicy`` or ``RedriveAllowPolicy`` is kept as ``""`` and means "remove it".
     Whether a redrive target exists is checked by the caller, which can see the other queues.
     """
     out: dict[str, str] = {}
     for name, value in given.items():
+        if name in FIFO_ONLY and fifo_queue:
+            out[name] = _fifo_attribute(name, value, creating)
+            continue
         if name in FIFO_ONLY:
-            _refuse_fifo_only(name, value, creating)
+            _refuse_fifo_only(name)
         if name not in SETTABLE:
             raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
         if name in INT_ATTRIBUTES:
@@ -71,11 +74,15 @@ def validate(given: dict[str, str], *, creating: bool = True) -> dict[str, str]:
     return out
 
 
-def _refuse_fifo_only(name: str, value: object, creating: bool) -> None:
-    if name == "FifoQueue" and creating and str(value).lower() == "true":
-        raise errors.UnsupportedOperation(
-            "FIFO queues are not supported yet: remove the attribute FifoQueue to create a standard queue."
-        )
+def _fifo_attribute(name: str, value: str, creating: bool) -> str:
+    normalised = fifo.validate_fifo_attribute(name, str(value))
+    if name == "FifoQueue" and normalised != "true":
+        reason = "Modifying queue type is not supported." if not creating else "A FIFO queue's name ends in .fifo."
+        raise errors.InvalidAttributeValue(f"Invalid value for the parameter FifoQueue. Reason: {reason}")
+    return normalised
+
+
+def _refuse_fifo_only(name: str) -> None:
     if name in ("DeduplicationScope", "FifoThroughputLimit"):
         raise errors.InvalidAttributeName(f"You can specify the {name} only when FifoQueue is set to true.")
     raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
@@ -114,6 +121,8 @@ class QueueSettings:
     max_message_size_bytes: int
     wait_time_s: int
     redrive: redrive.RedrivePolicy | None
+    #: ``None`` for a standard queue.
+    fifo: fifo.FifoSettings | None = None
 
     @classmethod
     def of(cls, attributes: dict[str, str]) -> QueueSettings:
@@ -126,4 +135,5 @@ class QueueSettings:
             max_message_size_bytes=int(full["MaximumMessageSize"]),
             wait_time_s=int(full["ReceiveMessageWaitTimeSeconds"]),
             redrive=redrive.parse_redrive_policy(policy) if policy else None,
+            fifo=fifo.FifoSettings.of(full),
         )

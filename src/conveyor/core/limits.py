@@ -30,11 +30,24 @@ _ATTR_NAME = re.compile(r"^[\w.-]{1,256}$")
 _INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def validate_queue_name(name: str) -> None:
-    """Raise unless ``name`` is a valid standard queue name."""
+#: What Amazon SQS says of a FIFO queue's name that is not one.
+FIFO_NAME_RULE = (
+    "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo "
+    "suffix and be 1 to 80 in length."
+)
+
+
+def validate_queue_name(name: str, *, fifo_queue: bool = False) -> None:
+    """Raise unless ``name`` is a valid queue name: for a FIFO queue (``FifoQueue=true``) it ends in ``.fifo``; a
+    standard queue's name may not."""
+    if fifo_queue:
+        if not name.endswith(".fifo") or not _QUEUE_NAME.fullmatch(name[: -len(".fifo")]) or len(name) > 80:
+            raise errors.InvalidParameterValue(FIFO_NAME_RULE)
+        return
     if name.endswith(".fifo"):
-        raise errors.UnsupportedOperation(
-            f"FIFO queues are not supported yet: {name!r}. Use a standard queue name (without '.fifo')."
+        raise errors.InvalidParameterValue(
+            f"Invalid queue name {name!r}: a name ending in .fifo is a FIFO queue's; create it with the attribute "
+            "FifoQueue=true, or use a standard queue name without '.fifo'."
         )
     if not _QUEUE_NAME.fullmatch(name):
         raise errors.InvalidParameterValue(

@@ -29,6 +29,11 @@ class MessageAttributeValue:
 AttributeMap = dict[str, MessageAttributeValue]
 
 
+def _system_text(attributes: AttributeMap, name: str) -> str | None:
+    value = attributes.get(name)
+    return None if value is None else value.string_value
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """A validated message ready to be stored. ``delay_s`` of ``None`` means the queue's default."""
@@ -42,6 +47,16 @@ class NewMessage:
     md5_of_system_attributes: str | None = None
     delay_s: int | None = None
     sender_id: str = ""
+
+    @property
+    def group_id(self) -> str | None:
+        """Its ``MessageGroupId`` (FIFO queues; a tenant on a standard queue), kept among its system attributes."""
+        return _system_text(self.system_attributes, "MessageGroupId")
+
+    @property
+    def dedup_id(self) -> str | None:
+        """Its ``MessageDeduplicationId`` (FIFO queues), kept among its system attributes."""
+        return _system_text(self.system_attributes, "MessageDeduplicationId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,25 @@ class StoredMessage:
     first_received_at_ms: int | None
     #: ARN of the queue this message came from when a redrive policy moved it here.
     dead_letter_source_arn: str | None = None
+    #: The order the store keeps it in (``core.fifo.sequence_number``); the API shows it on FIFO queues.
+    sequence_number: str | None = None
+
+    @property
+    def group_id(self) -> str | None:
+        return _system_text(self.system_attributes, "MessageGroupId")
+
+    @property
+    def dedup_id(self) -> str | None:
+        return _system_text(self.system_attributes, "MessageDeduplicationId")
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a send stored: the message's id and sequence number. For a duplicate send to a FIFO queue, those of
+    the first send with the same deduplication id (nothing new was stored)."""
+
+    message_id: str
+    sequence_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +112,17 @@ class QueueInfo:
     tags: dict[str, str]
     created_at_s: int
     modified_at_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedGroup:
+    """A FIFO queue's message group that waits behind its messages in flight: how many are in flight, how many
+    wait behind them, and the sequence number of the first in flight."""
+
+    group_id: str
+    in_flight: int
+    waiting: int
+    first_sequence_number: str
 
 
 @dataclass(frozen=True, slots=True)

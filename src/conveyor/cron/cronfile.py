@@ -22,9 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from conveyor.config import nodes, values
 from conveyor.config.nodes import at as _at
 from conveyor.config.nodes import is_null as _is_null
 from conveyor.config.nodes import keyed, load
+from conveyor.config.values import Setting
 from conveyor.cron.schedule import EXAMPLE_SCHEDULE, CronTask, schedule_problem
 from conveyor.errors import ConfigError
 
@@ -32,7 +34,6 @@ TOP_KEYS = ("version", "cron")
 TASK_KEYS = ("name", "url", "schedule", "timezone", "enabled", "description")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INT_TAG = "tag:yaml.org,2002:int"
-_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 def load_cron_yaml(path: Path) -> tuple[CronTask, ...]:
@@ -135,12 +136,10 @@ def _task(node: yaml.Node, label: str) -> CronTask:
                 "e.g. UTC, Europe/Berlin, America/New_York."
             )
     enabled = True
-    if "enabled" in pairs:
+    if "enabled" in pairs:  # the one flag rule of every file: true/false, yes/no, on/off, 1/0, quoted or not
         flag = pairs["enabled"][1]
-        if not (isinstance(flag, yaml.ScalarNode) and flag.tag == _BOOL_TAG):
-            shown = flag.value if isinstance(flag, yaml.ScalarNode) else "a list or mapping"
-            raise ConfigError(f"{_at(label, flag)}: enabled: must be true or false{context}, not {shown!r}.")
-        enabled = bool(yaml.safe_load(yaml.serialize(flag)))
+        what = f"enabled{context}"
+        enabled = values.flag(Setting(nodes.value(flag, label, what), _at(label, flag)), what)
     return CronTask(name=name, url=url, schedule=schedule, timezone=timezone, enabled=enabled, where=where)
 
 

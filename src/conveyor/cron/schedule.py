@@ -17,10 +17,15 @@ zoneinfo, which (tested in ``tests/cron/test_schedule.py``) means:
   fires at 02:30 CEST and again at 02:30 CET; an hourly task has 25 slots that day).
 
 Evaluate tasks in UTC (the default, as EB) to avoid both.
+
+On a FIFO queue (beyond EB, whose scheduler sends without a group and is refused) a task's message carries
+``fifo_ids``: the task as its ``MessageGroupId`` and task and slot as its ``MessageDeduplicationId``, so the queue
+itself drops a slot sent twice (two leaders after a failover, a retried send).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterator
@@ -31,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterError, croniter
 
 from conveyor.client.base import CRON_PATH_ATTRIBUTE, CRON_SCHEDULED_ATTRIBUTE, CRON_TASK_ATTRIBUTE
+from conveyor.core.limits import MAX_GROUP_ID_LENGTH
 from conveyor.core.models import MessageAttributeValue
 from conveyor.errors import ConfigError
 
@@ -50,6 +56,11 @@ ALIASES = {
 }
 _FIELDS = "minute hour day-of-month month day-of-week"
 _RANDOM_FIELD = re.compile(r"(?<![A-Za-z])[HRhr](?![A-Za-z])")
+#: A character Amazon SQS refuses in a ``MessageGroupId`` or a ``MessageDeduplicationId`` (``limits``: 1 to 128
+#: letters, digits or ASCII punctuation: printable ASCII but the space).
+_NOT_FIFO_ID_CHAR = re.compile(r"[^!-~]")
+#: Hex digits of the hash ``fifo_id`` appends to a text it had to change.
+_FIFO_ID_HASH_DIGITS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,3 +182,27 @@ def scheduled_message(task: CronTask, slot_s: float) -> tuple[str, dict[str, Mes
         CRON_TASK_ATTRIBUTE: MessageAttributeValue("String", task.name),
         CRON_SCHEDULED_ATTRIBUTE: MessageAttributeValue("String", ruby_time(slot_s)),
     }
+
+
+def fifo_id(text: str) -> str:
+    """``text`` as a ``MessageGroupId`` or ``MessageDeduplicationId``: unchanged when it keeps SQS's rule; else each
+    character SQS refuses (a space, a non-ASCII letter) as ``_``, cut to fit, with ``~`` and a hash of ``text``
+    appended, so two texts that differ only in what was replaced or cut keep apart."""
+    if text and len(text) <= MAX_GROUP_ID_LENGTH and not _NOT_FIFO_ID_CHAR.search(text):
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:_FIFO_ID_HASH_DIGITS]
+    kept = _NOT_FIFO_ID_CHAR.sub("_", text)[: MAX_GROUP_ID_LENGTH - _FIFO_ID_HASH_DIGITS - 1]
+    return f"{kept}~{digest}"
+
+
+def fifo_ids(task: CronTask, slot_s: float, *, manual: bool = False) -> tuple[str, str]:
+    """(``MessageGroupId``, ``MessageDeduplicationId``) of ``task``'s message for ``slot_s`` on a FIFO queue.
+
+    The group is the task: its messages are delivered in order and one at a time (a run never overlaps the
+    previous one), different tasks in parallel. The deduplication id is ``<task>-<slot in epoch seconds>``, the
+    same whichever scheduler sends it, so the queue keeps one message per slot; a manual run (``conveyor cron
+    run``) is ``<task>-manual-<epoch ms>``, apart from every slot.
+    """
+    if manual:
+        return fifo_id(task.name), fifo_id(f"{task.name}-manual-{math.floor(slot_s * 1000)}")
+    return fifo_id(task.name), fifo_id(f"{task.name}-{math.floor(slot_s)}")

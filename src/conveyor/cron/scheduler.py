@@ -18,6 +18,11 @@ Slots missed while nobody led are fired once if they are at most ``grace_s`` old
 and skipped with a log line if older. A leader reads a task's record only when a slot of it is due.
 Every message sent is noted with ``LeaderRegistry.record_run``
 as a ``CronRun``: a slot by the leader, or a manual run (``run_now``).
+
+On a FIFO queue (a name ending in ``.fifo``) each message carries ``schedule.fifo_ids``: the task as its group, and
+task and slot as its deduplication id. The queue then drops a slot sent twice within its 5-minute deduplication
+window, which the 300 s grace keeps every resend inside: two schedulers that both believe they lead (a registry
+partitioned or lost, a failover during a send) still put each slot on the queue once.
 """
 
 from __future__ import annotations
@@ -28,9 +33,18 @@ from collections.abc import Callable, Sequence
 from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
+from conveyor.core.fifo import is_fifo_name
 from conveyor.core.history import CronRun
 from conveyor.cron.leaders import LEASE_NAME, LEASE_TTL_S, LeaderRegistry
-from conveyor.cron.schedule import DEFAULT_GRACE_S, CronTask, due_slots, next_slot, ruby_time, scheduled_message
+from conveyor.cron.schedule import (
+    DEFAULT_GRACE_S,
+    CronTask,
+    due_slots,
+    fifo_ids,
+    next_slot,
+    ruby_time,
+    scheduled_message,
+)
 from conveyor.loops import every
 
 __all__ = ["LEASE_NAME", "LEASE_TTL_S", "REST_S", "TICK_S", "LogLine", "Scheduler"]
@@ -127,10 +141,17 @@ class Scheduler:
         self._next_slot_s[task.name] = next_slot(task, now_s)
         return True
 
-    async def _send(self, task: CronTask, slot_s: float, now_s: float) -> str | None:
+    async def _enqueue(self, task: CronTask, slot_s: float, *, manual: bool = False) -> str:
+        """Send ``task``'s message for ``slot_s``; on a FIFO queue with its group and deduplication id."""
         body, attributes = scheduled_message(task, slot_s)
+        if not is_fifo_name(self.queue.name):
+            return await self.queue.send(body, attributes)
+        group_id, dedup_id = fifo_ids(task, slot_s, manual=manual)
+        return await self.queue.send(body, attributes, group_id=group_id, dedup_id=dedup_id)
+
+    async def _send(self, task: CronTask, slot_s: float, now_s: float) -> str | None:
         try:
-            message_id = await self.queue.send(body, attributes)
+            message_id = await self._enqueue(task, slot_s)
         except errors.ConveyorError as error:
             await self._give_up(f"failed to send message for job '{task.name}', because: {error.message}", now_s)
             return None
@@ -163,8 +184,7 @@ class Scheduler:
         if task is None:
             raise errors.ConfigError(f"No enabled task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}.")
         slot = self.clock.now()
-        body, attributes = scheduled_message(task, slot)
-        message_id = await self.queue.send(body, attributes)
+        message_id = await self._enqueue(task, slot, manual=True)
         self.log("scheduler", f"{task.name}: enqueued a manual run at {ruby_time(slot)}")
         await self._note(CronRun(task.name, slot, slot, manual=True, message_id=message_id))
         return slot

@@ -18,14 +18,17 @@ from conveyor.console.documents import (
     QueueSummary,
 )
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, instance_subject, queue_subject
-from conveyor.core.models import StoredMessage
+from conveyor.core.models import BlockedGroup, StoredMessage
 from conveyor.env.operations import BadRequest, Operations
+from conveyor.store.protocol import HistoryStore
 
 
 class EnvironmentConsole:
-    def __init__(self, ops: Operations) -> None:
+    """The environment's ``ops``, and the ``history`` of its store (series, deliveries, cron runs) for the charts."""
+
+    def __init__(self, ops: Operations, history: HistoryStore) -> None:
         self.ops = ops
-        self.store = ops.env.store
+        self.store = history
 
     @property
     def name(self) -> str:
@@ -58,10 +61,21 @@ class EnvironmentConsole:
         return self.ops.config()
 
     async def send(
-        self, queue: str, body: str, attributes: dict[str, str], delay_s: int | None, count: int
+        self,
+        queue: str,
+        body: str,
+        attributes: dict[str, str],
+        delay_s: int | None,
+        count: int,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
     ) -> list[str]:
-        answer = await self.ops.send(body, attributes, delay_s, count, queue)
+        answer = await self.ops.send(body, attributes, delay_s, count, queue, group_id=group_id, dedup_id=dedup_id)
         return list(answer.message_ids)
+
+    async def blocked_groups(self, queue: str, limit: int) -> list[BlockedGroup]:
+        return await self.ops.blocked_groups(queue, limit)
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         return await self.ops.peek(queue, limit)

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.console.auth import Handler, cross_site, loopback_host
-from conveyor.console.codec import encode
 from conveyor.console.documents import LogLine, LogLines, MessageView, Purged, Redriven
+from conveyor.console.json_form import encode
 from conveyor.env.logs import LogHub
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations
 
@@ -128,6 +128,8 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
                 body.get("delay_s"),
                 body.get("count", 1),
                 body.get("queue"),
+                group_id=body.get("group_id"),
+                dedup_id=body.get("dedup_id"),
             )
         )
 

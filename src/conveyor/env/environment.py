@@ -29,13 +29,13 @@ from conveyor.env.control import control_app
 from conveyor.env.events import EventLog
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
-from conveyor.env.operations import Operations
 from conveyor.env.policies import health_limits
 from conveyor.env.project import Project
-from conveyor.env.running import Addresses, Running, UpOptions
+from conveyor.env.running import Addresses, Running, UpOptions, operations_over
 from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console
 from conveyor.env.web import WebTier
 from conveyor.errors import ConfigError, ConveyorError
+from conveyor.files import create_private_dir, private_dir
 from conveyor.health.monitor import Monitor
 from conveyor.health.status import Status
 from conveyor.loops import every
@@ -49,7 +49,6 @@ from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import Resolved, SqsdConfig
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
-from conveyor.store.sqlite.files import create_private_dir
 
 #: Seconds between supervisor ticks (crash detection, restarts).
 SUPERVISE_INTERVAL_S = 1.0
@@ -66,7 +65,7 @@ class Environment:
         self.resolved = project.sqsd_options
         try:
             create_private_dir(options.data_dir)  # 0700: the store, the logs and up.json are the user's alone
-            (options.data_dir / "logs").mkdir(exist_ok=True)
+            private_dir(options.data_dir / "logs")  # 0700 even in a data dir an older conveyor left 0755
         except OSError as error:
             raise ConfigError(
                 f"Cannot create the data directory {options.data_dir}: {error.strerror or error}. "
@@ -74,8 +73,9 @@ class Environment:
             ) from None
         self.logs = LogHub(options.data_dir / "logs")
         self.events = EventLog(self.clock, self.logs)
-        self.queue_name = project.name
-        self.dlq_name = dead_letter_queue_name(project.name)
+        #: ``<name>``, or ``<name>.fifo`` with ``queue: {fifo: true}``; its DLQ ``<name>-dlq`` / ``<name>-dlq.fifo``.
+        self.queue_name = project.queue_name
+        self.dlq_name = dead_letter_queue_name(self.queue_name)
         self.servers = Servers()
         #: The loops (supervision, autoscaler, cron scheduler) run until this is set (``stop``, ``kill``).
         self._stop_loops = asyncio.Event()
@@ -149,9 +149,10 @@ class Environment:
             opts.account_id,
             self.project.queue_settings,
         )
-        if self.project.queue_settings:
+        changed = {k: v for k, v in self.project.queue_settings.items() if k != "FifoQueue"}  # fixed at creation
+        if changed:
             # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
-            await store.set_queue_attributes(self.queue_name, self.project.queue_settings)
+            await store.set_queue_attributes(self.queue_name, changed)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
         supervisor = self.supervisor = Supervisor(
             self.project.worker_command,
@@ -228,10 +229,10 @@ class Environment:
             daemon_state=self.daemon_state,
             web_view=self.web_tier.view,
         )
-        operations = Operations(running)
+        operations = operations_over(running)
         await self.servers.serve(control_app(operations, self.logs), sockets.control)
         if sockets.console is not None:
-            await serve_console(operations, opts.console_token, self.servers, sockets.console)
+            await serve_console(operations, store, opts.console_token, self.servers, sockets.console)
             self.events.add("environment", f"console at {console_url}")
         return running
 

@@ -4,7 +4,8 @@ On start (with the data dir's lock held, so no other ``up`` uses it), ``guard`` 
 there: if an earlier ``up`` left processes running (its watchdog was killed with it), they are
 stopped now and the event says which. Then it records this ``up``'s id and starts its watchdog
 (``scale/watchdog.py``), which stops every process carrying the id once ``up`` exits, even by
-``kill -9``. ``release`` ends the watchdog after a clean stop and removes the record.
+``kill -9``. ``release`` ends the watchdog after a clean stop and removes the record (0600, as every file
+of the data dir).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conveyor.errors import ConfigError
+from conveyor.files import write_private_text
 from conveyor.scale.watchdog import Watchdog, stop_marked
 
 RECORD = "up.json"
@@ -47,9 +49,7 @@ async def guard(data_dir: Path, up_id: str, report: Callable[[str, str], None]) 
         watchdog = Watchdog.start(up_id)
     except OSError as error:
         raise ConfigError(f"Cannot start conveyor's watchdog process: {error}") from None
-    temporary = record.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"up_id": up_id, "pid": os.getpid(), "watchdog_pid": watchdog.pid}))
-    temporary.replace(record)
+    write_private_text(record, json.dumps({"up_id": up_id, "pid": os.getpid(), "watchdog_pid": watchdog.pid}))
     return watchdog
 
 

@@ -4,7 +4,8 @@ Every line also goes to a file under ``<data-dir>/logs`` and into a short in-mem
 control API serves to ``conveyor logs``. Files: ``conveyor.log`` (the environment's events),
 ``web.log``, and per instance ``instance-1/app.log`` (the worker app's output) and
 ``instance-1/sqsd.log`` (its daemon, in sqsd's own line format). Lines are appended, with a UTC time
-stamp unless the line carries its own (the daemon's do).
+stamp unless the line carries its own (the daemon's do). An app's output can hold message bodies: the
+folders are 0700 and the files 0600 whatever the umask, and those an older conveyor left open are tightened.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
+from conveyor.files import open_private_append, private_dir
+
 _COLOURS = ("\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m", "\033[91m", "\033[92m", "\033[96m")
 _RESET = "\033[0m"
 TAIL_LINES = 2000
@@ -25,7 +28,7 @@ TAIL_LINES = 2000
 class LogHub:
     def __init__(self, folder: Path, out: TextIO | None = None, colour: bool | None = None) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
         self._files: dict[str, TextIO] = {}
@@ -56,8 +59,8 @@ class LogHub:
         file = self._files.get(process)
         if file is None:
             path = self.file_path(process)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            file = self._files[process] = open(path, "a", encoding="utf-8", buffering=1)
+            private_dir(path.parent)
+            file = self._files[process] = open_private_append(path)
         file.write(text + "\n" if stamped else f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {text}\n")
 
     def file_path(self, process: str) -> Path:

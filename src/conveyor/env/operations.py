@@ -10,11 +10,14 @@ parts' own values into documents.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 from conveyor import errors
-from conveyor.client.local import LocalQueue
+from conveyor.clock import Clock
 from conveyor.console.documents import (
+    BLOCKED_GROUPS_COUNTED,
     Configuration,
     CronFired,
     CronStatus,
@@ -31,12 +34,22 @@ from conveyor.console.documents import (
     ScalingStatus,
     SendAnswer,
 )
-from conveyor.core.models import MessageAttributeValue, StoredMessage
+from conveyor.core.fifo import FifoSettings
+from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
 from conveyor.cron.schedule import next_slot
-from conveyor.cron.scheduler import LEASE_NAME
+from conveyor.cron.scheduler import LEASE_NAME, Scheduler
 from conveyor.env import views
-from conveyor.env.running import Running
-from conveyor.sqsd.options import describe
+from conveyor.env.events import EventLog
+from conveyor.env.logs import LogHub
+from conveyor.env.project import Project
+from conveyor.env.sending import send_copies, send_problem
+from conveyor.health.monitor import Monitor
+from conveyor.scale.autoscaler import Autoscaler
+from conveyor.scale.process import ProcessView
+from conveyor.scale.supervisor import Supervisor
+from conveyor.sqsd.daemon import DaemonState
+from conveyor.sqsd.options import Resolved, describe
+from conveyor.store.protocol import Store
 
 #: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
 #: this many messages at once.
@@ -63,43 +76,76 @@ def _message_ids(value: object) -> list[str]:
     return list(value)
 
 
-class Operations:
-    """Over a ``Running`` environment: every part is there."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """What ``Operations`` reads of a running environment, and nothing else: the composition root builds it
+    (``running.operations_over``) from the parts it started, every one present."""
 
-    def __init__(self, env: Running) -> None:
-        self.env = env
+    project: Project
+    clock: Clock
+    store: Store
+    queue_name: str
+    dlq_name: str
+    #: ``http://127.0.0.1:9324``: a queue's URL is ``<queue_endpoint>/<account_id>/<name>``.
+    queue_endpoint: str
+    account_id: str
+    #: None without a web process.
+    web_url: str | None
+    #: The daemons' options (``conveyor config``), with where each came from.
+    sqsd: Resolved
+    supervisor: Supervisor
+    autoscaler: Autoscaler
+    monitor: Monitor
+    #: ``/metrics``: the Prometheus text.
+    exposition: Callable[[], Awaitable[bytes]]
+    events: EventLog
+    logs: LogHub
+    #: None without a ``cron.yaml``.
+    scheduler: Scheduler | None
+    sdk_environment: Mapping[str, str]
+    #: An instance's daemon as it is now (None before its daemon exists).
+    daemon_state: Callable[[str], DaemonState | None]
+    #: The web process as it is now (None without one).
+    web_view: Callable[[], ProcessView | None]
+
+
+class Operations:
+    """Over the ``Parts`` of a started environment."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
 
     @property
     def name(self) -> str:
-        return self.env.project.name
+        return self.parts.project.name
 
     @property
     def queue_name(self) -> str:
-        return self.env.queue_name
+        return self.parts.queue_name
 
     @property
     def dlq_name(self) -> str:
-        return self.env.dlq_name
+        return self.parts.dlq_name
 
     def now_s(self) -> float:
-        return self.env.clock.now()
+        return self.parts.clock.now()
 
     async def exposition(self) -> bytes:
         """``/metrics``: the Prometheus text."""
-        return await self.env.metrics.exposition()
+        return await self.parts.exposition()
 
     def processes(self) -> list[str]:
         """Every process whose lines ``conveyor logs`` can show: those that wrote some, and those running now."""
-        names = set(self.env.logs.processes()) | {"conveyor"}
-        for view in self.env.supervisor.views():
+        names = set(self.parts.logs.processes()) | {"conveyor"}
+        for view in self.parts.supervisor.views():
             names |= {view.name, f"{view.name}/sqsd"}
-        if self.env.project.web_command:
+        if self.parts.project.web_command:
             names.add("web")
         return sorted(names)
 
     async def scale(self, instances: int | None) -> ScaleAnswer:
         """Pin at ``instances`` (``conveyor scale N``), or with None give the count back to the autoscaler."""
-        autoscaler = self.env.autoscaler
+        autoscaler = self.parts.autoscaler
         try:
             if instances is None:
                 await autoscaler.unpin()
@@ -111,35 +157,35 @@ class Operations:
         return ScaleAnswer(
             instances=instances,
             auto=instances is None,
-            running=self.env.supervisor.active,
+            running=self.parts.supervisor.active,
             min=bounds.min_instances,
             max=bounds.max_instances,
         )
 
     def instance_names(self) -> list[str]:
         """Every instance this run may have had: numbered from 1 to the highest started (or the maximum)."""
-        highest = max(self.env.autoscaler.policy.bounds.max_instances, 1)
-        for view in self.env.supervisor.views():
+        highest = max(self.parts.autoscaler.policy.bounds.max_instances, 1)
+        for view in self.parts.supervisor.views():
             highest = max(highest, _number(view.name))
-        for event in self.env.events.since(0):
+        for event in self.parts.events.since(0):
             if event.kind == "instance-started":
                 highest = max(highest, _number(event.message.split(" ", 1)[0]))
         return [f"instance-{n}" for n in range(1, highest + 1)]
 
     async def counts(self, name: str) -> QueueCounts:
-        c = await self.env.store.queue_counts(name)
+        c = await self.parts.store.queue_counts(name)
         return QueueCounts(visible=c.visible, in_flight=c.in_flight, delayed=c.delayed)
 
     async def status(self) -> EnvironmentStatus:
-        env = self.env
-        scaling = env.autoscaler.describe()
+        parts = self.parts
+        scaling = parts.autoscaler.describe()
         return EnvironmentStatus(
-            name=env.project.name,
-            project=str(env.project.root),
-            queue_url=env.addresses.queue_url,
-            queue=await self.counts(env.queue_name),
-            dlq=await self.counts(env.dlq_name),
-            instances=tuple(views.instance(view, env.daemon_state(view.name)) for view in env.supervisor.views()),
+            name=parts.project.name,
+            project=str(parts.project.root),
+            queue_url=self.queue_url(parts.queue_name),
+            queue=await self.counts(parts.queue_name),
+            dlq=await self.counts(parts.dlq_name),
+            instances=tuple(views.instance(view, parts.daemon_state(view.name)) for view in parts.supervisor.views()),
             scaling=ScalingStatus(
                 min=scaling["min"],
                 max=scaling["max"],
@@ -147,16 +193,16 @@ class Operations:
                 last_decision=scaling["last_decision"],
                 summary=scaling["summary"],
             ),
-            web_url=env.addresses.web_url,
-            web=views.process(web) if (web := env.web_view()) is not None else None,
-            sdk_environment=dict(env.sdk_environment),
+            web_url=parts.web_url,
+            web=views.process(web) if (web := parts.web_view()) is not None else None,
+            sdk_environment=dict(parts.sdk_environment),
         )
 
     async def health(self) -> EnvironmentHealth:
         """The environment's health and each instance's."""
-        overall, instances, web = await self.env.monitor.health(self.env.clock.now())
+        overall, instances, web = await self.parts.monitor.health(self.parts.clock.now())
         return EnvironmentHealth(
-            name=self.env.project.name,
+            name=self.parts.project.name,
             status=overall.status.value,
             colour=overall.colour.value,
             causes=tuple(overall.causes),
@@ -165,29 +211,52 @@ class Operations:
         )
 
     def events(self, since: int = 0) -> list[EventEntry]:
-        events = self.env.events.since(since)
+        events = self.parts.events.since(since)
         return [EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in events]
 
     def queue_url(self, name: str) -> str:
-        return f"{self.env.addresses.queue_endpoint}/{self.env.options.account_id}/{name}"
+        return f"{self.parts.queue_endpoint}/{self.parts.account_id}/{name}"
 
     async def queues(self) -> list[QueueSummary]:
+        """Every queue with its counts, and a FIFO queue's settings and blocked groups."""
+        store = self.parts.store
         out = []
-        for name in await self.env.store.list_queues():
+        for name in await store.list_queues():
             c = await self.counts(name)
-            out.append(QueueSummary(name, self.queue_url(name), c.visible, c.in_flight, c.delayed))
+            fifo = FifoSettings.of((await store.get_queue(name)).attributes)
+            blocked = None if fifo is None else len(await store.blocked_groups(name, BLOCKED_GROUPS_COUNTED))
+            out.append(
+                QueueSummary(
+                    name=name,
+                    url=self.queue_url(name),
+                    visible=c.visible,
+                    in_flight=c.in_flight,
+                    delayed=c.delayed,
+                    fifo=fifo is not None,
+                    content_based_dedup=fifo is not None and fifo.content_based_dedup,
+                    blocked_groups=blocked,
+                )
+            )
         return out
 
+    async def blocked_groups(self, queue: str, limit: int) -> list[BlockedGroup]:
+        """A FIFO queue's message groups waiting behind a message in flight, longest blocked first (none on a
+        standard queue)."""
+        try:
+            return await self.parts.store.blocked_groups(queue, limit)
+        except errors.ConveyorError as error:
+            raise NotFound(error.message) from None
+
     def config(self) -> Configuration:
-        env = self.env
-        project = env.project
+        parts = self.parts
+        project = parts.project
         instances = {
             "instances.min": project.min_instances,
             "instances.max": project.max_instances,
             "cooldown_s": project.cooldown_s,
         }
         return Configuration(
-            sqsd=tuple(OptionRow(option=o, value=v, source=s) for o, v, s in describe(env.sqsd)),
+            sqsd=tuple(OptionRow(option=o, value=v, source=s) for o, v, s in describe(parts.sqsd)),
             environment=views.settings(instances),
             scaling=views.settings(project.scaling),
             health=views.settings(project.health),
@@ -195,8 +264,19 @@ class Operations:
             variables={k: views.masked(k, v) for k, v in project.environment.items()},
         )
 
-    async def send(self, body: object, attributes: object, delay_s: object, count: object, queue: object) -> SendAnswer:
-        """Send ``count`` copies of a message with String attributes; the values come unchecked from a request."""
+    async def send(
+        self,
+        body: object,
+        attributes: object,
+        delay_s: object,
+        count: object,
+        queue: object,
+        *,
+        group_id: object = None,
+        dedup_id: object = None,
+    ) -> SendAnswer:
+        """Send ``count`` copies of a message with String attributes, and on a FIFO queue its group and deduplication
+        id (``env.sending``); the values come unchecked from a request."""
         if not isinstance(body, str) or not body:
             raise BadRequest("send needs a non-empty body")
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_SEND_COUNT:
@@ -206,9 +286,23 @@ class Operations:
         if not isinstance(attributes, dict):
             raise BadRequest("attributes must be an object of names to values")
         typed = {str(k): MessageAttributeValue("String", str(v)) for k, v in attributes.items()}
-        name = queue if isinstance(queue, str) and queue else self.env.queue_name
+        name = queue if isinstance(queue, str) and queue else self.parts.queue_name
         try:
-            ids = await LocalQueue(self.env.store, name).send_many(body, typed, delay_s, count=count)
+            fifo = FifoSettings.of((await self.parts.store.get_queue(name)).attributes)
+            problem = send_problem(name, fifo, count=count, delay_s=delay_s, group_id=group_id, dedup_id=dedup_id)
+            if problem is not None:
+                raise BadRequest(problem)
+            ids = await send_copies(
+                self.parts.store,
+                name,
+                fifo,
+                body,
+                typed,
+                delay_s,
+                count=count,
+                group_id=group_id if isinstance(group_id, str) else None,
+                dedup_id=dedup_id if isinstance(dedup_id, str) else None,
+            )
         except errors.ConveyorError as error:
             raise BadRequest(error.message) from None
         return SendAnswer(sent=len(ids), message_ids=tuple(ids[:10]))
@@ -216,17 +310,17 @@ class Operations:
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         """The oldest ``limit`` messages of ``queue``, looked at without receiving them."""
         try:
-            return await self.env.store.peek_messages(queue, limit)
+            return await self.parts.store.peek_messages(queue, limit)
         except errors.ConveyorError as error:
             raise NotFound(error.message) from None
 
     async def dlq_list(self, limit: int) -> DeadLetters:
         if not 1 <= limit <= PEEK_SEARCH_LIMIT:
             raise BadRequest(f"limit must be from 1 to {PEEK_SEARCH_LIMIT}")
-        messages = await self.peek(self.env.dlq_name, limit)
+        messages = await self.peek(self.parts.dlq_name, limit)
         return DeadLetters(
-            queue=self.env.dlq_name,
-            counts=await self.counts(self.env.dlq_name),
+            queue=self.parts.dlq_name,
+            counts=await self.counts(self.parts.dlq_name),
             messages=tuple(MessageView.of(m, full=False) for m in messages),
         )
 
@@ -241,9 +335,9 @@ class Operations:
         limit = PEEK_SEARCH_LIMIT * 100 if limit is None else limit
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise BadRequest("max must be a positive integer")
-        env = self.env
-        moved = await env.store.move_messages(env.dlq_name, None, limit)
-        env.events.add("dlq-redrive", f"{moved} messages moved from {env.dlq_name} back to {env.queue_name}")
+        parts = self.parts
+        moved = await parts.store.move_messages(parts.dlq_name, None, limit)
+        parts.events.add("dlq-redrive", f"{moved} messages moved from {parts.dlq_name} back to {parts.queue_name}")
         return moved
 
     async def dlq_redrive_chosen(self, message_ids: object, by: str) -> int:
@@ -251,37 +345,37 @@ class Operations:
         the DLQ directly, or whose source was deleted) to the worker queue. The store moves exactly these, by id:
         no other DLQ message is received or touched. One in flight stays (see ``Store.move_messages_by_id``)."""
         chosen = _message_ids(message_ids)
-        env = self.env
-        moved = await env.store.move_messages_by_id(env.dlq_name, chosen, None)
+        parts = self.parts
+        moved = await parts.store.move_messages_by_id(parts.dlq_name, chosen, None)
         if moved < len(set(chosen)):
-            moved += await env.store.move_messages_by_id(env.dlq_name, chosen, env.queue_name)
-        env.events.add("dlq-redrive", f"{moved} chosen messages moved from {env.dlq_name} back ({by})")
+            moved += await parts.store.move_messages_by_id(parts.dlq_name, chosen, parts.queue_name)
+        parts.events.add("dlq-redrive", f"{moved} chosen messages moved from {parts.dlq_name} back ({by})")
         return moved
 
     async def dlq_delete_chosen(self, message_ids: object, by: str) -> int:
         """Delete the DLQ messages with these ids, in any state; no other message is touched."""
-        env = self.env
-        deleted = await env.store.delete_messages_by_id(env.dlq_name, _message_ids(message_ids))
-        env.events.add("dlq-delete", f"{deleted} chosen messages deleted from {env.dlq_name} ({by})")
+        parts = self.parts
+        deleted = await parts.store.delete_messages_by_id(parts.dlq_name, _message_ids(message_ids))
+        parts.events.add("dlq-delete", f"{deleted} chosen messages deleted from {parts.dlq_name} ({by})")
         return deleted
 
     async def dlq_purge(self) -> int:
-        env = self.env
-        before = await self.counts(env.dlq_name)
+        parts = self.parts
+        before = await self.counts(parts.dlq_name)
         try:
-            await env.store.purge_queue(env.dlq_name)
+            await parts.store.purge_queue(parts.dlq_name)
         except errors.ConveyorError as error:
             raise Conflict(error.message) from None
         purged = before.total
-        env.events.add("dlq-purge", f"{purged} messages purged from {env.dlq_name}")
+        parts.events.add("dlq-purge", f"{purged} messages purged from {parts.dlq_name}")
         return purged
 
     async def cron_list(self) -> CronStatus:
-        env = self.env
-        now_s = env.clock.now()
+        parts = self.parts
+        now_s = parts.clock.now()
         tasks = []
-        for task in env.project.cron_tasks:
-            runs = await env.store.cron_runs(task.name, 1)
+        for task in parts.project.cron_tasks:
+            runs = await parts.store.cron_runs(task.name, 1)
             tasks.append(
                 CronTaskStatus(
                     name=task.name,
@@ -289,27 +383,27 @@ class Operations:
                     schedule=task.schedule,
                     timezone=task.timezone,
                     enabled=task.enabled,
-                    last_slot_s=await env.store.last_slot(task.name),
+                    last_slot_s=await parts.store.last_slot(task.name),
                     last_run=views.run_view(runs[0]) if runs else None,
                     next_slot_s=next_slot(task, now_s) if task.enabled else None,
                 )
             )
-        holder = await env.store.lease_holder(LEASE_NAME)
+        holder = await parts.store.lease_holder(LEASE_NAME)
         return CronStatus(
             tasks=tuple(tasks),
             leader=holder[0] if holder is not None else None,
-            this_scheduler=env.scheduler.holder if env.scheduler is not None else None,
+            this_scheduler=parts.scheduler.holder if parts.scheduler is not None else None,
         )
 
     async def cron_run(self, name: object, by: str = "conveyor cron run") -> CronFired:
-        scheduler = self.env.scheduler
+        scheduler = self.parts.scheduler
         if scheduler is None:
             raise NotFound("this environment has no cron.yaml")
         try:
             slot = await scheduler.run_now(str(name))
         except errors.ConveyorError as error:
             raise NotFound(error.message) from None
-        self.env.events.add("cron-run", f"{name} fired by {by}")
+        self.parts.events.add("cron-run", f"{name} fired by {by}")
         return CronFired(name=str(name), slot_s=slot)
 
 

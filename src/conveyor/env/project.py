@@ -16,13 +16,14 @@ from pathlib import Path
 import yaml
 
 from conveyor.config import nodes, read_option_settings, values
+from conveyor.config.ebextensions import EbOption
 from conveyor.config.values import Setting
-from conveyor.core import attributes as queue_attributes
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.cron.cronfile import load_cron_yaml
 from conveyor.cron.schedule import CronTask
 from conveyor.env.policies import build_policy, build_thresholds
-from conveyor.errors import ConfigError, ConveyorError
+from conveyor.env.queue_section import QUEUE_KEYS, queue_settings, worker_queue_name
+from conveyor.errors import ConfigError
 from conveyor.health import Thresholds
 from conveyor.scale import ScalingPolicy
 from conveyor.sqsd.options import Resolved, resolve
@@ -31,6 +32,9 @@ CONVEYOR_YAML = "conveyor.yaml"
 CRON_YAML = "cron.yaml"
 PROCFILE = "Procfile"
 ASG_NAMESPACE = "aws:autoscaling:asg"
+#: The ``aws:autoscaling:asg`` options conveyor reads, and EB's others, accepted and ignored (no zones on one host).
+ASG_OPTIONS = ("MinSize", "MaxSize", "Cooldown")
+ASG_IGNORED = ("Availability Zones", "Custom Availability Zones", "EnableCapacityRebalancing")
 APP_ENV_NAMESPACE = "aws:elasticbeanstalk:application:environment"
 SQSD_NAMESPACE = "aws:elasticbeanstalk:sqsd"
 DEFAULT_LINK = "WORKERQUEUE"
@@ -54,8 +58,6 @@ METRICS_KEYS = ("retention_days",)
 WORKER_KEYS = ("command",)
 WEB_KEYS = ("command", "port")
 INSTANCES_KEYS = ("min", "max", "cooldown")
-#: ``queue:``: the worker queue's attributes that a project may set (SQS's names).
-QUEUE_KEYS = tuple(sorted(queue_attributes.SETTABLE))
 MAX_RETENTION_DAYS = 365
 
 
@@ -75,9 +77,10 @@ class Project:
     sqsd: dict[str, Setting] = field(default_factory=dict)
     #: The daemons' options those make, checked (the queue URL is the environment's, set when it starts).
     sqsd_options: Resolved = field(default_factory=lambda: resolve(None, {}, {}, require_queue=False))
-    #: Queue attributes for the worker queue (SQS names, e.g. MessageRetentionPeriod), as written.
+    #: ``queue:`` of conveyor.yaml (SQS names, e.g. MessageRetentionPeriod, and ``fifo`` ...), as written.
     queue_attributes: dict[str, Setting] = field(default_factory=dict)
-    #: The same, checked as SQS checks them (what ``up`` sets on the worker queue).
+    #: The same as SQS attributes, checked as SQS checks them (what ``up`` sets on the worker queue); a FIFO
+    #: worker queue's have ``FifoQueue: true`` (``env.queue_section``).
     queue_settings: dict[str, str] = field(default_factory=dict)
     #: Environment variables for the worker and web processes.
     environment: dict[str, Setting] = field(default_factory=dict)
@@ -98,6 +101,16 @@ class Project:
     link_name: str = DEFAULT_LINK
     #: Seconds of metric, delivery and cron history kept (``metrics: {retention_days: N}``; 14 days).
     history_retention_s: Setting = field(default_factory=lambda: Setting(DEFAULT_HISTORY_RETENTION_S, "default"))
+
+    @property
+    def fifo(self) -> bool:
+        """Whether the worker queue is a FIFO queue (``queue: {fifo: true}``)."""
+        return self.queue_settings.get("FifoQueue") == "true"
+
+    @property
+    def queue_name(self) -> str:
+        """The worker queue's name: the environment's, ``<name>.fifo`` for a FIFO queue."""
+        return worker_queue_name(self.name, self.fifo)
 
 
 def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
@@ -177,7 +190,7 @@ def load_project(root: Path) -> Project:
         return nodes.setting(key, node, label, name)
 
     eb = read_option_settings(root)
-    asg = {o.name: o.setting for o in eb if o.namespace == ASG_NAMESPACE}
+    asg = _asg_options(eb)
     instances = section("instances", INSTANCES_KEYS)
     processes = read_procfile(root)
     worker = command_section("worker", WORKER_KEYS)
@@ -234,7 +247,7 @@ def load_project(root: Path) -> Project:
             root, {}, {}, require_queue=False, overrides=[(n, s.value, s.where) for n, s in sqsd.items()]
         ),
         queue_attributes=queue,
-        queue_settings=_queue_settings(queue),
+        queue_settings=queue_settings(queue),
         environment=environment,
         scaling=scaling,
         policy=policy,
@@ -246,22 +259,21 @@ def load_project(root: Path) -> Project:
     )
 
 
+def _asg_options(eb: list[EbOption]) -> dict[str, Setting]:
+    """``aws:autoscaling:asg``'s options conveyor reads; an option EB does not have is refused, as in the sqsd
+    namespace (where, the name, the closest valid one and all the valid ones)."""
+    options: dict[str, Setting] = {}
+    for option in eb:
+        if option.namespace != ASG_NAMESPACE or option.name in ASG_IGNORED:
+            continue
+        if option.name not in ASG_OPTIONS:
+            raise values.unknown_key(
+                option.setting.where, option.name, ASG_NAMESPACE, (*ASG_OPTIONS, *ASG_IGNORED), "option"
+            )
+        options[option.name] = option.setting
+    return options
+
+
 def _whole(setting: Setting, what: str, low: int, high: int) -> Setting:
     """``setting`` with its value a whole number from ``low`` to ``high`` (written as one or quoted)."""
     return Setting(values.integer(setting, what, low, high), setting.where)
-
-
-def _queue_settings(section: dict[str, Setting]) -> dict[str, str]:
-    """The ``queue:`` section as SQS attributes, each checked as SQS checks it, so a mistake names its line."""
-    checked: dict[str, str] = {}
-    for name, setting in section.items():
-        if name == "RedrivePolicy":
-            raise ConfigError(
-                f"{setting.where}: conveyor up sets the worker queue's RedrivePolicy itself (its DLQ, "
-                "maxReceiveCount = the sqsd option MaxRetries); set MaxRetries instead."
-            )
-        try:
-            checked |= queue_attributes.validate({name: str(setting.value)})
-        except ConveyorError as error:
-            raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
-    return checked

@@ -1,8 +1,8 @@
 """What ``Environment.start`` builds: a finished, frozen set of running parts, every one present.
 
-The composition root (``environment.py``) is the only module that makes them; the parts that serve the
-environment to people (``operations.py`` for the control API and the console) take this object and read
-what they need from it, so nothing checks whether a part exists yet.
+The composition root (``environment.py``) is the only module that makes them, so nothing checks whether a
+part exists yet. What serves the environment to people takes only the parts it reads: ``operations_over``
+hands ``Operations`` (behind the control API and the console) its ``Parts``, never the whole ``Running``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from conveyor.config import (
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
 from conveyor.env.logs import LogHub
+from conveyor.env.operations import Operations, Parts
 from conveyor.env.project import Project
 from conveyor.health.monitor import Monitor
 from conveyor.metrics.collector import MetricCollector
@@ -101,3 +102,30 @@ class Running:
     daemon_state: Callable[[str], DaemonState | None]
     #: The web process as it is now (None without one).
     web_view: Callable[[], ProcessView | None]
+
+
+def operations_over(env: Running) -> Operations:
+    """The operations over ``env``, given exactly the parts they read."""
+    return Operations(
+        Parts(
+            project=env.project,
+            clock=env.clock,
+            store=env.store,
+            queue_name=env.queue_name,
+            dlq_name=env.dlq_name,
+            queue_endpoint=env.addresses.queue_endpoint,
+            account_id=env.options.account_id,
+            web_url=env.addresses.web_url,
+            sqsd=env.sqsd,
+            supervisor=env.supervisor,
+            autoscaler=env.autoscaler,
+            monitor=env.monitor,
+            exposition=env.metrics.exposition,
+            events=env.events,
+            logs=env.logs,
+            scheduler=env.scheduler,
+            sdk_environment=env.sdk_environment,
+            daemon_state=env.daemon_state,
+            web_view=env.web_view,
+        )
+    )

@@ -14,6 +14,7 @@ from conveyor.api.connections import MAX_DEFAULT_CONNECTIONS, ConnectionLimits, 
 from conveyor.api.server import bind
 from conveyor.env.operations import Operations
 from conveyor.errors import ConfigError
+from conveyor.store.protocol import HistoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +87,16 @@ class Servers:
         self._runners = []
 
 
-async def serve_console(operations: Operations, token: str | None, servers: Servers, sock: socket.socket) -> None:
-    """The web console over the running environment's operations, on ``sock``."""
+async def serve_console(
+    operations: Operations, history: HistoryStore, token: str | None, servers: Servers, sock: socket.socket
+) -> None:
+    """The web console over the running environment's operations and its store's ``history``, on ``sock``."""
     # Imported here: an ``up`` without a console loads none of it.
     from conveyor.console.app import console_app
     from conveyor.env.console_backend import EnvironmentConsole
 
-    await servers.serve(console_app(EnvironmentConsole(operations), token=token, metrics=operations.exposition), sock)
+    console = EnvironmentConsole(operations, history)
+    await servers.serve(console_app(console, token=token, metrics=operations.exposition), sock)
 
 
 def console_address(host: str, sock: socket.socket) -> str:

@@ -36,7 +36,7 @@ class MetricCollector:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.recorder = DeliveryRecorder(store)
+        self.recorder = DeliveryRecorder(store, clock=clock)
         self.sampler = Sampler(store, clock, recorder=self.recorder, instances=instances, retention_s=retention_s)
         self.recorder.on_error = lambda error: on_error(f"recording delivery history failed: {error.message}")
         self.sampler.on_error = lambda error: on_error(f"sampling metrics failed: {error.message}")

@@ -1,11 +1,10 @@
 """The delivery recorder: every daemon's attempts, buffered into the store, and summed per instance.
 
 ``record`` is the daemon's ``recorder`` callback. It runs on the event loop for every POST, so it only
-appends to a buffer and adds to counters: no I/O. ``run(stop)`` flushes the buffer to the store in one
-write per batch (every ``interval_s``, ``FLUSH_INTERVAL_S`` unless given, or at once when ``flush_at``
-attempts are waiting), so
-delivery history costs the store one group-committed ``executemany`` per batch, not a write per
-message.
+appends to a buffer and adds to counters: no I/O. ``tick(now)`` flushes the buffer to the store in one
+write; ``run(stop)`` ticks every ``interval_s`` (``FLUSH_INTERVAL_S`` unless given), or at once when
+``flush_at`` attempts are waiting, so delivery history costs the store one group-committed
+``executemany`` per batch, not a write per message.
 
 It also keeps, per instance:
 
@@ -22,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from conveyor.clock import Clock, SystemClock
 from conveyor.core.history import DeliveryAttempt, minute_of
 from conveyor.errors import ConveyorError
+from conveyor.loops import every
 from conveyor.store.protocol import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,10 @@ class DeliveryRecorder:
         rng: random.Random | None = None,
         flush_at: int = FLUSH_AT,
         interval_s: float = FLUSH_INTERVAL_S,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
         self.flush_at = flush_at
         self.interval_s = interval_s
@@ -213,24 +215,29 @@ class DeliveryRecorder:
         self.written += len(batch)
         return len(batch)
 
-    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
-        """Flush every ``interval_s`` (sooner when ``flush_at`` attempts wait) until ``stop``; then a last flush.
-        ``once``: one flush at once. A flush that fails goes to ``on_error``, and the attempts wait for the next."""
-        while not stop.is_set() and not once:
-            stopping = asyncio.ensure_future(stop.wait())
-            waking = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait((stopping, waking), timeout=self.interval_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in (stopping, waking):
-                    waiter.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await waiter
-            await self._flush_logged()
-        await self._flush_logged()
+    async def tick(self, now_s: float) -> int:
+        """One flush (``flush``; a flush is the same at any ``now_s``)."""
+        return await self.flush()
 
-    async def _flush_logged(self) -> None:
-        try:
-            await self.flush()
-        except ConveyorError as error:
-            self.on_error(error)
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> None:
+        """Tick every ``interval_s`` (sooner when ``flush_at`` attempts wait) until ``stop``; then a last flush.
+        ``once``: one flush at once. A flush that fails goes to ``on_error``, and the attempts wait for the next."""
+        await every(
+            self.interval_s,
+            self.tick,
+            self.clock,
+            stop,
+            once=once,
+            wait_first=True,
+            wake=self._wake,
+            errors=(ConveyorError,),
+            on_error=self._failed,
+        )
+        if not once:  # what came in while it stopped
+            try:
+                await self.flush()
+            except ConveyorError as error:
+                self._failed(error)
+
+    def _failed(self, error: ConveyorError) -> None:
+        self.on_error(error)

@@ -24,14 +24,17 @@ from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.history import OperationTotals
 from conveyor.core.models import (
+    BlockedGroup,
     MoveTask,
     NewMessage,
     QueueCounts,
     QueueInfo,
     ReceivedMessage,
+    Sent,
     StoredMessage,
     VisibilityChange,
 )
+from conveyor.store.fifo_handles import ReceiveAttempts, in_words
 from conveyor.store.leases import LeaseBase
 from conveyor.store.protocol import EntryResult
 from conveyor.store.waiters import Waiters
@@ -74,6 +77,7 @@ class BaseStore(LeaseBase):
         #: When each queue name was deleted, for ``RECREATE_AFTER_S`` (``_deleted_recently``).
         self._deleted_at_ms: dict[str, int] = {}
         self._move_tasks: dict[str, MoveTask] = {}
+        self._receive_attempts = ReceiveAttempts()
         #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
         self._totals: dict[str, list[int]] = {}
         self._closing = False
@@ -122,7 +126,8 @@ class BaseStore(LeaseBase):
                     "with the same name."
                 )
             now_s = int(self.clock.now())
-            attrs = queue_attributes.merge(queue_attributes.defaults(), attributes)
+            defaults = queue_attributes.defaults(fifo_queue=attributes.get("FifoQueue") == "true")
+            attrs = queue_attributes.merge(defaults, attributes)
             info = QueueInfo(name, attrs, dict(tags), now_s, now_s)
             await self._write_queue(info, created=True)
             self._load_queue(info)
@@ -204,7 +209,7 @@ class BaseStore(LeaseBase):
 
     # -- messages -------------------------------------------------------------------------------
 
-    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
+    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> list[Sent]:
         settings = await self._queue_settings(name)
         # Wake parked receives first where they run after ``_insert`` has queued its write (a store with one
         # writer queue: their receive joins the same group commit instead of waiting for the next); else once the
@@ -212,7 +217,7 @@ class BaseStore(LeaseBase):
         visible_now = sum(1 for m in messages if (settings.delay_s if m.delay_s is None else m.delay_s) == 0)
         if visible_now and self._wake_before_insert:
             self._waiters.notify(name, visible_now)
-        await self._insert(name, messages, self._now_ms(), settings.delay_s)
+        sent = await self._insert(name, messages, self._now_ms(), settings)
         if visible_now and not self._wake_before_insert:
             self._waiters.notify(name, visible_now)
         elif not visible_now:
@@ -220,8 +225,34 @@ class BaseStore(LeaseBase):
             # until then rather than to the end of its long poll.
             self._waiters.notify(name, 1)
         self._count(name, 0, len(messages))
+        return sent
 
     async def receive_messages(
+        self,
+        name: str,
+        max_messages: int,
+        visibility_timeout_s: int | None,
+        wait_time_s: float,
+        attempt_id: str | None = None,
+    ) -> list[ReceivedMessage]:
+        settings = await self._queue_settings(name)
+        if attempt_id is None or settings.fifo is None:
+            return await self._receive(name, max_messages, visibility_timeout_s, wait_time_s)
+        visibility_s = settings.visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
+        earlier = self._receive_attempts.get(name, attempt_id, self._now_ms())
+        if earlier:
+            # A retry within 5 minutes: what the first returned and still holds in flight, with its visibility
+            # timeout started again (SQS returns the same messages and receipt handles).
+            handles = [receipts.decode(m.receipt_handle, name) for m in earlier]
+            results = await self._change_visibility(name, [(h, visibility_s) for h in handles], self._now_ms(), True)
+            again = [m for m, r in zip(earlier, results, strict=True) if r is None]
+            if again:
+                return again
+        received = await self._receive(name, max_messages, visibility_timeout_s, wait_time_s)
+        self._receive_attempts.remember(name, attempt_id, received, self._now_ms())
+        return received
+
+    async def _receive(
         self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
     ) -> list[ReceivedMessage]:
         loop = asyncio.get_running_loop()
@@ -265,24 +296,30 @@ class BaseStore(LeaseBase):
         return out
 
     async def delete_messages(self, name: str, receipt_handles: Sequence[str]) -> list[EntryResult]:
-        await self._queue(name)
+        settings = await self._queue_settings(name)
         decoded = self._receipts(name, receipt_handles)
         valid = [r for r in decoded if isinstance(r, receipts.Receipt)]
-        results = iter(await self._delete(name, valid) if valid else [])
-        out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
-        self._count(name, 2, sum(1 for r in out if r is None))
+        fifo_queue = settings.fifo is not None
+        results = iter(await self._delete(name, valid, self._now_ms(), fifo_queue) if valid else [])
+        out = in_words([r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded], receipt_handles)
+        deleted = sum(1 for r in out if r is None)
+        self._count(name, 2, deleted)
+        if fifo_queue and deleted:
+            self._waiters.notify(name, deleted)  # the next message of each group may be received now
         return out
 
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]:
-        await self._queue(name)
+        settings = await self._queue_settings(name)
         decoded = self._receipts(name, [c.receipt_handle for c in changes])
         valid = [
             (r, c.visibility_timeout_s)
             for r, c in zip(decoded, changes, strict=True)
             if isinstance(r, receipts.Receipt)
         ]
-        results = iter(await self._change_visibility(name, valid, self._now_ms()) if valid else [])
+        fifo_queue = settings.fifo is not None
+        results = iter(await self._change_visibility(name, valid, self._now_ms(), fifo_queue) if valid else [])
         out = [r if isinstance(r, errors.ConveyorError) else next(results) for r in decoded]
+        out = in_words(out, [c.receipt_handle for c in changes])
         released = sum(1 for c, r in zip(changes, out, strict=True) if r is None and c.visibility_timeout_s == 0)
         if released:
             self._waiters.notify(name, released)
@@ -291,6 +328,12 @@ class BaseStore(LeaseBase):
     async def queue_counts(self, name: str) -> QueueCounts:
         await self._queue(name)
         return await self._counts(name, self._now_ms())
+
+    async def blocked_groups(self, name: str, limit: int) -> list[BlockedGroup]:
+        settings = await self._queue_settings(name)
+        if settings.fifo is None or limit <= 0:
+            return []
+        return await self._blocked_groups(name, self._now_ms(), limit)
 
     async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
         await self._queue(name)
@@ -363,7 +406,12 @@ class BaseStore(LeaseBase):
     async def _purge(self, name: str) -> None:
         raise NotImplementedError
 
-    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+    async def _insert(
+        self, name: str, messages: Sequence[NewMessage], now_ms: int, settings: QueueSettings
+    ) -> list[Sent]:
+        """Store ``messages`` (``delay_s`` ``None``: the queue's); on a FIFO queue (``settings.fifo``) a message whose
+        deduplication key (``fifo.dedup_key``) was sent less than ``fifo.DEDUP_WINDOW_S`` ago is not stored again
+        and answers with the first send's ``Sent``. Returns one ``Sent`` per message."""
         raise NotImplementedError
 
     async def _receive_now(
@@ -376,22 +424,33 @@ class BaseStore(LeaseBase):
         """The earliest ``visible_at`` after ``now_ms`` in ``name``, if any message is hidden."""
         raise NotImplementedError
 
-    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+    async def _delete(
+        self, name: str, receipts_: Sequence[receipts.Receipt], now_ms: int, fifo_queue: bool
+    ) -> list[EntryResult]:
+        """Delete by handle. A standard queue: a stale handle deletes nothing and is no error. A FIFO queue: a handle
+        whose message is still there but not in flight under it (visibility ran out, or received again) is
+        ``EXPIRED`` and deletes nothing; a message already gone is no error."""
         raise NotImplementedError
 
     async def _change_visibility(
-        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int, fifo_queue: bool
     ) -> list[EntryResult]:
         """Set the visibility of messages, from ``now_ms``, as Amazon SQS does on a standard queue: any handle of a
         message received since it came to this queue acts (the latest or an older one), whether the message is in
         flight or visible again. A message that is gone, or not received since it came here: ``InvalidParameterValue``
-        (``not_available``). Malformed or other-queue handles never get here: ``ReceiptHandleIsInvalid``."""
+        (``not_available``). On a FIFO queue only the handle of the receive that holds the message in flight acts;
+        any other is ``EXPIRED``. Malformed or other-queue handles never get here: ``ReceiptHandleIsInvalid``."""
         raise NotImplementedError
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         raise NotImplementedError
 
     async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
+        raise NotImplementedError
+
+    async def _blocked_groups(self, name: str, now_ms: int, limit: int) -> list[BlockedGroup]:
+        """``blocked_groups`` of a FIFO queue: a message in flight is one received whose visibility has not run out
+        (``visible_at_ms > now_ms`` with a receipt token); waiting are the group's other messages."""
         raise NotImplementedError
 
     async def _move(

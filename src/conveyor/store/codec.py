@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from conveyor.core import fifo
 from conveyor.core.history import DeliveryAttempt
 from conveyor.core.models import AttributeMap, MessageAttributeValue, MoveTask, NewMessage, QueueInfo, StoredMessage
 
@@ -73,8 +74,11 @@ MESSAGE_COLUMNS = (
 )
 
 
-def stored_message(row: tuple[Any, ...], receive_count: int, first_received_at_ms: int | None) -> StoredMessage:
-    """A ``StoredMessage`` from a row of ``MESSAGE_COLUMNS``, with the receive about to happen applied."""
+def stored_message(
+    row: tuple[Any, ...], receive_count: int, first_received_at_ms: int | None, key: int | None = None
+) -> StoredMessage:
+    """A ``StoredMessage`` from a row of ``MESSAGE_COLUMNS``, with the receive about to happen applied; its
+    sequence number from its ``key`` when given."""
     (
         message_id,
         body,
@@ -102,6 +106,7 @@ def stored_message(row: tuple[Any, ...], receive_count: int, first_received_at_m
         receive_count=receive_count,
         first_received_at_ms=first_received_at_ms,
         dead_letter_source_arn=source_arn,
+        sequence_number=None if key is None else fifo.sequence_number(key),
     )
 
 

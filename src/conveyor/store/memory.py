@@ -11,10 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.clock import Clock, SystemClock
-from conveyor.core import receipts, redrive
+from conveyor.core import fifo, receipts, redrive
 from conveyor.core.attributes import QueueSettings
-from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
+from conveyor.core.models import (
+    BlockedGroup,
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueInfo,
+    ReceivedMessage,
+    Sent,
+    StoredMessage,
+)
 from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
+from conveyor.store.fifo_handles import EXPIRED
 from conveyor.store.memory_history import MemoryHistory
 from conveyor.store.protocol import EntryResult
 
@@ -47,6 +57,7 @@ class _Record:
             receive_count=self.receive_count,
             first_received_at_ms=self.first_received_at_ms,
             dead_letter_source_arn=self.source_arn,
+            sequence_number=fifo.sequence_number(self.key),
         )
 
 
@@ -60,6 +71,8 @@ class MemoryStore(MemoryHistory, BaseStore):
         self._keys = itertools.count(1)
         self._leases: dict[str, tuple[str, int]] = {}  # name -> (holder, expires_at_ms)
         self._slots: dict[str, int] = {}  # task -> last fired slot, ms
+        #: FIFO queues: queue -> deduplication key -> (what the first send became, until when it is remembered).
+        self._dedup: dict[str, dict[str, tuple[Sent, int]]] = {}
 
     async def _write_queue(self, info: QueueInfo, *, created: bool) -> None:
         if created:
@@ -67,16 +80,32 @@ class MemoryStore(MemoryHistory, BaseStore):
 
     async def _drop_queue(self, name: str) -> None:
         del self._messages[name]
+        self._dedup.pop(name, None)
 
     async def _purge(self, name: str) -> None:
         self._messages[name].clear()
 
-    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+    async def _insert(
+        self, name: str, messages: Sequence[NewMessage], now_ms: int, settings: QueueSettings
+    ) -> list[Sent]:
         queue = self._messages[name]
+        seen = self._dedup.setdefault(name, {}) if settings.fifo is not None else None
+        if seen is not None:
+            for stale in [k for k, (_, until_ms) in seen.items() if until_ms <= now_ms]:
+                del seen[stale]
+        sent: list[Sent] = []
         for message in messages:
-            delay_s = default_delay_s if message.delay_s is None else message.delay_s
+            dedup_key = None if settings.fifo is None else fifo.dedup_key(message, settings.fifo.dedup_scope)
+            if seen is not None and dedup_key is not None and dedup_key in seen:
+                sent.append(seen[dedup_key][0])
+                continue
+            delay_s = settings.delay_s if message.delay_s is None else message.delay_s
             key = next(self._keys)
             queue[key] = _Record(key, message, now_ms, now_ms + delay_s * 1000)
+            sent.append(Sent(message.message_id, fifo.sequence_number(key)))
+            if seen is not None and dedup_key is not None:
+                seen[dedup_key] = (sent[-1], now_ms + fifo.DEDUP_WINDOW_S * 1000)
+        return sent
 
     async def _receive_now(
         self, name: str, max_messages: int, visibility_s: int, now_ms: int, settings: QueueSettings
@@ -84,7 +113,20 @@ class MemoryStore(MemoryHistory, BaseStore):
         queue = self._messages[name]
         outcome = ReceiveOutcome([])
         expiry_ms = now_ms - settings.retention_s * 1000
-        candidates = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+        if settings.fifo is None:  # shared fairly among groups (fair queues) when messages carry group ids
+            visible = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+            in_flight: dict[str | None, int] = {}
+            for r in queue.values():
+                if r.token is not None and r.visible_at_ms > now_ms:
+                    in_flight[r.message.group_id] = in_flight.get(r.message.group_id, 0) + 1
+            candidates = fifo.fair_order(visible, lambda r: r.message.group_id, in_flight, len(visible))
+        else:  # the front of each group, group by group; expired and spent messages are dropped or moved as they come
+            groups = fifo.receivable(
+                sorted(queue.values(), key=lambda r: r.key),
+                lambda r: r.message.group_id,
+                lambda r: r.visible_at_ms <= now_ms,
+            )
+            candidates = [record for group in groups for record in group]
         dlq = self._dead_letter_queue(settings)
         for record in candidates:
             if record.sent_at_ms <= expiry_ms:
@@ -128,22 +170,31 @@ class MemoryStore(MemoryHistory, BaseStore):
         later = [r.visible_at_ms for r in self._messages[name].values() if r.visible_at_ms > now_ms]
         return min(later, default=None)
 
-    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+    async def _delete(
+        self, name: str, receipts_: Sequence[receipts.Receipt], now_ms: int, fifo_queue: bool
+    ) -> list[EntryResult]:
         queue = self._messages[name]
+        results: list[EntryResult] = []
         for receipt in receipts_:
             record = queue.get(receipt.key)
-            if record is not None and record.token == receipt.token:
+            if record is not None and record.token == receipt.token and not (fifo_queue and _expired(record, now_ms)):
                 del queue[receipt.key]
-        return [None] * len(receipts_)
+            elif record is not None and fifo_queue:
+                results.append(EXPIRED)
+                continue
+            results.append(None)
+        return results
 
     async def _change_visibility(
-        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int, fifo_queue: bool
     ) -> list[EntryResult]:
         queue = self._messages[name]
         results: list[EntryResult] = []
         for receipt, visibility_s in changes:
             record = queue.get(receipt.key)
-            if record is None or not receipt.names(record.message.message_id, record.token):
+            if record is not None and fifo_queue and (record.token != receipt.token or _expired(record, now_ms)):
+                results.append(EXPIRED)
+            elif record is None or not receipt.names(record.message.message_id, record.token):
                 results.append(not_available(receipt.key))
             else:
                 record.visible_at_ms = now_ms + visibility_s * 1000
@@ -153,6 +204,21 @@ class MemoryStore(MemoryHistory, BaseStore):
     async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
         records = sorted(self._messages[name].values(), key=lambda r: (r.sent_at_ms, r.key))
         return [r.stored() for r in records[:limit]]
+
+    async def _blocked_groups(self, name: str, now_ms: int, limit: int) -> list[BlockedGroup]:
+        in_flight: dict[str, list[_Record]] = {}
+        total: dict[str, int] = {}
+        for record in self._messages[name].values():
+            group = record.message.group_id or ""
+            total[group] = total.get(group, 0) + 1
+            if record.token is not None and record.visible_at_ms > now_ms:
+                in_flight.setdefault(group, []).append(record)
+        blocked = [
+            BlockedGroup(group, len(held), total[group] - len(held), fifo.sequence_number(min(r.key for r in held)))
+            for group, held in in_flight.items()
+            if total[group] > len(held)
+        ]
+        return sorted(blocked, key=lambda g: g.first_sequence_number)[:limit]
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         visible = in_flight = delayed = 0
@@ -178,7 +244,7 @@ class MemoryStore(MemoryHistory, BaseStore):
                 for r in queue.values()
                 if r.visible_at_ms <= now_ms and (chosen is None or r.message.message_id in chosen)
             ),
-            key=_order,
+            key=_order if not fifo.is_fifo_name(source) else lambda r: r.key,  # FIFO: each group's order kept
         )
         for record in candidates:
             if sum(moved.values()) >= limit:
@@ -238,3 +304,8 @@ class MemoryStore(MemoryHistory, BaseStore):
 
 def _order(record: _Record) -> tuple[int, int]:
     return (record.visible_at_ms, record.key)
+
+
+def _expired(record: _Record, now_ms: int) -> bool:
+    """Whether a received message's visibility ran out (it is no longer in flight under its handle)."""
+    return record.visible_at_ms <= now_ms

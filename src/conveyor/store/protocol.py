@@ -22,11 +22,13 @@ from conveyor import errors
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, OperationTotals
 from conveyor.core.models import (
+    BlockedGroup,
     MoveTask,
     NewMessage,
     QueueCounts,
     QueueInfo,
     ReceivedMessage,
+    Sent,
     StoredMessage,
     VisibilityChange,
 )
@@ -59,17 +61,27 @@ class QueueStore(Protocol):
         """Delete every message; ``PurgeQueueInProgress`` within 60 s of the last purge."""
         ...
 
-    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> None:
-        """Store all ``messages`` in one commit; returns only once they are durable."""
+    async def send_messages(self, name: str, messages: Sequence[NewMessage]) -> list[Sent]:
+        """Store all ``messages`` in one commit; returns only once they are durable, what each became: its id and
+        sequence number. On a FIFO queue a message whose deduplication id was sent in the last 5 minutes is not
+        stored again: its ``Sent`` is the first send's."""
         ...
 
     async def receive_messages(
-        self, name: str, max_messages: int, visibility_timeout_s: int | None, wait_time_s: float
+        self,
+        name: str,
+        max_messages: int,
+        visibility_timeout_s: int | None,
+        wait_time_s: float,
+        attempt_id: str | None = None,
     ) -> list[ReceivedMessage]:
         """Up to ``max_messages`` visible messages, each hidden for the visibility timeout.
 
         Waits up to ``wait_time_s`` for the first message and returns as soon as one is there.
         Messages past retention are dropped; messages that used up their receives move to the DLQ.
+        On a FIFO queue only the messages at the front of each group up to one in flight are received, group by
+        group (``core.fifo.receivable``); ``attempt_id`` (``ReceiveRequestAttemptId``) retried within 5 minutes
+        returns the same messages and handles while they are still in flight under them.
         """
         ...
 
@@ -80,6 +92,11 @@ class QueueStore(Protocol):
     async def change_visibility(self, name: str, changes: Sequence[VisibilityChange]) -> list[EntryResult]: ...
 
     async def queue_counts(self, name: str) -> QueueCounts: ...
+
+    async def blocked_groups(self, name: str, limit: int) -> list[BlockedGroup]:
+        """Up to ``limit`` groups of a FIFO queue that have a message in flight and messages waiting behind it, the
+        longest blocked first (by the sequence number of the first in flight); empty for a standard queue."""
+        ...
 
     async def peek_messages(self, name: str, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages in any state, oldest sent first, without receiving them: no visibility

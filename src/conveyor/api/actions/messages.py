@@ -24,8 +24,16 @@ from conveyor.api.params import (
     queue_name,
     req_str,
 )
-from conveyor.core import checksums, limits
-from conveyor.core.models import AttributeMap, MessageAttributeValue, NewMessage, ReceivedMessage, VisibilityChange
+from conveyor.core import checksums, fifo, limits
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.models import (
+    AttributeMap,
+    MessageAttributeValue,
+    NewMessage,
+    ReceivedMessage,
+    Sent,
+    VisibilityChange,
+)
 from conveyor.log import get_logger
 
 log = get_logger(__name__)
@@ -109,17 +117,18 @@ def _check_number(name: str, text: str) -> None:
         )
 
 
-#: Where a message's ``MessageGroupId`` is kept: among its system attributes, which every store keeps as sent.
-GROUP_ID = "MessageGroupId"
-
-
-def build_message(ctx: Context, entry: Params, max_size: int) -> tuple[NewMessage, int]:
+def build_message(ctx: Context, entry: Params, queue: QueueSettings) -> tuple[NewMessage, int]:
     """The message of a send (or batch entry) and its size in bytes (body and attributes)."""
     body = get_str(entry, "MessageBody")
     if not body:
         raise errors.MissingParameter("The request must contain the parameter MessageBody.")
     limits.validate_text(body, "the message body")
     delay_s = get_int(entry, "DelaySeconds", 0, limits.MAX_DELAY_S)
+    if delay_s and queue.fifo is not None:
+        raise errors.InvalidParameterValue(
+            f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not "
+            "valid for this queue type."
+        )
     attributes, attributes_size = parse_attributes(get_map(entry, "MessageAttributes"), "message attribute")
     system, _ = parse_attributes(get_map(entry, "MessageSystemAttributes"), "message system attribute")
     for key, value in system.items():
@@ -130,13 +139,9 @@ def build_message(ctx: Context, entry: Params, max_size: int) -> tuple[NewMessag
     md5_of_system = checksums.md5_of_attributes(system)
     if "AWSTraceHeader" not in system and ctx.trace_header:
         system["AWSTraceHeader"] = MessageAttributeValue("String", ctx.trace_header)
-    for parameter in ("MessageGroupId", "MessageDeduplicationId"):
-        given = get_str(entry, parameter)
-        if given is not None:
-            limits.validate_message_id_parameter(given, parameter)
-            if parameter == GROUP_ID:
-                system[GROUP_ID] = MessageAttributeValue("String", given)
+    group_id, dedup_id = _fifo_ids(entry, body, queue)
     size = len(body.encode()) + attributes_size
+    max_size = queue.max_message_size_bytes
     if size > max_size:
         log.debug("refused a message of %d bytes (body and attributes) over %d", size, max_size)
         raise errors.InvalidParameterValue(
@@ -153,37 +158,69 @@ def build_message(ctx: Context, entry: Params, max_size: int) -> tuple[NewMessag
         delay_s=delay_s,
         sender_id=ctx.sender_id,
     )
-    return message, size
+    return fifo.with_ids(message, group_id, dedup_id), size
 
 
-def send_result(message: NewMessage) -> Result:
-    result: Result = {"MD5OfMessageBody": message.md5_of_body, "MessageId": message.message_id}
+def _fifo_ids(entry: Params, body: str, queue: QueueSettings) -> tuple[str | None, str | None]:
+    """(``MessageGroupId``, ``MessageDeduplicationId``) of a send, checked as SQS checks them: both validated on
+    any queue; on a FIFO queue the group is required and the deduplication id too unless the queue deduplicates by
+    content (then it is the body's SHA-256). On a standard queue the group names a tenant (fair queues) and a
+    deduplication id is not kept."""
+    group_id = get_str(entry, fifo.GROUP_ID)
+    dedup_id = get_str(entry, fifo.DEDUP_ID)
+    if group_id is not None:
+        limits.validate_message_id_parameter(group_id, fifo.GROUP_ID)
+    if dedup_id is not None:
+        limits.validate_message_id_parameter(dedup_id, fifo.DEDUP_ID)
+    if queue.fifo is None:
+        return group_id, None
+    if group_id is None:
+        raise errors.MissingParameter(f"The request must contain the parameter {fifo.GROUP_ID}.")
+    if dedup_id is None:
+        if not queue.fifo.content_based_dedup:
+            raise errors.InvalidParameterValue(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
+                "explicitly"
+            )
+        dedup_id = fifo.content_dedup_id(body)
+    return group_id, dedup_id
+
+
+def send_result(message: NewMessage, sent: Sent) -> Result:
+    result: Result = {"MD5OfMessageBody": message.md5_of_body, "MessageId": sent.message_id}
     if message.md5_of_attributes:
         result["MD5OfMessageAttributes"] = message.md5_of_attributes
     if message.md5_of_system_attributes:
         result["MD5OfMessageSystemAttributes"] = message.md5_of_system_attributes
+    if message.dedup_id is not None and sent.sequence_number is not None:  # a FIFO queue's
+        result["SequenceNumber"] = sent.sequence_number
     return result
+
+
+async def _settings(ctx: Context, name: str) -> QueueSettings:
+    return QueueSettings.of((await ctx.store.get_queue(name)).attributes)
 
 
 async def send_message(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    info = await ctx.store.get_queue(name)
-    message, _ = build_message(ctx, params, int(info.attributes["MaximumMessageSize"]))
-    await ctx.store.send_messages(name, [message])
-    return send_result(message)
+    message, _ = build_message(ctx, params, await _settings(ctx, name))
+    [sent] = await ctx.store.send_messages(name, [message])
+    return send_result(message, sent)
 
 
 async def send_message_batch(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    info = await ctx.store.get_queue(name)
-    max_size = int(info.attributes["MaximumMessageSize"])
+    queue = await _settings(ctx, name)
     entries = batch_entries(params)
+    if queue.fifo is not None and any(get_str(entry, fifo.GROUP_ID) is None for entry in entries):
+        # One entry without a group fails the whole request on a FIFO queue, as SQS answers.
+        raise errors.InvalidParameterValue(f"The request must contain the parameter {fifo.GROUP_ID}.")
     good: list[tuple[str, NewMessage]] = []
     failed: list[Result] = []
     total = 0
     for entry in entries:
         try:
-            message, size = build_message(ctx, entry, max_size)
+            message, size = build_message(ctx, entry, queue)
         except errors.ConveyorError as error:
             failed.append(batch_failure(entry["Id"], error))
             continue
@@ -193,9 +230,8 @@ async def send_message_batch(ctx: Context, params: Params) -> Result:
         raise errors.BatchRequestTooLong(
             f"Batch requests cannot be longer than {limits.MAX_MESSAGE_SIZE_BYTES} bytes. You have sent {total} bytes."
         )
-    if good:
-        await ctx.store.send_messages(name, [m for _, m in good])
-    return batch_answer([{"Id": i} | send_result(m) for i, m in good], failed)
+    sent = await ctx.store.send_messages(name, [m for _, m in good]) if good else []
+    return batch_answer([{"Id": i} | send_result(m, s) for (i, m), s in zip(good, sent, strict=True)], failed)
 
 
 def _wanted_system_attributes(params: Params) -> set[str]:
@@ -216,7 +252,7 @@ def _attribute_filter(params: Params) -> tuple[bool, set[str], tuple[str, ...]]:
 
 
 def render_message(
-    received: ReceivedMessage, system: set[str], wanted: tuple[bool, set[str], tuple[str, ...]]
+    received: ReceivedMessage, system: set[str], wanted: tuple[bool, set[str], tuple[str, ...]], fifo_queue: bool
 ) -> Result:
     m = received.message
     out: Result = {
@@ -236,9 +272,12 @@ def render_message(
     trace = m.system_attributes.get("AWSTraceHeader")
     if trace is not None and trace.string_value is not None:
         available["AWSTraceHeader"] = trace.string_value
-    group = m.system_attributes.get(GROUP_ID)
-    if group is not None and group.string_value is not None:
-        available[GROUP_ID] = group.string_value
+    if m.group_id is not None:
+        available[fifo.GROUP_ID] = m.group_id
+    if fifo_queue and m.dedup_id is not None:
+        available[fifo.DEDUP_ID] = m.dedup_id
+    if fifo_queue and m.sequence_number is not None:
+        available["SequenceNumber"] = m.sequence_number
     picked = available if "All" in system else {k: v for k, v in available.items() if k in system}
     if picked:
         out["Attributes"] = picked
@@ -259,6 +298,7 @@ def _render_attribute(value: MessageAttributeValue) -> Result:
 async def receive_message(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
     info = await ctx.store.get_queue(name)
+    fifo_queue = fifo.is_fifo_name(name)
     max_messages = (
         get_int(
             params,
@@ -276,8 +316,11 @@ async def receive_message(ctx: Context, params: Params) -> Result:
         wait_s = int(info.attributes["ReceiveMessageWaitTimeSeconds"])
     system = _wanted_system_attributes(params)
     wanted = _attribute_filter(params)
-    received = await ctx.store.receive_messages(name, max_messages, visibility_s, wait_s)
-    return {"Messages": [render_message(r, system, wanted) for r in received]} if received else {}
+    attempt_id = get_str(params, "ReceiveRequestAttemptId")
+    if attempt_id is not None:
+        limits.validate_message_id_parameter(attempt_id, "ReceiveRequestAttemptId")
+    received = await ctx.store.receive_messages(name, max_messages, visibility_s, wait_s, attempt_id)
+    return {"Messages": [render_message(r, system, wanted, fifo_queue) for r in received]} if received else {}
 
 
 async def delete_message(ctx: Context, params: Params) -> Result:

@@ -18,15 +18,16 @@ from conveyor.api.params import (
     require,
 )
 from conveyor.core import attributes as queue_attributes
-from conveyor.core import limits, permissions, redrive
+from conveyor.core import fifo, limits, permissions, redrive
 from conveyor.core.models import QueueInfo
 from conveyor.log import get_logger
 
 log = get_logger(__name__)
 
 
-async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str]) -> None:
-    """A RedrivePolicy must name an existing queue that allows ``source`` as a source."""
+async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str], given: dict[str, str]) -> None:
+    """A RedrivePolicy must name an existing queue of the same type that allows ``source`` as a source (``given``:
+    the attributes as the request had them, for the answer's words)."""
     text = changes.get("RedrivePolicy")
     if not text:
         return
@@ -41,6 +42,11 @@ async def check_redrive_target(ctx: Context, source: str, changes: dict[str, str
             f"Value for parameter RedrivePolicy is invalid. Reason: Dead-letter target {policy.dead_letter_target_arn} "
             "does not exist. Create the dead-letter queue first."
         ) from None
+    if fifo.is_fifo_name(target) != fifo.is_fifo_name(source):
+        raise errors.InvalidParameterValue(
+            f"Value {given.get('RedrivePolicy', text)} for parameter RedrivePolicy is invalid. Reason: Dead-letter "
+            "queue must be same type of queue as the source."
+        )
     allow = dlq.attributes.get("RedriveAllowPolicy")
     if allow and not redrive.parse_redrive_allow_policy(allow).allows(ctx.queue_arn(source)):
         raise errors.InvalidParameterValue(
@@ -75,10 +81,14 @@ def get_tags(params: Params, name: str) -> dict[str, str]:
 
 async def create_queue(ctx: Context, params: Params) -> Result:
     name = req_str(params, "QueueName")
-    limits.validate_queue_name(name)
-    given = queue_attributes.validate(get_str_map(params, "Attributes"))
+    raw = get_str_map(params, "Attributes")
+    fifo_queue = str(raw.get("FifoQueue", "")).strip().lower() == "true"
+    limits.validate_queue_name(name, fifo_queue=fifo_queue)
+    given = queue_attributes.validate(raw, fifo_queue=fifo_queue)
+    if fifo_queue:
+        fifo.check_combination(given)
     tags = get_tags(params, "tags")
-    await check_redrive_target(ctx, name, given)
+    await check_redrive_target(ctx, name, given, raw)
     try:
         await ctx.store.create_queue(name, given, tags)
     except errors.QueueNameExists:
@@ -161,10 +171,14 @@ async def all_attributes(ctx: Context, info: QueueInfo) -> dict[str, str]:
 
 async def set_queue_attributes(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    await ctx.store.get_queue(name)
+    info = await ctx.store.get_queue(name)
     require(params, "Attributes")
-    changes = queue_attributes.validate(get_str_map(params, "Attributes"), creating=False)
-    await check_redrive_target(ctx, name, changes)
+    fifo_queue = fifo.is_fifo_name(name)
+    raw = get_str_map(params, "Attributes")
+    changes = queue_attributes.validate(raw, creating=False, fifo_queue=fifo_queue)
+    if fifo_queue:
+        fifo.check_combination(info.attributes | changes)
+    await check_redrive_target(ctx, name, changes, raw)
     if changes:
         await ctx.store.set_queue_attributes(name, changes)
     return {}

@@ -7,7 +7,8 @@ from aiohttp import web
 from conveyor.console.forms import posted
 from conveyor.console.html import Markup, button, el, form, table
 from conveyor.console.layout import Section, backend, count, page, see_other
-from conveyor.console.pages.messages import SCAN_LIMIT, SHOW_LIMIT, message_rows
+from conveyor.console.pages.messages import SCAN_LIMIT, SHOW_LIMIT, message_headers, message_rows
+from conveyor.core.fifo import is_fifo_name
 from conveyor.errors import ConveyorError
 
 routes = web.RouteTableDef()
@@ -34,11 +35,12 @@ async def counts_section(request: web.Request) -> Markup:
 async def list_section(request: web.Request) -> Markup:
     b = backend(request)
     messages = (await b.peek(b.dlq_name, SCAN_LIMIT))[:SHOW_LIMIT]
-    rows = message_rows(b.dlq_name, messages, b.now_s(), select=True)
+    fifo = is_fifo_name(b.dlq_name)
+    rows = message_rows(b.dlq_name, messages, b.now_s(), fifo=fifo, select=True)
     if not rows:
         return el("p", {"class": "empty", "data-empty": "dlq"}, "The dead-letter queue is empty.")
     select_all = el("input", {"type": "checkbox", "data-select-all": True, "aria-label": "select every message"})
-    headers = [select_all, "message id", "sent", "receives", "attributes", "body"]
+    headers = [select_all, *message_headers(messages, fifo=fifo)]
     actions = el(
         "div",
         {"class": "actions"},

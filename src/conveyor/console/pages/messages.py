@@ -10,8 +10,10 @@ import json
 
 from aiohttp import web
 
-from conveyor.console.html import Markup, el, form, quote, table
+from conveyor.console.documents import fifo_sequence_number
+from conveyor.console.html import Markup, el, form, quote, table, url
 from conveyor.console.layout import Section, backend, constant, page, stamp, when
+from conveyor.core.fifo import is_fifo_name
 from conveyor.core.history import DeliveryAttempt
 from conveyor.core.models import StoredMessage
 
@@ -23,9 +25,12 @@ SHOW_LIMIT = 50
 EXCERPT_CHARS = 120
 
 
-def matches(m: StoredMessage, message_id: str, attribute: str) -> bool:
-    """``message_id``: a prefix of the id; ``attribute``: ``name`` (present) or ``name=value`` (equal)."""
+def matches(m: StoredMessage, message_id: str, attribute: str, group: str = "") -> bool:
+    """``message_id``: a prefix of the id; ``attribute``: ``name`` (present) or ``name=value`` (equal); ``group``:
+    the message group (a FIFO queue's, or a standard queue's tenant), exactly."""
     if message_id and not m.message_id.startswith(message_id):
+        return False
+    if group and m.group_id != group:
         return False
     if attribute:
         name, sep, value = attribute.partition("=")
@@ -39,7 +44,29 @@ def message_link(queue: str, message_id: str) -> Markup:
     return el("a", {"href": f"/queues/{quote(queue)}/messages/{quote(message_id)}", "class": "mono"}, message_id)
 
 
-def message_rows(queue: str, found: list[StoredMessage], now_s: float, *, select: bool = False) -> list[list[object]]:
+def group_link(queue: str, group_id: str) -> Markup:
+    """A message group, linked to the queue's messages of that group."""
+    return el("a", {"href": url(f"/queues/{quote(queue)}", group=group_id), "class": "mono group"}, group_id)
+
+
+def _shows_group(found: list[StoredMessage], fifo: bool) -> bool:
+    """A FIFO queue's list has a group column; a standard queue's when one of its messages names a tenant."""
+    return fifo or any(m.group_id is not None for m in found)
+
+
+def message_headers(found: list[StoredMessage], *, fifo: bool) -> list[object]:
+    """The columns of ``message_rows`` (after a selection box, if any)."""
+    group: list[object] = ["group"] if _shows_group(found, fifo) else []
+    sequence: list[object] = ["sequence number"] if fifo else []
+    return ["message id", *group, *sequence, "sent", "receives", "attributes", "body"]
+
+
+def message_rows(
+    queue: str, found: list[StoredMessage], now_s: float, *, fifo: bool, select: bool = False
+) -> list[list[object]]:
+    """A row for each message: its group on a FIFO queue (or when a standard queue's messages name tenants), its
+    sequence number on a FIFO queue."""
+    grouped = _shows_group(found, fifo)
     rows: list[list[object]] = []
     for m in found:
         excerpt = m.body[:EXCERPT_CHARS] + ("…" if len(m.body) > EXCERPT_CHARS else "")
@@ -51,8 +78,12 @@ def message_rows(queue: str, found: list[StoredMessage], now_s: float, *, select
                 {"type": "checkbox", "name": "id", "value": m.message_id, "aria-label": f"select {m.message_id}"},
             )
             row.append(box)
+        row.append(message_link(queue, m.message_id))
+        if grouped:
+            row.append(group_link(queue, m.group_id) if m.group_id is not None else el("span", {"class": "muted"}, "-"))
+        if fifo:
+            row.append(el("span", {"class": "mono sequence"}, fifo_sequence_number(m) or "-"))
         row += [
-            message_link(queue, m.message_id),
             stamp(now_s, m.sent_at_ms / 1000),
             ({"class": "n"}, m.receive_count),
             el("span", {"class": "mono"}, attrs),
@@ -66,8 +97,10 @@ async def messages_section(request: web.Request, queue: str) -> Markup:
     b = backend(request)
     message_id = request.query.get("id", "").strip()
     attribute = request.query.get("attr", "").strip()
+    group = request.query.get("group", "").strip()
+    fifo = is_fifo_name(queue)  # only a FIFO queue's name may end in .fifo, and it must
     scanned = await b.peek(queue, SCAN_LIMIT)
-    found = [m for m in scanned if matches(m, message_id, attribute)]
+    found = [m for m in scanned if matches(m, message_id, attribute, group)]
     search = form(
         f"/queues/{quote(queue)}",
         el("input", {"type": "hidden", "name": "range", "value": request.query.get("range", "1h")}),
@@ -83,12 +116,18 @@ async def messages_section(request: web.Request, queue: str) -> Markup:
             "Attribute ",
             el("input", {"type": "search", "name": "attr", "value": attribute, "placeholder": "name or name=value"}),
         ),
+        el(
+            "label",
+            None,
+            "Group ",
+            el("input", {"type": "search", "name": "group", "value": group, "placeholder": "message group"}),
+        ),
         el("button", {"type": "submit"}, "Search"),
         method="get",
         cls="search",
     )
     shown = min(len(found), SHOW_LIMIT)
-    if message_id or attribute:
+    if message_id or attribute or group:
         what = f"{len(found)} of the {len(scanned)} oldest messages match; {shown} shown."
     else:
         what = f"The {shown} oldest messages" + (f" (of {len(scanned)} looked at)." if shown < len(scanned) else ".")
@@ -98,12 +137,10 @@ async def messages_section(request: web.Request, queue: str) -> Markup:
         what,
         " Looking does not receive them: their visibility and receive counts stay as they are.",
     )
-    rows = message_rows(queue, found[:SHOW_LIMIT], b.now_s())
-    return Markup(
-        search
-        + note
-        + table(["message id", "sent", "receives", "attributes", "body"], rows, cls="messages", empty="No message.")
-    )
+    shown_messages = found[:SHOW_LIMIT]
+    rows = message_rows(queue, shown_messages, b.now_s(), fifo=fifo)
+    headers = message_headers(shown_messages, fifo=fifo)
+    return Markup(search + note + table(headers, rows, cls="messages", empty="No message."))
 
 
 def _pretty(body: str) -> str:
@@ -155,6 +192,7 @@ async def detail_section(request: web.Request, queue: str, message_id: str) -> M
     facts = el(
         "dl",
         {"class": "facts"},
+        _fifo_facts(queue, message, is_fifo_name(queue)),
         el("dt", None, "sent"),
         el("dd", None, when(message.sent_at_ms / 1000)),
         el("dt", None, "receives"),
@@ -177,6 +215,22 @@ async def detail_section(request: web.Request, queue: str, message_id: str) -> M
         + el("pre", {"class": "body"}, _pretty(message.body))
         + el("h2", None, "Attributes")
         + attributes
+    )
+
+
+def _fifo_facts(queue: str, m: StoredMessage, fifo: bool) -> Markup:
+    """A FIFO queue's message: its group, sequence number and deduplication id; a standard queue's: its tenant,
+    if it names one."""
+    group = group_link(queue, m.group_id) if m.group_id is not None else "-"
+    if not fifo:
+        return Markup("") if m.group_id is None else Markup(el("dt", None, "group (tenant)") + el("dd", None, group))
+    return Markup(
+        el("dt", None, "message group")
+        + el("dd", None, group)
+        + el("dt", None, "sequence number")
+        + el("dd", {"class": "mono", "data-sequence-number": True}, fifo_sequence_number(m) or "-")
+        + el("dt", None, "deduplication id")
+        + el("dd", {"class": "mono"}, m.dedup_id or "-")
     )
 
 

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from conveyor.console.backend import ConsoleBackend
 from conveyor.console.charts import How, Series, bucket, chart, sparkline
+from conveyor.console.documents import BLOCKED_GROUPS_COUNTED, QueueSummary
 from conveyor.console.html import Markup, el, quote, table, url
 from conveyor.console.layout import Section, backend, count, page
-from conveyor.console.pages.messages import messages_section
+from conveyor.console.pages.messages import group_link, messages_section
 from conveyor.core.history import MetricPoint
 
 routes = web.RouteTableDef()
@@ -32,6 +33,8 @@ RANGES = (
 )
 #: Sparklines in the queue list: the last hour, one value per minute.
 SPARK_S = 3600
+#: Blocked groups listed on a FIFO queue's page.
+BLOCKED_SHOWN = 50
 
 
 def _range(request: web.Request) -> Range:
@@ -57,14 +60,30 @@ async def queues_section(request: web.Request) -> Markup:
         rows.append(
             [
                 el("a", {"href": f"/queues/{quote(name)}"}, name),
-                el("span", {"class": "muted"}, role),
+                el("span", None, fifo_tag(q), el("span", {"class": "muted"}, role)),
                 ({"class": "n"}, count(q.visible, f"{name}-visible")),
                 ({"class": "n"}, count(q.in_flight, f"{name}-in-flight")),
                 ({"class": "n"}, count(q.delayed, f"{name}-delayed")),
+                ({"class": "n"}, _blocked_count(q)),
                 sparkline(values, label=f"visible messages of {name}, last hour"),
             ]
         )
-    return table(["queue", "", "visible", "in flight", "delayed", "visible, last hour"], rows, cls="queues")
+    headers = ["queue", "", "visible", "in flight", "delayed", "blocked groups", "visible, last hour"]
+    return table(headers, rows, cls="queues")
+
+
+def fifo_tag(q: QueueSummary) -> Markup:
+    """``FIFO`` before a FIFO queue's role; nothing for a standard queue."""
+    title = "each message group delivered in order" + (", deduplicated by content" if q.content_based_dedup else "")
+    return el("span", {"class": "tag fifo", "title": title}, "FIFO") if q.fifo else Markup("")
+
+
+def _blocked_count(q: QueueSummary) -> Markup:
+    """A FIFO queue's blocked groups (``1000+`` once the count stops); a dash for a standard queue, which has none."""
+    if q.blocked_groups is None:
+        return el("span", {"class": "muted", "title": "a standard queue: no group waits for another"}, "-")
+    more = "+" if q.blocked_groups >= BLOCKED_GROUPS_COUNTED else ""
+    return Markup(count(q.blocked_groups, f"{q.name}-blocked-groups") + more)
 
 
 @routes.get("/queues")
@@ -151,12 +170,64 @@ async def counts_section(request: web.Request, queue: str) -> Markup:
                     " in flight · ",
                     count(q.delayed, "delayed"),
                     " delayed",
+                    [" · ", _blocked_count(q), " group blocked" if q.blocked_groups == 1 else " groups blocked"]
+                    if q.fifo
+                    else None,
                     el("br"),
                     el("code", {"class": "url"}, q.url),
                 )
+                + _kind(q)
                 + _range_links(queue, _range(request))
             )
     raise web.HTTPNotFound(text=f"no queue named {queue}")
+
+
+def _kind(q: QueueSummary) -> Markup:
+    if not q.fifo:
+        return Markup("")
+    dedup = (
+        "deduplicated by content (the SHA-256 of the body) when a send gives no deduplication id"
+        if q.content_based_dedup
+        else "every send gives a deduplication id"
+    )
+    return el(
+        "p",
+        {"class": "muted"},
+        fifo_tag(q),
+        f" The messages of each group are delivered in order: a group's next message only once the one before "
+        f"it is deleted; {dedup}.",
+    )
+
+
+async def blocked_section(request: web.Request, queue: str) -> Markup:
+    """A FIFO queue's groups that wait behind a message in flight: nothing later of a group is received until
+    the message in flight is deleted or its visibility times out."""
+    b = backend(request)
+    blocked = await b.blocked_groups(queue, BLOCKED_SHOWN)
+    if not blocked:
+        return el(
+            "p",
+            {"class": "empty", "data-empty": "blocked-groups"},
+            "No group is blocked: no message group has a message in flight with others waiting behind it.",
+        )
+    rows = [
+        [
+            group_link(queue, g.group_id),
+            ({"class": "n"}, g.in_flight),
+            ({"class": "n"}, g.waiting),
+            el("span", {"class": "mono sequence"}, g.first_sequence_number),
+        ]
+        for g in blocked
+    ]
+    note = el(
+        "p",
+        {"class": "muted"},
+        "Longest blocked first. A group's later messages are received once its message in flight is deleted, or "
+        "when that message's visibility timeout runs out and it is received again."
+        + (f" The first {BLOCKED_SHOWN} shown." if len(blocked) == BLOCKED_SHOWN else ""),
+    )
+    headers = ["group", "in flight", "waiting behind", "since sequence number"]
+    return Markup(table(headers, rows, cls="blocked-groups") + note)
 
 
 def _range_links(queue: str, current: Range) -> Markup:
@@ -174,15 +245,18 @@ def _range_links(queue: str, current: Range) -> Markup:
 @routes.get("/queues/{name}")
 async def queue_detail(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if name not in {q.name for q in await backend(request).queues()}:
+    summary = next((q for q in await backend(request).queues() if q.name == name), None)
+    if summary is None:
         raise web.HTTPNotFound(text=f"no queue named {name}")
     r = _range(request)
+    blocked = [Section("blocked-groups", lambda: blocked_section(request, name), title="Blocked message groups")]
     return await page(
         request,
         f"Queue {name}",
         "queues",
         [
             Section("counts", lambda: counts_section(request, name)),
+            *(blocked if summary.fifo else []),
             Section("charts", lambda: charts_section(request, name), live=r.span_s <= 3600, title="Charts"),
             Section("messages", lambda: messages_section(request, name), live=False, title="Messages"),
         ],

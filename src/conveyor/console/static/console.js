@@ -83,6 +83,12 @@
     for (var i = 0; i < boxes.length; i++) boxes[i].checked = all.checked;
   });
 
+  // A choice that reshapes the page (the send form's queue) is submitted at once; without the script, a button does.
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest && event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
+
   if (document.querySelector("[data-live]")) {
     say("live");
     setInterval(tick, every);

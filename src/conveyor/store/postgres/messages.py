@@ -18,9 +18,11 @@ import psycopg
 
 from conveyor import errors
 from conveyor.core import receipts
-from conveyor.core.models import NewMessage, QueueCounts, StoredMessage
+from conveyor.core.attributes import QueueSettings
+from conveyor.core.models import NewMessage, QueueCounts, Sent, StoredMessage
 from conveyor.store import codec
 from conveyor.store.base import not_available
+from conveyor.store.fifo_handles import EXPIRED
 from conveyor.store.postgres import sql
 from conveyor.store.postgres.group import GroupCommit
 from conveyor.store.postgres.queues import QueueHooks
@@ -50,23 +52,27 @@ class MessageHooks(QueueHooks):
     #: A receive runs on a connection of its own: woken before the send's rows are committed, it would not see them.
     _wake_before_insert = False
 
-    def _stored(self, row: Sequence[Any]) -> StoredMessage:
-        """A message from ``codec.MESSAGE_COLUMNS`` as stored (counts as they are), its times on this clock."""
+    def _stored(self, row: Sequence[Any], key: int) -> StoredMessage:
+        """A message from ``codec.MESSAGE_COLUMNS`` as stored (counts as they are), its times on this clock, its
+        sequence number from its ``key``."""
         first_ms = row[10]
         local = (*row[:8], self._local_ms(row[8]), *row[9:])
-        return codec.stored_message(local, row[9], None if first_ms is None else self._local_ms(first_ms))
+        return codec.stored_message(local, row[9], None if first_ms is None else self._local_ms(first_ms), key)
 
     # -- send -----------------------------------------------------------------------------------
 
-    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+    async def _insert(
+        self, name: str, messages: Sequence[NewMessage], now_ms: int, settings: QueueSettings
+    ) -> list[Sent]:
         queue_id = self._qid(name)
         rows: list[tuple[Any, ...]] = []
         visible_now = 0
         for m in messages:
-            delay_s = default_delay_s if m.delay_s is None else m.delay_s
+            delay_s = settings.delay_s if m.delay_s is None else m.delay_s
             visible_now += delay_s == 0
             rows.append(codec.message_row(queue_id, m, now_ms, delay_s))
         await self._sends.submit(Send(name, queue_id, rows, visible_now))
+        return [Sent(m.message_id) for m in messages]
 
     async def _run_sends(self, batch: list[Send]) -> Sequence[Outcome]:
         columns: list[list[Any]] = [[] for _ in range(11)]
@@ -114,7 +120,9 @@ class MessageHooks(QueueHooks):
 
     # -- delete and change visibility -----------------------------------------------------------
 
-    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+    async def _delete(
+        self, name: str, receipts_: Sequence[receipts.Receipt], now_ms: int, fifo_queue: bool
+    ) -> list[EntryResult]:
         queue_id = self._qid(name)
         await self._deletes.submit([(r.key, queue_id, r.token) for r in receipts_])
         return [None] * len(receipts_)
@@ -126,7 +134,7 @@ class MessageHooks(QueueHooks):
         return [None] * len(batch)
 
     async def _change_visibility(
-        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int, fifo_queue: bool
     ) -> list[EntryResult]:
         queue_id = self._qid(name)
         results: list[EntryResult] = []
@@ -137,7 +145,9 @@ class MessageHooks(QueueHooks):
             before = dict(state)
             for receipt, visibility_s in changes:
                 current = state.get(receipt.key)
-                if current is None or not receipt.names(current[1], current[0]):
+                if current is not None and fifo_queue and (current[0] != receipt.token or current[2] <= now_ms):
+                    results.append(EXPIRED)  # a FIFO queue: only the handle that holds it in flight acts
+                elif current is None or not receipt.names(current[1], current[0]):
                     results.append(not_available(receipt.key))
                 else:
                     state[receipt.key] = (current[0], current[1], now_ms + visibility_s * 1000)
@@ -162,7 +172,7 @@ class MessageHooks(QueueHooks):
 
     async def _peek(self, name: str, limit: int) -> list[StoredMessage]:
         rows = await self._rows(f"look at messages of queue {name}", sql.PEEK, (self._qid(name), limit))
-        return [self._stored(row) for row in rows]
+        return [self._stored(row[1:], int(row[0])) for row in rows]
 
 
 def _gone(name: str) -> errors.ConveyorError:

@@ -15,7 +15,8 @@ from typing import Any
 
 import psycopg
 
-from conveyor.store.postgres import sql
+from conveyor.core.fifo import is_fifo_name
+from conveyor.store.postgres import fifo_sql, sql
 from conveyor.store.postgres.receive import ReceiveHooks
 
 #: Rows a move looks at per round.
@@ -27,6 +28,7 @@ class MoveHooks(ReceiveHooks):
         self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
     ) -> dict[str, int]:
         source_id = self._qid(source)
+        fifo_source = self._settings[source].fifo is not None  # key order: each group's order kept
         moved: dict[str, int] = {}
         updates: list[tuple[int, int]] = []
         targets: dict[str, int | None] = {}
@@ -35,9 +37,9 @@ class MoveHooks(ReceiveHooks):
             after: tuple[int, int] = (-1, -1)
             while len(updates) < limit:
                 if chosen is None:
-                    rows = await self._front(conn, source_id, now_ms, after)
+                    rows = await self._front(conn, source_id, now_ms, after, fifo_source)
                 else:
-                    rows = await self._chosen(conn, source_id, chosen, now_ms)
+                    rows = await self._chosen(conn, source_id, chosen, now_ms, fifo_source)
                 wanted = {destination} if destination is not None else {r[2] for r in rows if r[2] is not None}
                 missing = [name for name in wanted if name not in targets]
                 if missing:
@@ -58,29 +60,41 @@ class MoveHooks(ReceiveHooks):
                 after = (rows[-1][1], rows[-1][0])
             if updates:
                 await conn.execute(sql.MOVED, (now_ms, [k for k, _ in updates], [t for _, t in updates]))
+                fifo_ids = {targets[name] for name in moved if is_fifo_name(name)}
+                if fifo_ids and not fifo_source:  # a FIFO queue's rows need their group
+                    grouped = [k for k, t in updates if t in fifo_ids]
+                    await conn.execute(fifo_sql.GROUPS_OF_MOVED, (grouped,))
                 payloads = [self._wake_payload(name, count) for name, count in moved.items()]
                 await conn.execute(sql.NOTIFY_EACH, (self._wake_channel, payloads))
         return moved
 
     async def _front(
-        self, conn: psycopg.AsyncConnection[Any], queue_id: int, now_ms: int, after: tuple[int, int]
+        self, conn: psycopg.AsyncConnection[Any], queue_id: int, now_ms: int, after: tuple[int, int], by_key: bool
     ) -> list[tuple[int, int, str | None]]:
-        """The next ``MOVE_ROWS`` visible rows after ``after`` (visible_at_ms, key): (key, visible_at_ms, source)."""
+        """The next ``MOVE_ROWS`` visible rows after ``after`` (visible_at_ms, key): (key, visible_at_ms, source);
+        ``by_key``: in key order, after its key (a FIFO queue)."""
         params = {"queue_id": queue_id, "now": now_ms, "after_visible": after[0], "after_key": after[1]}
-        rows = await (await conn.execute(sql.MOVE_FRONT, {**params, "limit": MOVE_ROWS})).fetchall()
+        statement = fifo_sql.MOVE_FRONT if by_key else sql.MOVE_FRONT
+        rows = await (await conn.execute(statement, {**params, "limit": MOVE_ROWS})).fetchall()
         return [(int(r[0]), int(r[1]), r[2]) for r in rows]
 
     async def _chosen(
-        self, conn: psycopg.AsyncConnection[Any], queue_id: int, chosen: frozenset[str], now_ms: int | None
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        queue_id: int,
+        chosen: frozenset[str],
+        now_ms: int | None,
+        by_key: bool = False,
     ) -> list[tuple[int, int, str | None]]:
-        """Rows of ``queue_id`` whose ids are ``chosen`` (only visible ones, given ``now_ms``), in receive order."""
+        """Rows of ``queue_id`` whose ids are ``chosen`` (only visible ones, given ``now_ms``), in receive order
+        (``by_key``: in key order)."""
         ids = sorted(chosen)
         rows = await (await conn.execute(sql.DEAD_LETTERS_BY_ID, (ids, queue_id))).fetchall()
         missing = sorted(chosen - {str(r[3]) for r in rows})
         if missing:
             rows += await (await conn.execute(sql.QUEUE_ROWS_BY_ID, (queue_id, missing))).fetchall()
         found = [(int(r[0]), int(r[1]), r[2]) for r in rows if now_ms is None or int(r[1]) <= now_ms]
-        return sorted(found, key=lambda r: (r[1], r[0]))
+        return sorted(found, key=lambda r: r[0] if by_key else (r[1], r[0]))
 
     async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
         queue_id = self._qid(name)
@@ -101,4 +115,5 @@ class MoveHooks(ReceiveHooks):
             dropped += await self._execute(
                 f"delete expired messages of queue {name}", sql.SWEEP, (queue_id, now_ms - seconds * 1000)
             )
+        await self._execute("forget expired FIFO deduplication ids", fifo_sql.SWEEP_DEDUP, (now_ms,))
         return dropped

@@ -34,7 +34,7 @@ from conveyor import errors
 from conveyor.core.models import MoveTask, QueueInfo
 from conveyor.store import codec
 from conveyor.store.base import RECREATE_AFTER_S, BaseStore
-from conveyor.store.postgres import sql
+from conveyor.store.postgres import fifo_sql, sql
 from conveyor.store.postgres.failures import Pool, unavailable
 
 #: The lease that holds a deleted queue's name for ``RECREATE_AFTER_S``, on every server.
@@ -178,6 +178,7 @@ class QueueHooks(BaseStore):
                 self._forget(name)
                 raise _gone(name)
             await conn.execute(sql.DELETE_QUEUE_MESSAGES, (row[0],))
+            await conn.execute(fifo_sql.DELETE_QUEUE_DEDUP, (row[0],))
             await conn.execute(sql.NOTIFY, (self._meta_channel, f"{self._server} {name}"))
         self._queue_ids.pop(name, None)
 

@@ -23,16 +23,16 @@ from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import ReceivedMessage
 from conveyor.store.base import ReceiveOutcome
 from conveyor.store.postgres import sql
+from conveyor.store.postgres.fifo import NEVER, FifoHooks
 from conveyor.store.postgres.group import GroupCommit
-from conveyor.store.postgres.messages import MessageHooks
 
-#: A receive count no message reaches: "no redrive policy".
-NEVER = 2**31 - 1
 #: Rows a receive takes per round after the first, when rows it took were dropped or moved.
 REFILL_ROWS = 100
 #: Receive statements of one group at once, and the messages one statement takes at most.
 RECEIVE_CONCURRENCY = 2
 RECEIVE_MAX_MESSAGES = 1000
+#: Receives of one FIFO queue at once (each a transaction of its own: ``fifo.py``).
+FIFO_RECEIVE_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class Receive:
     settings: QueueSettings
 
 
-class ReceiveHooks(MessageHooks):
+class ReceiveHooks(FifoHooks):
     _receives: dict[tuple[int, int], GroupCommit[Receive, ReceiveOutcome]]
 
     async def _receive_now(
@@ -55,7 +55,11 @@ class ReceiveHooks(MessageHooks):
     ) -> ReceiveOutcome:
         queue_id = self._qid(name)
         group = self._receives.get((queue_id, visibility_s))
-        if group is None:
+        if group is None and settings.fifo is not None:  # one receive per statement, several at once
+            group = self._receives[(queue_id, visibility_s)] = GroupCommit(
+                self._run_fifo_receive, concurrency=FIFO_RECEIVE_CONCURRENCY, max_items=1, abandoned=self._hand_back
+            )
+        elif group is None:
             group = self._receives[(queue_id, visibility_s)] = GroupCommit(
                 self._run_receives,
                 concurrency=RECEIVE_CONCURRENCY,
@@ -64,6 +68,12 @@ class ReceiveHooks(MessageHooks):
                 abandoned=self._hand_back,
             )
         return await group.submit(Receive(name, queue_id, max_messages, visibility_s, now_ms, settings))
+
+    async def _run_fifo_receive(self, batch: list[Receive]) -> Sequence[ReceiveOutcome]:
+        return [
+            await self._receive_fifo(r.name, r.queue_id, r.max_messages, r.visibility_s, r.now_ms, r.settings)
+            for r in batch
+        ]
 
     def _params(self, first: Receive, now_ms: int) -> dict[str, Any]:
         policy = first.settings.redrive
@@ -123,7 +133,9 @@ class ReceiveHooks(MessageHooks):
             prepare=True,
         )
         got = [
-            ReceivedMessage(self._stored(row[3:]), receipts.encode(name, int(row[1]), str(row[2]), str(row[3])))
+            ReceivedMessage(
+                self._stored(row[3:], int(row[1])), receipts.encode(name, int(row[1]), str(row[2]), str(row[3]))
+            )
             for row in sorted(rows[:-1], key=lambda r: int(r[0]))
         ]
         return got, int(rows[-1][0]), int(rows[-1][1])

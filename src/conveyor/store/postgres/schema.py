@@ -29,6 +29,9 @@ schema:
   newest first.
 - ``conveyor_operation_totals``: messages sent, received and deleted per queue, one row per server process
   (``server``, ``queue``); each server writes its own rows and reads the others' sums (``totals.py``).
+- Version 2 (FIFO queues, ``fifo_sql.py``): ``conveyor_messages.group_id`` (a FIFO queue's message group, NULL
+  on a standard queue) with the partial index ``conveyor_messages_groups`` on ``(queue_id, group_id, key)``, and
+  ``conveyor_fifo_dedup``: each deduplication key of the last 5 minutes, with the message it stored.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -42,6 +45,7 @@ import psycopg
 
 from conveyor import errors
 from conveyor.store.postgres.coordination import COORDINATION_DDL
+from conveyor.store.postgres.fifo_sql import FIFO_DDL
 from conveyor.store.postgres.history import HISTORY_DDL
 
 VERSION_TABLE = """
@@ -106,7 +110,10 @@ QUEUES_DDL: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: list[tuple[str, ...]] = [QUEUES_DDL + COORDINATION_DDL + HISTORY_DDL]
+MIGRATIONS: list[tuple[str, ...]] = [
+    QUEUES_DDL + COORDINATION_DDL + HISTORY_DDL,
+    FIFO_DDL,
+]
 
 #: The version this code writes and understands.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -166,7 +166,7 @@ SELECT v.visible, v.oldest, h.hidden, h.in_flight FROM
         WHERE queue_id = %(queue_id)s AND visible_at_ms > %(now)s) AS h
 """
 
-PEEK = f"SELECT {MESSAGE_COLUMNS} FROM conveyor_messages WHERE queue_id = %s ORDER BY sent_at_ms, key LIMIT %s"
+PEEK = f"SELECT key, {MESSAGE_COLUMNS} FROM conveyor_messages WHERE queue_id = %s ORDER BY sent_at_ms, key LIMIT %s"
 
 #: Visible rows of a queue in receive order for a move, after ``(visible_at_ms, key)``, skipping those being received.
 MOVE_FRONT = (

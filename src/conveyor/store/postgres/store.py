@@ -86,6 +86,9 @@ class PostgresStore(CoordinationHooks, HistoryHooks, MoveHooks):
         self._deletes = GroupCommit(
             self._run_deletes, concurrency=group_concurrency, max_items=GROUP_MAX_ROWS, size=len
         )
+        self._fifo_sends = GroupCommit(
+            self._run_fifo_sends, concurrency=group_concurrency, max_items=GROUP_MAX_ROWS, size=lambda s: len(s.rows)
+        )
         self._receives = {}
         self._listener: Listener | None = None
         self._stop = asyncio.Event()
@@ -174,6 +177,7 @@ class PostgresStore(CoordinationHooks, HistoryHooks, MoveHooks):
         self._stop.set()
         await self._sends.close()
         await self._deletes.close()
+        await self._fifo_sends.close()
         for receives in self._receives.values():
             await receives.close()
         if self._listener is not None:

@@ -9,48 +9,48 @@
   ``flock`` locks are apart from the POSIX byte-range locks sqlite takes on the same file, and last
   until this process's descriptor is closed. A refused process names the holder's pid from
   ``/proc/locks``.
-- **No store lost quietly.** ``conveyor.db.lock`` (the name older versions gave their lock file) is
-  written once a store has opened, with the pid of the process that opened it. Its presence says the
-  directory held a store: a missing or zero-length ``conveyor.db`` beside it is refused, not taken as
-  a new, empty store. In a directory without it, a missing or empty ``conveyor.db`` (``touch``) starts
-  a new store.
+- **No store lost quietly.** ``conveyor.db.store`` marks the directory as holding a store: written once a
+  new store has opened, and again at any open that finds it missing (the database has its schema by then). It
+  says in its text what it is and not to delete it, so it does not pass for a stale lock file as
+  ``conveyor.db.lock`` did: the marker of older versions, still honoured where it is. While either marker is
+  there, a missing or zero-length ``conveyor.db`` is refused, not taken as a new, empty store. In a directory
+  with neither, a missing or empty ``conveyor.db`` (``touch``) starts a new store.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import stat
 from pathlib import Path
 
 from conveyor import errors
+from conveyor.files import FILE_MODE, create_private_dir, tighten, write_private_text
 from conveyor.log import get_logger
 
 log = get_logger(__name__)
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
 #: What other users must not have on the directory: read (list) or write (replace files).
 _OPEN_TO_OTHERS = 0o066
-#: Files kept beside the database, by suffix: sqlite's, the marker, the disk reserve (``space``).
-SIDE_SUFFIXES = ("-wal", "-shm", "-journal", ".lock", ".reserve")
+#: Files kept beside the database, by suffix: sqlite's, the markers (this one, an older one), the disk reserve.
+SIDE_SUFFIXES = ("-wal", "-shm", "-journal", ".store", ".lock", ".reserve")
+#: The text of ``conveyor.db.store``.
+MARKER_TEXT = (
+    "This directory holds a conveyor store: {db}.\n"
+    "Do not delete this file. It is not a lock: while it is here, conveyor refuses to start on a missing or\n"
+    "empty {db} (lost or truncated) instead of beginning a new store with no queues.\n"
+    "To start a new, empty store here on purpose, move {db} away and remove this file.\n"
+)
 
 
 def marker_path(db: Path) -> Path:
+    """``conveyor.db.store``: this directory held a store."""
+    return db.with_name(db.name + ".store")
+
+
+def legacy_marker_path(db: Path) -> Path:
+    """``conveyor.db.lock``: the marker of older versions (then also the lock file), honoured where it is."""
     return db.with_name(db.name + ".lock")
-
-
-def create_private_dir(path: Path) -> bool:
-    """Create ``path`` (and its missing parents) with mode 0700 whatever the umask; False if it existed.
-
-    ``conveyor up`` creates its data directory with it too, before its logs go there."""
-    try:
-        path.mkdir(parents=True, mode=DIR_MODE)
-    except FileExistsError:
-        return False
-    os.chmod(path, DIR_MODE)  # mkdir's mode went through the umask
-    return True
 
 
 def prepare_dir(data_dir: Path) -> None:
@@ -77,18 +77,12 @@ def prepare_dir(data_dir: Path) -> None:
             )
 
 
-def _tighten(path: Path) -> None:
-    with contextlib.suppress(OSError):  # missing, or not ours: sqlite says what it cannot open
-        if stat.S_IMODE(path.stat().st_mode) & ~FILE_MODE:
-            os.chmod(path, FILE_MODE)
-
-
 def claim(db: Path) -> int:
     """Check the database is not lost, create it 0600 if new, and lock it for this process: the descriptor to
     ``release``. Raise a ``ConfigError`` naming the fix when it is missing, empty or in use."""
     _refuse_a_lost_store(db)
     for suffix in SIDE_SUFFIXES:
-        _tighten(db.with_name(db.name + suffix))
+        tighten(db.with_name(db.name + suffix))  # missing, or not ours: sqlite says what it cannot open
     try:
         fd = os.open(db, os.O_RDWR | os.O_CREAT, FILE_MODE)
     except OSError as error:
@@ -113,21 +107,22 @@ def claim(db: Path) -> int:
 
 
 def _refuse_a_lost_store(db: Path) -> None:
-    marker = marker_path(db)
-    if not marker.exists():
+    markers = [path for path in (marker_path(db), legacy_marker_path(db)) if path.exists()]
+    if not markers:
         return
-    held = f"{db.parent} held a store ({marker} is there)"
+    named = " and ".join(map(str, markers))
+    held = f"{db.parent} held a store ({named} {'is' if len(markers) == 1 else 'are'} there)"
     try:
         size = db.stat().st_size
     except FileNotFoundError:
         raise errors.ConfigError(
             f"The database {db} is missing, but {held}: it was moved or deleted. Put it back or restore it from a "
-            f"backup; to start a new, empty store instead, remove {marker}."
+            f"backup; to start a new, empty store instead, remove {named}."
         ) from None
     if size == 0:
         raise errors.ConfigError(
             f"The database {db} is empty, but {held}: it was truncated. Restore it from a backup; to start a new, "
-            f"empty store instead, remove {db} and {marker}."
+            f"empty store instead, remove {db} and {named}."
         )
 
 
@@ -147,14 +142,13 @@ def lock_holder(fd: int) -> int | None:
 
 
 def record_store(db: Path) -> None:
-    """Mark ``db``'s directory as holding a store, once the store opened: the marker, with this process's pid."""
+    """Mark ``db``'s directory as holding a store, once the store opened (its schema is in the database): write
+    the marker if it is missing, whether the store is new or the marker was removed since."""
     marker = marker_path(db)
+    if marker.exists():
+        return
     try:
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        try:
-            os.write(fd, f"{os.getpid()}\n".encode())
-        finally:
-            os.close(fd)
+        write_private_text(marker, MARKER_TEXT.format(db=db))
     except OSError as error:  # the store works without it; only a later loss of the database would go unnoticed
         log.warning("cannot write %s: %s", marker, error.strerror or error)
 

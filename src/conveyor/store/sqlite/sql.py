@@ -25,6 +25,13 @@ INSERT = (
     "INSERT INTO messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, "
     "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: ``INSERT`` with the messages' group ids (schema version 5), for a batch with system attributes: one of them may
+#: have a ``MessageGroupId``. Without, ``INSERT`` costs less (measured ~0.45 us a message).
+INSERT_GROUPED = (
+    "INSERT INTO messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, "
+    "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, group_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 FRONT = (
     f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
     "WHERE queue_id = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, key LIMIT ?"
@@ -34,7 +41,7 @@ FRONT_AFTER = (
     "WHERE queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, key) > (?, ?) ORDER BY visible_at_ms, key LIMIT ?"
 )
 PEEK = (
-    f"SELECT {codec.MESSAGE_COLUMNS} FROM messages INDEXED BY messages_sent "
+    f"SELECT key, {codec.MESSAGE_COLUMNS} FROM messages INDEXED BY messages_sent "
     "WHERE queue_id = ? ORDER BY sent_at_ms, key LIMIT ?"
 )
 RECEIVED = (

@@ -10,7 +10,8 @@ resolves a name to an id before it submits an operation, in the same step, so an
 act on a queue deleted before it was submitted, nor on a new queue of the same name.
 
 Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
-key only, so their cost does not grow with the queue.
+key only, so their cost does not grow with the queue. A FIFO queue's sends, receives, deletes and visibility
+changes are in ``fifo`` (a receive walks the message groups by their first message); moves in ``moves``.
 
 At start, the data directory is made private and the database locked for the run (``files``),
 a lost or damaged database is refused (``files``, ``check``), and a disk reserve lets
@@ -22,22 +23,32 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from conveyor import errors
 from conveyor.clock import Clock, SystemClock
-from conveyor.core import receipts, redrive
+from conveyor.core import fifo, receipts, redrive
 from conveyor.core.attributes import QueueSettings
-from conveyor.core.models import MoveTask, NewMessage, QueueCounts, QueueInfo, ReceivedMessage, StoredMessage
+from conveyor.core.models import (
+    BlockedGroup,
+    MoveTask,
+    NewMessage,
+    QueueCounts,
+    QueueInfo,
+    ReceivedMessage,
+    Sent,
+    StoredMessage,
+)
 from conveyor.store import codec
 from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
 from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite import check as sqlite_check
+from conveyor.store.sqlite import fifo as sqlite_fifo
 from conveyor.store.sqlite import files as sqlite_files
+from conveyor.store.sqlite import moves, sql
 from conveyor.store.sqlite import schema as sqlite_schema
-from conveyor.store.sqlite import sql
 from conveyor.store.sqlite.cron import CronHooks
 from conveyor.store.sqlite.history import HistoryHooks
 from conveyor.store.sqlite.reader import Reader
@@ -187,6 +198,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
         def drop(conn: sqlite3.Connection) -> None:
             conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
+            sqlite_fifo.forget(conn, queue_id, dedup=True)
             conn.execute(sql.DELETE_QUEUE, (queue_id,))
 
         def dropped_late(_: None) -> None:
@@ -201,21 +213,34 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
     async def _purge(self, name: str) -> None:
         queue_id = self._qid(name)
-        await self._writer.submit(
-            f"purge queue {name}", lambda conn: conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
-        )
+
+        def purge(conn: sqlite3.Connection) -> None:
+            conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
+            sqlite_fifo.forget(conn, queue_id, dedup=False)
+
+        await self._writer.submit(f"purge queue {name}", purge)
 
     # -- messages -------------------------------------------------------------------------------
 
-    async def _insert(self, name: str, messages: Sequence[NewMessage], now_ms: int, default_delay_s: int) -> None:
+    async def _insert(
+        self, name: str, messages: Sequence[NewMessage], now_ms: int, settings: QueueSettings
+    ) -> list[Sent]:
         queue_id = self._qid(name)
         rows = [
-            codec.message_row(queue_id, m, now_ms, default_delay_s if m.delay_s is None else m.delay_s)
+            codec.message_row(queue_id, m, now_ms, settings.delay_s if m.delay_s is None else m.delay_s)
             for m in messages
         ]
-        await self._writer.submit(
-            f"store {len(rows)} messages in queue {name}", lambda conn: conn.executemany(sql.INSERT, rows), grows=True
-        )
+        what = f"store {len(rows)} messages in queue {name}"
+        if settings.fifo is not None:
+            scope = settings.fifo.dedup_scope
+            return await self._writer.submit(
+                what, lambda conn: sqlite_fifo.insert(conn, queue_id, messages, rows, now_ms, scope), grows=True
+            )
+        insert = sql.INSERT
+        if any(m.system_attributes for m in messages):  # one may carry a MessageGroupId (a tenant)
+            insert, rows = sql.INSERT_GROUPED, [(*row, m.group_id) for row, m in zip(rows, messages, strict=True)]
+        await self._writer.submit(what, lambda conn: conn.executemany(insert, rows), grows=True)
+        return [Sent(m.message_id) for m in messages]
 
     async def _receive_now(
         self, name: str, max_messages: int, visibility_s: int, now_ms: int, settings: QueueSettings
@@ -230,7 +255,8 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             expired: list[tuple[int]] = []
             to_dlq: list[tuple[int, int, str, str, int]] = []
             received: list[tuple[int, str, int, int]] = []
-            for row in sql.front(conn, queue_id, now_ms, max_messages):
+            front = sql.front if settings.fifo is None else sqlite_fifo.front
+            for row in front(conn, queue_id, now_ms, max_messages):
                 key, sent_at_ms, receive_count = row[0], row[10], row[11]
                 if sent_at_ms <= expiry_ms:
                     expired.append((key,))
@@ -240,7 +266,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
                 else:
                     token = receipts.new_token()
                     received.append((now_ms, token, visible_at_ms, key))
-                    message = codec.stored_message(row[2:14], receive_count + 1, row[12] or now_ms)
+                    message = codec.stored_message(row[2:14], receive_count + 1, row[12] or now_ms, key)
                     outcome.messages.append(
                         ReceivedMessage(message, receipts.encode(name, key, token, message.message_id))
                     )
@@ -250,6 +276,8 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
                 conn.executemany(sql.DELETE_EXPIRED, expired)
             if to_dlq:
                 conn.executemany(sql.TO_DLQ, to_dlq)
+                if dlq is not None and fifo.is_fifo_name(dlq[1]):
+                    sqlite_fifo.moved_in(conn, (row[4] for row in to_dlq))
             if received:
                 conn.executemany(sql.RECEIVED, received)
             return outcome
@@ -293,8 +321,15 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
         return await self._writer.submit(f"look ahead in queue {name}", next_visible)
 
-    async def _delete(self, name: str, receipts_: Sequence[receipts.Receipt]) -> list[EntryResult]:
+    async def _delete(
+        self, name: str, receipts_: Sequence[receipts.Receipt], now_ms: int, fifo_queue: bool
+    ) -> list[EntryResult]:
         queue_id = self._qid(name)
+        if fifo_queue:
+            return await self._writer.submit(
+                f"delete {len(receipts_)} messages from FIFO queue {name}",
+                lambda conn: sqlite_fifo.delete(conn, queue_id, receipts_, now_ms),
+            )
         rows = [(r.key, queue_id, r.token) for r in receipts_]
         await self._writer.submit(
             f"delete {len(rows)} messages from queue {name}", lambda conn: conn.executemany(sql.DELETE, rows)
@@ -302,11 +337,13 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         return [None] * len(rows)
 
     async def _change_visibility(
-        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int
+        self, name: str, changes: Sequence[tuple[receipts.Receipt, int]], now_ms: int, fifo_queue: bool
     ) -> list[EntryResult]:
         queue_id = self._qid(name)
 
         def change(conn: sqlite3.Connection) -> list[EntryResult]:
+            if fifo_queue:
+                return sqlite_fifo.change_visibility(conn, queue_id, changes, now_ms)
             results: list[EntryResult] = []
             for receipt, visibility_s in changes:
                 row = conn.execute(sql.VISIBILITY_LOOKUP, (receipt.key, queue_id)).fetchone()
@@ -324,9 +361,16 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
         def peek(conn: sqlite3.Connection) -> list[StoredMessage]:
             rows = conn.execute(sql.PEEK, (queue_id, limit)).fetchall()
-            return [codec.stored_message(row, row[9], row[10]) for row in rows]
+            return [codec.stored_message(row[1:], row[10], row[11], row[0]) for row in rows]
 
         return await self._writer.submit(f"look at messages of queue {name}", peek)
+
+    async def _blocked_groups(self, name: str, now_ms: int, limit: int) -> list[BlockedGroup]:
+        queue_id = self._qid(name)
+        return await self._writer.submit(
+            f"look at the blocked groups of queue {name}",
+            lambda conn: sqlite_fifo.blocked_groups(conn, queue_id, now_ms, limit),
+        )
 
     async def _counts(self, name: str, now_ms: int) -> QueueCounts:
         queue_id = self._qid(name)
@@ -341,41 +385,18 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
     async def _move(
         self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
     ) -> dict[str, int]:
-        source_id = self._qid(source)
-        targets = dict(self._queue_ids)
-
-        def move(conn: sqlite3.Connection) -> dict[str, int]:
-            moved: dict[str, int] = {}
-            updates: list[tuple[int, int, int]] = []
-            rows: Iterable[Sequence[Any]] = (
-                sql.front(conn, source_id, now_ms, min(limit, 1000))
-                if chosen is None
-                else (row for row in sql.by_id(conn, source_id, chosen) if row[1] <= now_ms)
-            )
-            for row in rows:
-                target = destination or row[-1]
-                target_id = None if target is None else targets.get(target)
-                if target is None or target_id is None:
-                    continue
-                updates.append((target_id, now_ms, row[0]))
-                moved[target] = moved.get(target, 0) + 1
-                if len(updates) >= limit:
-                    break
-            conn.executemany(sql.MOVED, updates)
-            return moved
-
-        what = f"move {'chosen ' if chosen is not None else ''}messages from queue {source}"
-        return await self._writer.submit(what, move)
+        source_id, targets = self._qid(source), dict(self._queue_ids)
+        return await self._writer.submit(
+            f"move {'chosen ' if chosen is not None else ''}messages from queue {source}",
+            lambda conn: moves.move(conn, (source, source_id), destination, targets, limit, now_ms, chosen),
+        )
 
     async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
         queue_id = self._qid(name)
-
-        def delete(conn: sqlite3.Connection) -> int:
-            keys = [(row[0],) for row in sql.by_id(conn, queue_id, chosen)]
-            conn.executemany(sql.DELETE_KEY, keys)
-            return len(keys)
-
-        return await self._writer.submit(f"delete {len(chosen)} chosen messages from queue {name}", delete)
+        return await self._writer.submit(
+            f"delete {len(chosen)} chosen messages from queue {name}",
+            lambda conn: moves.delete_by_id(conn, queue_id, chosen),
+        )
 
     async def _write_move_task(self, task: MoveTask) -> None:
         text = codec.encode_move_task(task)

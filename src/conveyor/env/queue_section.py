@@ -1,0 +1,87 @@
+"""The ``queue:`` section of ``conveyor.yaml``: the worker queue's attributes, and whether it is a FIFO queue.
+
+Two kinds of keys:
+
+- SQS's own names of the attributes a project may set (``VisibilityTimeout``, ``MessageRetentionPeriod``, ...),
+  checked as SQS checks them;
+- conveyor's keys for a FIFO worker queue: ``fifo: true`` makes the worker queue ``<name>.fifo`` (the environment's
+  name, at most 40 characters, and the suffix: at most 45 of SQS's 80) and its DLQ ``<name>-dlq.fifo``;
+  ``content_based_deduplication`` (default false), ``deduplication_scope`` (``queue`` or ``messageGroup``) and
+  ``fifo_throughput_limit`` (``perQueue`` or ``perMessageGroupId``, which needs ``messageGroup``) are SQS's
+  ``ContentBasedDeduplication``, ``DeduplicationScope`` and ``FifoThroughputLimit``, and need ``fifo: true``.
+
+Every mistake is a ``ConfigError`` naming the line.
+"""
+
+from __future__ import annotations
+
+from conveyor.config import values
+from conveyor.config.values import Setting
+from conveyor.core import attributes as queue_attributes
+from conveyor.core import fifo
+from conveyor.errors import ConfigError, ConveyorError
+
+FIFO_KEY = "fifo"
+#: conveyor.yaml key -> SQS attribute, for the FIFO queue's own settings.
+FIFO_ATTRIBUTE_KEYS = {
+    "content_based_deduplication": "ContentBasedDeduplication",
+    "deduplication_scope": "DeduplicationScope",
+    "fifo_throughput_limit": "FifoThroughputLimit",
+}
+#: Every key ``queue:`` takes.
+QUEUE_KEYS = (FIFO_KEY, *FIFO_ATTRIBUTE_KEYS, *sorted(queue_attributes.SETTABLE))
+
+
+def is_fifo(section: dict[str, Setting]) -> bool:
+    """Whether ``queue:`` asks for a FIFO worker queue (``fifo: true``)."""
+    setting = section.get(FIFO_KEY)
+    return setting is not None and values.flag(setting, f"queue {FIFO_KEY}")
+
+
+def worker_queue_name(environment: str, fifo_queue: bool) -> str:
+    """The worker queue of environment ``environment``: its name, with ``.fifo`` for a FIFO queue."""
+    return environment + fifo.SUFFIX if fifo_queue else environment
+
+
+def queue_settings(section: dict[str, Setting]) -> dict[str, str]:
+    """The ``queue:`` section as SQS attributes, each checked as SQS checks it, so a mistake names its line."""
+    fifo_queue = is_fifo(section)
+    checked: dict[str, str] = {"FifoQueue": "true"} if fifo_queue else {}
+    for name, setting in section.items():
+        if name == FIFO_KEY:
+            continue
+        if name == "RedrivePolicy":
+            raise ConfigError(
+                f"{setting.where}: conveyor up sets the worker queue's RedrivePolicy itself (its DLQ, "
+                "maxReceiveCount = the sqsd option MaxRetries); set MaxRetries instead."
+            )
+        if name in FIFO_ATTRIBUTE_KEYS:
+            checked[FIFO_ATTRIBUTE_KEYS[name]] = _fifo_setting(name, setting, fifo_queue)
+            continue
+        try:
+            checked |= queue_attributes.validate({name: str(setting.value)})
+        except ConveyorError as error:
+            raise ConfigError(f"{setting.where}: queue.{name}: {error.message}") from None
+    if fifo_queue:
+        try:
+            fifo.check_combination(checked)
+        except ConveyorError:
+            where = section["fifo_throughput_limit"].where
+            raise ConfigError(
+                f"{where}: queue.fifo_throughput_limit: perMessageGroupId needs 'deduplication_scope: messageGroup' "
+                "(SQS's high throughput mode); set it, or use perQueue."
+            ) from None
+    return checked
+
+
+def _fifo_setting(name: str, setting: Setting, fifo_queue: bool) -> str:
+    if not fifo_queue:
+        raise ConfigError(
+            f"{setting.where}: queue.{name} applies to a FIFO queue only; add 'fifo: true' to queue: (the worker "
+            f"queue becomes <name>.fifo), or remove {name}."
+        )
+    what = f"queue {name}"
+    if name == "content_based_deduplication":
+        return "true" if values.flag(setting, what) else "false"
+    choices = fifo.DEDUP_SCOPES if name == "deduplication_scope" else fifo.THROUGHPUT_LIMITS
+    return values.choice(setting, what, choices)
