@@ -65,6 +65,7 @@ test: lint typecheck pytest
 bench: $(DEV_STAMP) system-packages
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/sqsd.py
+	$(BIN)/python bench/sqsd_fifo.py
 	$(BIN)/python bench/depth.py
 	$(BIN)/python bench/depth.py --store postgres
 	$(BIN)/python bench/up_memory.py

@@ -447,7 +447,8 @@ async def local_throughput(
     commits_before = getattr(store, "commits", 0)
     meter.start()
     started = time.monotonic()
-    running = asyncio.create_task(daemon.run())
+    daemon_stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(daemon_stop))
     timed_out = False
     try:
         await asyncio.wait_for(queue.done.wait(), opts.seconds * 6)
@@ -457,7 +458,7 @@ async def local_throughput(
     meter.stop()
     commits = getattr(store, "commits", 0) - commits_before
     profiler.stop()
-    daemon.stop()
+    daemon_stop.set()
     await running
     history_stop.set()
     if history is not None:
@@ -496,7 +497,8 @@ async def local_latency(
     """One message at a time through ``LocalQueue.send``, the daemon's pollers parked in long polls."""
     sender = LocalQueue(store, LATENCY_QUEUE)
     daemon = Daemon(LocalQueue(store, LATENCY_QUEUE), config, store.clock, log)
-    running = asyncio.create_task(daemon.run())
+    daemon_stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(daemon_stop))
     await asyncio.sleep(0.2)  # let the pollers park
     meter = CpuMeter({"daemon+store (this process)": os.getpid(), "app": app.pid})
     meter.start()
@@ -506,7 +508,7 @@ async def local_latency(
 
     result = await latency_loop(session, app_url, send, opts)
     meter.stop()
-    daemon.stop()
+    daemon_stop.set()
     await running
     return phase_record("local-latency", len(result["latency_ms"]), meter.wall_s, meter, **summary(result))
 

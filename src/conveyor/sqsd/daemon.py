@@ -3,7 +3,7 @@
 Shape of a run:
 
 - pollers (one per ten connections) reserve free connection slots *before* they receive, and ask
-  for no more messages than they reserved, so no message waits invisible for a slot;
+  for no more messages than they reserved, so no message waits invisible for a slot (FIFO queues: below);
 - each message gets its own delivery task holding one slot: POST, then delete (batched) on any 2xx
   or set its visibility for a retry on anything else;
 - ``tick(now)`` runs every second and extends the visibility of messages whose POST is still open
@@ -12,7 +12,15 @@ Shape of a run:
   abandoned, not waited out), open POSTs get ``DrainTimeout`` to finish, whatever is left is handed back
   with visibility 0, pending deletes are flushed; cancelling the run (a second signal) abandons open POSTs;
 - a receive that fails makes every poller back off, and is logged once with the fix, then at most
-  once a minute (``receive_failures``).
+  once a minute (``receive_failures``);
+- messages with a ``MessageGroupId`` go through ``groups.Groups``: on a FIFO queue one POST at a time per group,
+  in order, and when one fails the later messages of its group in hand go back with it (each hidden
+  ``RETRY_ALONE_S`` longer than the failed one, so that it comes back alone, first); on a standard queue (a fair
+  queue) a group gets its share of the connections. A message waiting behind its group holds no connection slot,
+  and is kept hidden by the heartbeat like an open POST. On a standard queue pollers stop receiving while
+  ``HttpConnections`` messages wait; on a FIFO queue a receive asks for ten (a group's messages come together)
+  whenever a connection is free and fewer than ``HttpConnections`` groups are in hand, so a group may wait for a
+  connection too (at most nine per receive).
 
 Every POST, whatever its outcome, is reported to the optional ``recorder`` as a ``DeliveryAttempt``
 (a plain call on the event loop: the recorder buffers, it must not block).
@@ -31,10 +39,12 @@ import aiohttp
 from conveyor import errors
 from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
+from conveyor.core.fifo import is_fifo_name
 from conveyor.core.history import DeliveryAttempt
-from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_WAIT_TIME_S
+from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT_S, MAX_WAIT_TIME_S
 from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.delivery import Outcome, build_request, failure_visibility_s, post
+from conveyor.sqsd.groups import Groups
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
 from conveyor.sqsd.receive_failures import ReceiveFailures
@@ -50,6 +60,11 @@ DeliveryRecorder = Callable[[DeliveryAttempt], None]
 #: How long a receive under way when a drain begins may still answer before it is abandoned (an idle queue's
 #: long poll would otherwise hold the drain for up to 20 s).
 ABANDON_AFTER_S = 0.5
+
+#: On a FIFO queue, how much longer than a failed message the later messages of its group stay hidden: the failed
+#: one comes back alone, so each of its retries is not also a receive of the messages behind it (a receive counts
+#: towards MaxRetries: they would go to the DLQ with it).
+RETRY_ALONE_S = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +84,18 @@ class DaemonState:
 
 @dataclass(slots=True)
 class _InFlight:
+    """A message in hand: its POST open, or (with a group) waiting for its turn."""
+
     received: ReceivedMessage
     next_heartbeat_s: float
+    #: Goes through ``groups`` (any message of a FIFO queue; one with a group on a standard queue).
+    grouped: bool = False
+    #: Deleted, handed back or failed: no more heartbeats.
+    settled: bool = False
+
+    @property
+    def group(self) -> str:
+        return self.received.message.group_id or ""
 
 
 class Daemon:
@@ -96,6 +121,11 @@ class Daemon:
         self._free = config.http_connections
         self._slot_freed = asyncio.Event()
         self._in_flight: dict[str, _InFlight] = {}
+        self.fifo = is_fifo_name(queue.name)
+        #: Messages with a group, waiting for their turn or POSTing (``groups``).
+        self._groups: Groups[_InFlight] = Groups(config.http_connections, fifo=self.fifo, group_of=_group_of)
+        #: While this many messages wait behind their group, pollers do not receive.
+        self._waiting_limit = config.http_connections * (MAX_BATCH_ENTRIES if self.fifo else 1)
         self._deliveries: set[asyncio.Task[None]] = set()
         self._deletes: asyncio.Queue[str] = asyncio.Queue()
         #: Received once the drain had begun: handed back, unsent, when every poller is done.
@@ -177,9 +207,11 @@ class Daemon:
         """Extend the visibility of every message whose POST is open and whose heartbeat is due."""
         if not self.config.heartbeat or self.config.visibility_timeout_s < 2:
             return
-        due = [f for f in self._in_flight.values() if f.next_heartbeat_s <= now_s]
+        due = [f for f in (*self._in_flight.values(), *self._groups) if f.next_heartbeat_s <= now_s]
         for start in range(0, len(due), MAX_BATCH_ENTRIES):
-            batch = due[start : start + MAX_BATCH_ENTRIES]
+            batch = [f for f in due[start : start + MAX_BATCH_ENTRIES] if not f.settled]
+            if not batch:
+                continue
             changes = [(f.received.receipt_handle, self.config.visibility_timeout_s) for f in batch]
             for f in batch:
                 f.next_heartbeat_s = now_s + self.heartbeat_interval_s
@@ -204,7 +236,7 @@ class Daemon:
             if pause_s > 0:  # backing off after a failed receive
                 await asyncio.wait((self._stopped,), timeout=pause_s)
                 continue
-            while self._free == 0 and not self._stopping.is_set():
+            while self._full() and not self._stopping.is_set():
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
             if self._stopping.is_set():
@@ -213,7 +245,10 @@ class Daemon:
             self._free -= reserved
             round_ = self._receive_failures.round
             try:
-                received = await self._receive(reserved, 0 if once or first else MAX_WAIT_TIME_S)
+                # On a FIFO queue a receive returns a group's messages together, and a group POSTs one at a time:
+                # ask for a full batch, whatever the free slots (a group beyond them waits for a connection).
+                asked = MAX_BATCH_ENTRIES if self.fifo else reserved
+                received = await self._receive(asked, 0 if once or first else MAX_WAIT_TIME_S)
                 first = False
             except asyncio.CancelledError:
                 self._release(reserved)
@@ -229,17 +264,23 @@ class Daemon:
                 if verdict.pause_s is not None:
                     self._resume_at = loop.time() + verdict.pause_s
                 continue
-            self._release(reserved - len(received))
             if self._stopping.is_set():  # a drain began during the receive (with --once too: a signal)
                 self._unsent += [r.receipt_handle for r in received]  # the drain hands them back
-                self._release(len(received))
+                self._release(reserved)
                 return
+            self._free += reserved  # each message without a group takes one back at once; the others wait their turn
+            next_heartbeat_s = self.clock.now() + self.heartbeat_interval_s
             for message in received:
-                task = asyncio.create_task(self._deliver(message))
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
+                flight = _InFlight(message, next_heartbeat_s, grouped=self.fifo or message.message.group_id is not None)
+                if flight.grouped:
+                    self._groups.add(flight)
+                else:
+                    self._free -= 1
+                    self._start(flight)
+            self._release(0)
             if once and not received:
-                await asyncio.gather(*self._deliveries, return_exceptions=True)
+                while self._deliveries:  # a group's next message starts as the one before it ends
+                    await asyncio.gather(*self._deliveries, return_exceptions=True)
                 return
 
     async def _receive(self, max_messages: int, wait_time_s: int) -> list[ReceivedMessage]:
@@ -274,60 +315,80 @@ class Daemon:
             self.log.write("sqs", line)
         return received
 
+    def _full(self) -> bool:
+        """No receive now: every connection taken, or enough messages (on a FIFO queue: groups) in hand."""
+        if self._free == 0 or self._groups.waiting >= self._waiting_limit:
+            return True
+        return self.fifo and len(self._groups) >= self.config.http_connections
+
     def _release(self, slots: int) -> None:
-        if slots > 0:
-            self._free += slots
+        """Give back ``slots``; the messages waiting behind their group get the free ones first, pollers the rest."""
+        self._free += slots
+        if self._groups.waiting and not self._stopping.is_set():
+            while self._free > 0 and (flight := self._groups.next()) is not None:
+                self._free -= 1
+                self._start(flight)
+        if self._free > 0:
             self._slot_freed.set()
+
+    def _start(self, flight: _InFlight) -> None:
+        task = asyncio.create_task(self._deliver(flight))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     # -- one message ----------------------------------------------------------------------------
 
-    async def _deliver(self, received: ReceivedMessage) -> None:
+    async def _deliver(self, flight: _InFlight) -> None:
+        received = flight.received
         try:
-            await self._deliver_one(received)
+            await self._deliver_one(flight)
         except Exception as error:  # a bug must not leave a message hidden without a word
             self._failed += 1
             self.log.write("fatal", f"{received.message.message_id} delivery failed unexpectedly: {error!r}")
-            await self._settle_failure(received.receipt_handle, self.config.error_visibility_timeout_s)
+            await self._settle_failure(flight, self.config.error_visibility_timeout_s)
+        finally:
+            flight.settled = True
+            if flight.grouped:
+                self._groups.done(flight)
+            self._release(1)
 
-    async def _deliver_one(self, received: ReceivedMessage) -> None:
+    async def _deliver_one(self, flight: _InFlight) -> None:
+        received = flight.received
         message = received.message
         handle = received.receipt_handle
+        now_s = self.clock.now()
+        first_s = (message.first_received_at_ms or message.sent_at_ms) / 1000
+        if now_s - first_s > self.config.retention_period_s:
+            self._expired += 1
+            self.log.write(
+                "expired-msg",
+                f"{message.message_id} was first received {int(now_s - first_s)} seconds ago. deleting",
+            )
+            self._deletes.put_nowait(handle)
+            return
+        request = build_request(received, self.queue.name, self.config, now_s)
+        for reason in request.skipped:
+            self.log.write("attribute skipped", f"{message.message_id} {reason}")
+        self._in_flight[handle] = flight
+        started_at_ms = self.clock.now_ms()
+        started = asyncio.get_running_loop().time()
         try:
-            now_s = self.clock.now()
-            first_s = (message.first_received_at_ms or message.sent_at_ms) / 1000
-            if now_s - first_s > self.config.retention_period_s:
-                self._expired += 1
-                self.log.write(
-                    "expired-msg",
-                    f"{message.message_id} was first received {int(now_s - first_s)} seconds ago. deleting",
-                )
-                self._deletes.put_nowait(handle)
-                return
-            request = build_request(received, self.queue.name, self.config, now_s)
-            for reason in request.skipped:
-                self.log.write("attribute skipped", f"{message.message_id} {reason}")
-            self._in_flight[handle] = _InFlight(received, now_s + self.heartbeat_interval_s)
-            started_at_ms = self.clock.now_ms()
-            started = asyncio.get_running_loop().time()
-            try:
-                outcome = await post(self._session, self.config, request, self.clock)
-            finally:
-                self._in_flight.pop(handle, None)
-            elapsed_s = asyncio.get_running_loop().time() - started
-            self._app_reachable = outcome.reached_app
-            if self.recorder is not None:
-                self._record(message.message_id, started_at_ms, elapsed_s, outcome)
-            if outcome.ok:
-                self._delivered += 1
-                self._deletes.put_nowait(handle)
-                return
-            self._failed += 1
-            visibility_s = failure_visibility_s(outcome, message.receive_count, self.config, self.rng)
-            what = outcome.status if outcome.status is not None else outcome.detail
-            self.log.write(outcome.category, f"{message.message_id} ({message.receive_count}) {what}", elapsed_s)
-            await self._settle_failure(handle, visibility_s)
+            outcome = await post(self._session, self.config, request, self.clock)
         finally:
-            self._release(1)
+            self._in_flight.pop(handle, None)
+        elapsed_s = asyncio.get_running_loop().time() - started
+        self._app_reachable = outcome.reached_app
+        if self.recorder is not None:
+            self._record(message.message_id, started_at_ms, elapsed_s, outcome)
+        if outcome.ok:
+            self._delivered += 1
+            self._deletes.put_nowait(handle)
+            return
+        self._failed += 1
+        visibility_s = failure_visibility_s(outcome, message.receive_count, self.config, self.rng)
+        what = outcome.status if outcome.status is not None else outcome.detail
+        self.log.write(outcome.category, f"{message.message_id} ({message.receive_count}) {what}", elapsed_s)
+        await self._settle_failure(flight, visibility_s)
 
     def _record(self, message_id: str, started_at_ms: int, elapsed_s: float, outcome: Outcome) -> None:
         assert self.recorder is not None
@@ -347,11 +408,27 @@ class Daemon:
         except Exception as error:  # the history must never cost a delivery its outcome
             self.log.write("history", f"could not record the delivery of {message_id}: {error!r}")
 
-    async def _settle_failure(self, handle: str, visibility_s: int) -> None:
-        try:
-            await self.queue.change_visibility([(handle, visibility_s)])
-        except errors.ConveyorError as error:
-            self.log.write("sqs", f"could not set visibility {visibility_s} s: {error.message}")
+    async def _settle_failure(self, flight: _InFlight, visibility_s: int) -> None:
+        """Hide a failed message for ``visibility_s``; on a FIFO queue the later messages of its group in hand go
+        back with it, ``RETRY_ALONE_S`` later (so it comes back alone, before them)."""
+        flight.settled = True
+        changes = [(flight.received.receipt_handle, visibility_s)]
+        later = self._groups.withdraw(flight) if self.fifo else []
+        if later:
+            back_s = min(visibility_s + RETRY_ALONE_S, MAX_VISIBILITY_TIMEOUT_S)
+            for waiting in later:
+                waiting.settled = True
+            changes += [(f.received.receipt_handle, back_s) for f in later]
+            self.log.write(
+                "group",
+                f"{flight.received.message.message_id} failed: {len(later)} later messages of group "
+                f"{flight.group} handed back, visible again in {back_s} s",
+            )
+        for start in range(0, len(changes), MAX_BATCH_ENTRIES):
+            try:
+                await self.queue.change_visibility(changes[start : start + MAX_BATCH_ENTRIES])
+            except errors.ConveyorError as error:
+                self.log.write("sqs", f"could not set visibility {visibility_s} s: {error.message}")
 
     async def _delete_loop(self) -> None:
         while True:
@@ -381,6 +458,7 @@ class Daemon:
         if pollers or self._deliveries:
             await asyncio.wait([*pollers, *self._deliveries], timeout=deadline)
         late = [f.received.receipt_handle for f in self._in_flight.values()]
+        waiting = [f.received.receipt_handle for f in self._groups.drain()]
         for task in self._deliveries:
             task.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
@@ -389,7 +467,9 @@ class Daemon:
         await asyncio.gather(*pollers, return_exceptions=True)
         if late:
             self.log.write("drain", f"{len(late)} POSTs still open after {deadline} s: handing their messages back")
-        await self._hand_back(self._unsent + late)
+        if waiting:
+            self.log.write("drain", f"handing back {len(waiting)} messages that were waiting behind their group")
+        await self._hand_back(self._unsent + waiting + late)
 
     async def _hand_back(self, handles: list[str]) -> None:
         """Make messages visible again at once (visibility 0)."""
@@ -399,3 +479,7 @@ class Daemon:
                 await self.queue.change_visibility([(h, 0) for h in batch])
             except errors.ConveyorError as error:
                 self.log.write("drain", f"could not hand back {len(batch)} messages: {error.message}")
+
+
+def _group_of(flight: _InFlight) -> str:
+    return flight.group
