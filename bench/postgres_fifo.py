@@ -4,8 +4,8 @@ Starts a durable PostgreSQL cluster of its own (bench/postgres_cluster.py) and o
 a standard queue and a FIFO queue (``ContentBasedDeduplication``) in turn:
 
 - send: ``--messages`` messages in batches of 10 from ``--concurrency`` concurrent senders, each batch's messages
-  spread over ``--groups`` message groups (the FIFO queue; the standard queue gets the same messages, groups
-  included, which it ignores);
+  spread over ``--groups`` message groups (the FIFO queue; the standard queue gets the same messages without
+  groups, as the baseline: with groups it would be a fair queue);
 - receive + delete: ``--concurrency`` consumers, each ``receive_messages(10)`` then ``delete_messages`` of what came,
   until the queue is empty.
 
@@ -38,12 +38,12 @@ from conveyor.core.models import NewMessage  # noqa: E402
 from conveyor.store.postgres import PostgresStore  # noqa: E402
 
 
-def batch_of(first: int, groups: int) -> list[NewMessage]:
+def batch_of(first: int, groups: int, grouped: bool) -> list[NewMessage]:
     out = []
     for n in range(first, first + 10):
         body = f'{{"n":{n},"pad":"{"x" * 200}"}}'
         m = NewMessage(uuid.uuid4().hex, body, checksums.md5_of_body(body), sender_id="bench-fifo")
-        out.append(fifo.with_ids(m, f"g{n % groups}", fifo.content_dedup_id(body)))
+        out.append(fifo.with_ids(m, f"g{n % groups}", fifo.content_dedup_id(body)) if grouped else m)
     return out
 
 
@@ -61,7 +61,7 @@ async def run_queue(store: PostgresStore, name: str, opts: argparse.Namespace, d
 
     async def sender() -> None:
         for first in batches:
-            await store.send_messages(name, batch_of(first, opts.groups))
+            await store.send_messages(name, batch_of(first, opts.groups, name.endswith(".fifo")))
 
     done = 0
 

@@ -85,7 +85,7 @@ async def test_a_version_4_database_is_migrated_in_place(db: Path, clock: FakeCl
     await store.start()
     try:
         conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (sqlite_schema.SCHEMA_VERSION,)
         assert conn.execute("SELECT group_id FROM messages").fetchall() == [(None,)]
         conn.close()
         [got] = await store.receive_messages("plain", 10, None, 0)
@@ -152,10 +152,11 @@ async def test_a_standard_queue_keeps_its_tenants_group_ids_and_has_no_groups_ro
     assert [s.sequence_number for s in sent] == [None, None]
 
     def read(conn: sqlite3.Connection) -> tuple[Any, ...]:
-        groups = conn.execute("SELECT group_id FROM messages ORDER BY key").fetchall()
+        groups = conn.execute("SELECT group_id, fair_group FROM messages ORDER BY key").fetchall()
         return groups, conn.execute("SELECT count(*) FROM fifo_groups").fetchone()[0]
 
-    assert await store._writer.submit("read", read) == ([("tenant",), (None,)], 0)
+    # The tenant is in ``fair_group`` (schema version 6, tests/store/test_sqlite_fair.py), ``group_id`` a FIFO group.
+    assert await store._writer.submit("read", read) == ([(None, "tenant"), (None, None)], 0)
 
 
 async def vm_steps(store: SqliteStore, op: Callable[[], Awaitable[object]]) -> int:

@@ -34,7 +34,8 @@ Outcome = BaseException | None
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """One request's messages for ``sql.INSERT_MESSAGES``: rows in its column order, and how many are visible now."""
+    """One request's messages for ``sql.INSERT_MESSAGES``: rows in its column order (``sql.INSERT_COLUMNS``, then
+    the group id: a tenant of a fair queue, or None), and how many are visible now."""
 
     name: str
     queue_id: int
@@ -70,12 +71,12 @@ class MessageHooks(QueueHooks):
         for m in messages:
             delay_s = settings.delay_s if m.delay_s is None else m.delay_s
             visible_now += delay_s == 0
-            rows.append(codec.message_row(queue_id, m, now_ms, delay_s))
+            rows.append((*codec.message_row(queue_id, m, now_ms, delay_s), m.group_id))
         await self._sends.submit(Send(name, queue_id, rows, visible_now))
         return [Sent(m.message_id) for m in messages]
 
     async def _run_sends(self, batch: list[Send]) -> Sequence[Outcome]:
-        columns: list[list[Any]] = [[] for _ in range(11)]
+        columns: list[list[Any]] = [[] for _ in range(len(sql.INSERT_COLUMNS) + 1)]
         for send in batch:
             for row in send.rows:
                 for column, value in zip(columns, row, strict=True):
@@ -85,7 +86,7 @@ class MessageHooks(QueueHooks):
             counts[send.name] = counts.get(send.name, 0) + send.visible_now
         params = {
             "queue_ids": sorted({send.queue_id for send in batch}),
-            **dict(zip(sql.INSERT_COLUMNS, columns, strict=True)),
+            **dict(zip((*sql.INSERT_COLUMNS, "group_id"), columns, strict=True)),
             "channel": self._wake_channel,
             # A delayed send wakes one receive too: it recomputes when to look next.
             "payloads": [self._wake_payload(name, count or 1) for name, count in counts.items()],

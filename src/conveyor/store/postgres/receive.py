@@ -8,6 +8,10 @@ load many receives of one queue arrive at once (64 consumers each asking for 10)
 asked for, and each gets its share in queue order, the first request the front. Only when rows a statement took
 were dropped or moved and more are wanted does a receive run further rounds of its own.
 
+A standard queue with messages that carry group ids (a fair queue) is received from by ``fair.py`` instead:
+``sql.RECEIVE`` finds that out by one descent of a partial index and takes nothing then; this server sends that
+queue's next receives to ``fair.py`` at once, until one finds no group id left.
+
 A receive whose caller gave up while its statement ran hands what it got back at once (visible again, parked
 receives woken), as the sqlite store does, rather than hiding it for the visibility timeout.
 """
@@ -23,7 +27,8 @@ from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import ReceivedMessage
 from conveyor.store.base import ReceiveOutcome
 from conveyor.store.postgres import sql
-from conveyor.store.postgres.fifo import NEVER, FifoHooks
+from conveyor.store.postgres.fair import FAIR_MAX_MESSAGES, FairHooks
+from conveyor.store.postgres.fifo import NEVER
 from conveyor.store.postgres.group import GroupCommit
 
 #: Rows a receive takes per round after the first, when rows it took were dropped or moved.
@@ -47,7 +52,7 @@ class Receive:
     settings: QueueSettings
 
 
-class ReceiveHooks(FifoHooks):
+class ReceiveHooks(FairHooks):
     _receives: dict[tuple[int, int], GroupCommit[Receive, ReceiveOutcome]]
 
     async def _receive_now(
@@ -93,8 +98,13 @@ class ReceiveHooks(FifoHooks):
     async def _run_receives(self, batch: list[Receive]) -> Sequence[ReceiveOutcome]:
         name = batch[0].name
         params = self._params(batch[0], max(r.now_ms for r in batch))
+        if batch[0].queue_id in self._fair_queues:
+            return await self._run_fair(batch, params)
         wanted = sum(r.max_messages for r in batch)
-        got, taken, moved = await self._round(params, wanted, wanted, [])
+        got, taken, moved, fair = await self._round(params, wanted, wanted, [])
+        if fair:  # messages with group ids: nothing was taken
+            self._fair_queues.add(batch[0].queue_id)
+            return await self._run_fair(batch, params)
         outcomes: list[ReceiveOutcome] = []
         for receive in batch:
             outcomes.append(ReceiveOutcome(got[: receive.max_messages]))
@@ -107,23 +117,44 @@ class ReceiveHooks(FifoHooks):
                 await self._refill(receive, outcome, params, seen)
         return outcomes
 
+    async def _run_fair(self, batch: list[Receive], params: dict[str, Any]) -> list[ReceiveOutcome]:
+        """The receives of ``batch`` from a fair queue (``fair.py``), up to ``FAIR_MAX_MESSAGES`` at once, each
+        request its share in the order the messages were given, the first request the first."""
+        outcomes: list[ReceiveOutcome] = []
+        start = 0
+        while start < len(batch):
+            end, wanted = start + 1, batch[start].max_messages
+            while end < len(batch) and wanted + batch[end].max_messages <= FAIR_MAX_MESSAGES:
+                wanted += batch[end].max_messages
+                end += 1
+            got, moved = await self._receive_fair(params, wanted)
+            for receive in batch[start:end]:
+                outcomes.append(ReceiveOutcome(got[: receive.max_messages]))
+                got = got[receive.max_messages :]
+            if moved:
+                outcomes[start].moved_to[str(params["dlq"])] = moved
+            start = end
+        return outcomes
+
     async def _refill(self, receive: Receive, outcome: ReceiveOutcome, params: dict[str, Any], seen: list[int]) -> None:
-        """Further rounds for one receive, after rows an earlier round took were dropped or moved."""
+        """Further rounds for one receive, after rows an earlier round took were dropped or moved (none once the
+        queue has messages with group ids: the next receive shares them fairly)."""
         while (wanted := receive.max_messages - len(outcome.messages)) > 0:
             limit = max(wanted, REFILL_ROWS)
-            got, taken, moved = await self._round(params, limit, wanted, seen)
+            got, taken, moved, fair = await self._round(params, limit, wanted, seen)
             outcome.messages += got
             seen += [receipts.decode(m.receipt_handle, receive.name).key for m in got]
             if moved:
                 dlq = str(params["dlq"])
                 outcome.moved_to[dlq] = outcome.moved_to.get(dlq, 0) + moved
-            if taken < limit:
+            if taken < limit or fair:
                 return
 
     async def _round(
         self, params: dict[str, Any], limit: int, wanted: int, seen: list[int]
-    ) -> tuple[list[ReceivedMessage], int, int]:
-        """One ``sql.RECEIVE``: the messages received in queue order, the rows taken, the rows moved."""
+    ) -> tuple[list[ReceivedMessage], int, int, bool]:
+        """One ``sql.RECEIVE``: the messages received in queue order, the rows taken, the rows moved, and whether
+        the queue has messages with group ids (then it took none)."""
         name = str(params["name"])
         tokens = [receipts.new_token() for _ in range(limit)]
         rows = await self._rows(
@@ -138,7 +169,7 @@ class ReceiveHooks(FifoHooks):
             )
             for row in sorted(rows[:-1], key=lambda r: int(r[0]))
         ]
-        return got, int(rows[-1][0]), int(rows[-1][1])
+        return got, int(rows[-1][0]), int(rows[-1][1]), rows[-1][3] == "fair"
 
     def _hand_back(self, receive: Receive, outcome: ReceiveOutcome) -> None:
         """A receive whose caller went away while its statement ran: its messages visible again at once."""

@@ -32,6 +32,9 @@ schema:
 - Version 2 (FIFO queues, ``fifo_sql.py``): ``conveyor_messages.group_id`` (a FIFO queue's message group, NULL
   on a standard queue) with the partial index ``conveyor_messages_groups`` on ``(queue_id, group_id, key)``, and
   ``conveyor_fifo_dedup``: each deduplication key of the last 5 minutes, with the message it stored.
+- Version 3 (fair queues, ``fair_sql.py``): a standard queue's message with a ``MessageGroupId`` has it in
+  ``group_id`` too (filled in for the messages already there), and the partial index ``conveyor_messages_tenants``
+  on ``(queue_id, group_id, visible_at_ms, key)`` finds each group's front in receive order.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -45,6 +48,7 @@ import psycopg
 
 from conveyor import errors
 from conveyor.store.postgres.coordination import COORDINATION_DDL
+from conveyor.store.postgres.fair_sql import FAIR_DDL
 from conveyor.store.postgres.fifo_sql import FIFO_DDL
 from conveyor.store.postgres.history import HISTORY_DDL
 
@@ -113,6 +117,7 @@ QUEUES_DDL: tuple[str, ...] = (
 MIGRATIONS: list[tuple[str, ...]] = [
     QUEUES_DDL + COORDINATION_DDL + HISTORY_DDL,
     FIFO_DDL,
+    FAIR_DDL,
 ]
 
 #: The version this code writes and understands.

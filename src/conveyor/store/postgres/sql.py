@@ -61,21 +61,22 @@ INSERT_COLUMNS = (
 )
 #: The rows of any number of sends, one array per column, into the queues that still exist (held with
 #: ``FOR KEY SHARE`` until the commit), in the order given; returns which queues those were, and notifies once per
-#: queue (``payloads``) so parked receives on other servers look again.
+#: queue (``payloads``) so parked receives on other servers look again. ``group_id`` (after the columns of
+#: ``INSERT_COLUMNS``): a message's ``MessageGroupId`` (a tenant, for fair queues: ``fair.py``), NULL without one.
 INSERT_MESSAGES = """
 WITH live AS (
     SELECT id FROM conveyor_queues WHERE id = ANY(%(queue_ids)b::bigint[]) FOR KEY SHARE
 ), added AS (
     INSERT INTO conveyor_messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes,
-        system_attributes, md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms)
+        system_attributes, md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, group_id)
     SELECT u.queue_id, u.message_id, u.body, u.md5_of_body, u.attributes, u.md5_of_attributes,
-        u.system_attributes, u.md5_of_system_attributes, u.sender_id, u.sent_at_ms, u.visible_at_ms
+        u.system_attributes, u.md5_of_system_attributes, u.sender_id, u.sent_at_ms, u.visible_at_ms, u.group_id
     FROM unnest(%(queue_id)b::bigint[], %(message_id)b::text[], %(body)b::text[], %(md5_of_body)b::text[],
         %(attributes)b::bytea[], %(md5_of_attributes)b::text[], %(system_attributes)b::bytea[],
         %(md5_of_system_attributes)b::text[], %(sender_id)b::text[], %(sent_at_ms)b::bigint[],
-        %(visible_at_ms)b::bigint[])
+        %(visible_at_ms)b::bigint[], %(group_id)b::text[])
         WITH ORDINALITY AS u(queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes,
-            system_attributes, md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, n)
+            system_attributes, md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, group_id, n)
     WHERE u.queue_id IN (SELECT id FROM live)
     ORDER BY u.n
 )
@@ -89,11 +90,16 @@ SELECT array(SELECT id FROM live),
 #: the rest are received (0) until ``wanted`` are, and rows past that (3) are left as they were. ``seen`` are keys an
 #: earlier round of the same receive took (received with visibility 0, they are still visible). The last row
 #: returned counts what the rounds need: rows taken (``n``) and moved (``key``); rows moved notify the dead-letter
-#: queue's ``wake`` channel (as ``listener.py`` reads it) in the same statement.
+#: queue's ``wake`` channel (as ``listener.py`` reads it) in the same statement. A queue with messages that carry a
+#: group id (a fair queue: ``fair.py``; one descent of the partial ``conveyor_messages_groups``) is left as it is,
+#: and the last row says so (``fair`` in its fourth column).
 RECEIVE = """
-WITH picked AS (
+WITH grouped AS MATERIALIZED (
+    SELECT EXISTS (SELECT 1 FROM conveyor_messages WHERE queue_id = %(queue_id)s AND group_id IS NOT NULL) AS yes
+), picked AS (
     SELECT key, visible_at_ms, sent_at_ms, receive_count FROM conveyor_messages
     WHERE queue_id = %(queue_id)s AND visible_at_ms <= %(now)s AND key <> ALL(%(seen)b::bigint[])
+        AND NOT (SELECT yes FROM grouped)
     ORDER BY visible_at_ms, key
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -132,7 +138,8 @@ UNION ALL
 SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM dead),
     (SELECT pg_notify(%(channel)s, %(server)s || ' ' || count(*) || ' ' || %(dlq)s)::text FROM dead
         HAVING count(*) > 0),
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    CASE WHEN (SELECT yes FROM grouped) THEN 'fair' END, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    NULL
 """
 
 #: Messages a receive took for a caller that went away: visible again, if no one received them since.

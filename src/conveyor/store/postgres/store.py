@@ -90,6 +90,10 @@ class PostgresStore(CoordinationHooks, HistoryHooks, MoveHooks):
             self._run_fifo_sends, concurrency=group_concurrency, max_items=GROUP_MAX_ROWS, size=lambda s: len(s.rows)
         )
         self._receives = {}
+        self._fair_queues = set()
+        self._fair_start = {}
+        self._fair_after = {}
+        self._fair_turns = {}
         self._listener: Listener | None = None
         self._stop = asyncio.Event()
         #: The schema the tables are in, and the schema version this store found there at start (0: created).

@@ -30,8 +30,8 @@ Tables:
   about half the send throughput (store level, batches of 10, 64 at once: ~64,000 -> ~33,000
   messages/s), the partial one no measurable change.
 - FIFO queues (version 5, ``fifo``): ``messages.group_id``, the message's ``MessageGroupId`` (its group on a FIFO
-  queue, its tenant on a standard queue; NULL without one), so the two partial indexes on it cost a message
-  without a group nothing: ``messages_group`` on ``(queue_id, group_id, key)``
+  queue, its tenant on a standard queue until version 6; NULL without one), so the two partial indexes on it cost a
+  message without a group nothing: ``messages_group`` on ``(queue_id, group_id, key)``
   (a group's messages in order) and ``messages_fifo`` on ``(queue_id, key)`` (a FIFO queue in sequence order, for
   moves). ``fifo_groups``: one row per message group of a FIFO queue with ``head_key``, never past the key of
   the group's first message; ``fifo_groups_head`` walks the groups in the order of their heads.
@@ -39,6 +39,13 @@ Tables:
   ``fifo_dedup_until`` serves pruning. ``fifo_sequence``: one row, the last key a FIFO send gave: a FIFO
   message's key is its sequence number, so a FIFO send gives keys past it and past every key in use, never one
   a deleted message had (sqlite alone would give the key of a deleted last row again).
+- Fair queues (version 6, ``fair``): ``messages.fair_group``, the ``MessageGroupId`` of a message of a standard
+  queue (its tenant; ``group_id`` is now a FIFO queue's alone, so a tenant's message costs the FIFO indexes nothing,
+  and a FIFO message costs this one nothing; the migration moves the tenants of version 5 there).
+  ``messages_fair`` on ``(queue_id, fair_group, visible_at_ms, key, token)``, partial on ``fair_group IS NOT NULL``:
+  each tenant's visible messages in receive order and, by index alone, its messages in flight, so a receive finds
+  every tenant's first message without reading any tenant's backlog. Partial, so a message without a tenant pays
+  nothing for it.
 """
 
 from __future__ import annotations
@@ -171,6 +178,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX fifo_dedup_until ON fifo_dedup (queue_id, until_ms)",
         "CREATE TABLE fifo_sequence (id INTEGER PRIMARY KEY CHECK (id = 0), last_key INTEGER NOT NULL)",
+    ),
+    (
+        "ALTER TABLE messages ADD COLUMN fair_group TEXT",
+        "UPDATE messages SET fair_group = group_id, group_id = NULL WHERE group_id IS NOT NULL "
+        "AND queue_id IN (SELECT id FROM queues WHERE substr(name, -5) <> '.fifo')",
+        "CREATE INDEX messages_fair ON messages (queue_id, fair_group, visible_at_ms, key, token) "
+        "WHERE fair_group IS NOT NULL",
     ),
 ]
 

@@ -25,11 +25,12 @@ INSERT = (
     "INSERT INTO messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, "
     "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: ``INSERT`` with the messages' group ids (schema version 5), for a batch with system attributes: one of them may
-#: have a ``MessageGroupId``. Without, ``INSERT`` costs less (measured ~0.45 us a message).
+#: ``INSERT`` with the messages' tenants (their ``MessageGroupId``; ``fair_group``, schema version 6), for a batch
+#: with system attributes: one of them may have a ``MessageGroupId``. Without, ``INSERT`` costs less (measured ~0.45
+#: us a message).
 INSERT_GROUPED = (
     "INSERT INTO messages (queue_id, message_id, body, md5_of_body, attributes, md5_of_attributes, system_attributes, "
-    "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, group_id) "
+    "md5_of_system_attributes, sender_id, sent_at_ms, visible_at_ms, fair_group) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 FRONT = (

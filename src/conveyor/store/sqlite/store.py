@@ -11,7 +11,8 @@ act on a queue deleted before it was submitted, nor on a new queue of the same n
 
 Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
 key only, so their cost does not grow with the queue. A FIFO queue's sends, receives, deletes and visibility
-changes are in ``fifo`` (a receive walks the message groups by their first message); moves in ``moves``.
+changes are in ``fifo`` (a receive walks the message groups by their first message); a standard queue's receive is
+shared among its messages' groups (fair queues) in ``fair``; moves in ``moves``.
 
 At start, the data directory is made private and the database locked for the run (``files``),
 a lost or damaged database is refused (``files``, ``check``), and a disk reserve lets
@@ -45,6 +46,7 @@ from conveyor.store import codec
 from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
 from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite import check as sqlite_check
+from conveyor.store.sqlite import fair as sqlite_fair
 from conveyor.store.sqlite import fifo as sqlite_fifo
 from conveyor.store.sqlite import files as sqlite_files
 from conveyor.store.sqlite import moves, sql
@@ -80,6 +82,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         self._writer = Writer(self.path, synchronous.upper(), self._prepare, self._space)
         self._reader = Reader(self.path)
         self._queue_ids: dict[str, int] = {}
+        self._fair = sqlite_fair.FairQueues()  # the writer thread's own
         self._lock_fd: int | None = None
 
     @property
@@ -200,6 +203,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             conn.execute(sql.DELETE_QUEUE_MESSAGES, (queue_id,))
             sqlite_fifo.forget(conn, queue_id, dedup=True)
             conn.execute(sql.DELETE_QUEUE, (queue_id,))
+            self._fair.forget(queue_id)
 
         def dropped_late(_: None) -> None:
             self._queues.pop(name, None)
@@ -236,10 +240,16 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             return await self._writer.submit(
                 what, lambda conn: sqlite_fifo.insert(conn, queue_id, messages, rows, now_ms, scope), grows=True
             )
-        insert = sql.INSERT
+        insert, grouped, plain = sql.INSERT, False, True
         if any(m.system_attributes for m in messages):  # one may carry a MessageGroupId (a tenant)
             insert, rows = sql.INSERT_GROUPED, [(*row, m.group_id) for row, m in zip(rows, messages, strict=True)]
-        await self._writer.submit(what, lambda conn: conn.executemany(insert, rows), grows=True)
+            grouped, plain = any(row[-1] is not None for row in rows), any(row[-1] is None for row in rows)
+
+        def store_rows(conn: sqlite3.Connection) -> None:
+            conn.executemany(insert, rows)
+            self._fair.stored(queue_id, grouped=grouped, plain=plain)
+
+        await self._writer.submit(what, store_rows, grows=True)
         return [Sent(m.message_id) for m in messages]
 
     async def _receive_now(
@@ -255,7 +265,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             expired: list[tuple[int]] = []
             to_dlq: list[tuple[int, int, str, str, int]] = []
             received: list[tuple[int, str, int, int]] = []
-            front = sql.front if settings.fifo is None else sqlite_fifo.front
+            front = self._fair.front if settings.fifo is None else sqlite_fifo.front
             for row in front(conn, queue_id, now_ms, max_messages):
                 key, sent_at_ms, receive_count = row[0], row[10], row[11]
                 if sent_at_ms <= expiry_ms:
@@ -276,6 +286,7 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
                 conn.executemany(sql.DELETE_EXPIRED, expired)
             if to_dlq:
                 conn.executemany(sql.TO_DLQ, to_dlq)
+                self._fair.moved_in(to_dlq[0][0])
                 if dlq is not None and fifo.is_fifo_name(dlq[1]):
                     sqlite_fifo.moved_in(conn, (row[4] for row in to_dlq))
             if received:
@@ -386,9 +397,14 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         self, source: str, destination: str | None, limit: int, now_ms: int, chosen: frozenset[str] | None
     ) -> dict[str, int]:
         source_id, targets = self._qid(source), dict(self._queue_ids)
+
+        def move(conn: sqlite3.Connection) -> dict[str, int]:
+            moved = moves.move(conn, (source, source_id), destination, targets, limit, now_ms, chosen)
+            self._fair.moved_in()
+            return moved
+
         return await self._writer.submit(
-            f"move {'chosen ' if chosen is not None else ''}messages from queue {source}",
-            lambda conn: moves.move(conn, (source, source_id), destination, targets, limit, now_ms, chosen),
+            f"move {'chosen ' if chosen is not None else ''}messages from queue {source}", move
         )
 
     async def _delete_by_id(self, name: str, chosen: frozenset[str]) -> int:
