@@ -23,8 +23,9 @@ from conveyor.core.models import (
     Sent,
     StoredMessage,
 )
-from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
+from conveyor.store.base import BaseStore
 from conveyor.store.fifo_handles import EXPIRED
+from conveyor.store.hooks import ReceiveOutcome, not_available
 from conveyor.store.memory_history import MemoryHistory
 from conveyor.store.protocol import EntryResult
 

@@ -36,8 +36,8 @@ from conveyor.core.attributes import QueueSettings
 from conveyor.core.fifo import DEDUP_WINDOW_S, dedup_key, sequence_number
 from conveyor.core.models import BlockedGroup, NewMessage, ReceivedMessage, Sent
 from conveyor.store import codec
-from conveyor.store.base import ReceiveOutcome
 from conveyor.store.fifo_handles import EXPIRED
+from conveyor.store.hooks import ReceiveOutcome
 from conveyor.store.postgres import fifo_sql, sql
 from conveyor.store.postgres.group import GroupCommit
 from conveyor.store.postgres.messages import MessageHooks

@@ -21,8 +21,8 @@ from conveyor.core import receipts
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import NewMessage, QueueCounts, Sent, StoredMessage
 from conveyor.store import codec
-from conveyor.store.base import not_available
 from conveyor.store.fifo_handles import EXPIRED
+from conveyor.store.hooks import not_available
 from conveyor.store.postgres import sql
 from conveyor.store.postgres.group import GroupCommit
 from conveyor.store.postgres.queues import QueueHooks

@@ -25,7 +25,7 @@ from typing import Any
 from conveyor.core import receipts, redrive
 from conveyor.core.attributes import QueueSettings
 from conveyor.core.models import ReceivedMessage
-from conveyor.store.base import ReceiveOutcome
+from conveyor.store.hooks import ReceiveOutcome
 from conveyor.store.postgres import sql
 from conveyor.store.postgres.fair import FAIR_MAX_MESSAGES, FairHooks
 from conveyor.store.postgres.fifo import NEVER

@@ -27,8 +27,8 @@ from typing import Any
 from conveyor.core import fifo, receipts
 from conveyor.core.models import BlockedGroup, NewMessage, Sent
 from conveyor.store import codec
-from conveyor.store.base import not_available
 from conveyor.store.fifo_handles import EXPIRED
+from conveyor.store.hooks import not_available
 from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite import sql
 

@@ -43,7 +43,8 @@ from conveyor.core.models import (
     StoredMessage,
 )
 from conveyor.store import codec
-from conveyor.store.base import BaseStore, ReceiveOutcome, not_available
+from conveyor.store.base import BaseStore
+from conveyor.store.hooks import ReceiveOutcome, not_available
 from conveyor.store.protocol import EntryResult
 from conveyor.store.sqlite import check as sqlite_check
 from conveyor.store.sqlite import fair as sqlite_fair
