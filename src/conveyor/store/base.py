@@ -1,9 +1,9 @@
 """``BaseStore``: the part every store shares (the ``Store`` protocol is in ``store/protocol.py``).
 
 ``BaseStore`` keeps the queue metadata in memory, parks long polls on ``Waiters``, and leaves the message
-operations to its subclass through the ``_``-prefixed hooks (``store/hooks.py``). Each hook is atomic: it happens completely or not at
-all. For a store with one owning process (memory, sqlite) the metadata in memory is the truth; a store that several
-servers share (postgres) treats it as a cache: a name missing from it is looked up in the database
+operations to its subclass through the ``_``-prefixed hooks (``store/hooks.py``). Each hook is atomic: it happens
+completely or not at all. For a store with one owning process (memory, sqlite) the metadata in memory is the truth; a
+store that several servers share (postgres) treats it as a cache: a name missing from it is looked up in the database
 (``_fetch_queue``) before ``QueueDoesNotExist``, a change reads the current metadata in its own transaction
 (``_change_queue``), the purge interval is checked in the database (``_purge_at``), and the time every hook is given
 is on one clock for all servers (``_now_ms``).
