@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from conveyor import errors
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import checksums, fifo, redrive
@@ -59,20 +58,7 @@ class LocalQueue:
         attributes = attributes or {}
         md5_of_attributes = checksums.md5_of_attributes(attributes)
         info = await self.store.get_queue(self.name)
-        fifo_queue = FifoSettings.of(info.attributes)
-        if fifo_queue is not None:
-            if group_id is None:
-                raise errors.MissingParameter(
-                    f"The queue {self.name} is a FIFO queue: a message needs a group id (MessageGroupId)."
-                )
-            if dedup_id is None and not fifo_queue.content_based_dedup:
-                raise errors.InvalidParameterValue(
-                    f"The queue {self.name} is a FIFO queue without content-based deduplication: a message needs a "
-                    "deduplication id (MessageDeduplicationId)."
-                )
-            dedup_id = dedup_id or fifo.content_dedup_id(body)
-        else:
-            dedup_id = None
+        group_id, dedup_id = fifo.send_ids(FifoSettings.of(info.attributes), group_id, dedup_id, body)
         ids: list[str] = []
         for start in range(0, count, MAX_BATCH_ENTRIES):
             batch = [

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from conveyor import errors
+from conveyor.core import limits
 from conveyor.core.models import MessageAttributeValue, NewMessage
 
 #: A deduplication id is remembered this long after its first send.
@@ -62,6 +63,31 @@ def with_ids(message: NewMessage, group_id: str | None, dedup_id: str | None = N
     if dedup_id is not None:
         system[DEDUP_ID] = MessageAttributeValue("String", dedup_id)
     return replace(message, system_attributes=system)
+
+
+def send_ids(
+    queue: FifoSettings | None, group_id: str | None, dedup_id: str | None, body: str
+) -> tuple[str | None, str | None]:
+    """(``MessageGroupId``, ``MessageDeduplicationId``) a send stores, checked as Amazon SQS checks them (its words):
+    both 1 to 128 printable ASCII characters on any queue; on a FIFO queue (``queue``) the group is required, and the
+    deduplication id too unless the queue deduplicates by content (then it is the body's SHA-256). On a standard
+    queue the group names a tenant (fair queues) and a deduplication id is not kept."""
+    if group_id is not None:
+        limits.validate_message_id_parameter(group_id, GROUP_ID)
+    if dedup_id is not None:
+        limits.validate_message_id_parameter(dedup_id, DEDUP_ID)
+    if queue is None:
+        return group_id, None
+    if group_id is None:
+        raise errors.MissingParameter(f"The request must contain the parameter {GROUP_ID}.")
+    if dedup_id is None:
+        if not queue.content_based_dedup:
+            raise errors.InvalidParameterValue(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
+                "explicitly"
+            )
+        dedup_id = content_dedup_id(body)
+    return group_id, dedup_id
 
 
 def dedup_key(message: NewMessage, scope: str) -> str:

@@ -139,7 +139,7 @@ def build_message(ctx: Context, entry: Params, queue: QueueSettings) -> tuple[Ne
     md5_of_system = checksums.md5_of_attributes(system)
     if "AWSTraceHeader" not in system and ctx.trace_header:
         system["AWSTraceHeader"] = MessageAttributeValue("String", ctx.trace_header)
-    group_id, dedup_id = _fifo_ids(entry, body, queue)
+    group_id, dedup_id = fifo.send_ids(queue.fifo, get_str(entry, fifo.GROUP_ID), get_str(entry, fifo.DEDUP_ID), body)
     size = len(body.encode()) + attributes_size
     max_size = queue.max_message_size_bytes
     if size > max_size:
@@ -159,31 +159,6 @@ def build_message(ctx: Context, entry: Params, queue: QueueSettings) -> tuple[Ne
         sender_id=ctx.sender_id,
     )
     return fifo.with_ids(message, group_id, dedup_id), size
-
-
-def _fifo_ids(entry: Params, body: str, queue: QueueSettings) -> tuple[str | None, str | None]:
-    """(``MessageGroupId``, ``MessageDeduplicationId``) of a send, checked as SQS checks them: both validated on
-    any queue; on a FIFO queue the group is required and the deduplication id too unless the queue deduplicates by
-    content (then it is the body's SHA-256). On a standard queue the group names a tenant (fair queues) and a
-    deduplication id is not kept."""
-    group_id = get_str(entry, fifo.GROUP_ID)
-    dedup_id = get_str(entry, fifo.DEDUP_ID)
-    if group_id is not None:
-        limits.validate_message_id_parameter(group_id, fifo.GROUP_ID)
-    if dedup_id is not None:
-        limits.validate_message_id_parameter(dedup_id, fifo.DEDUP_ID)
-    if queue.fifo is None:
-        return group_id, None
-    if group_id is None:
-        raise errors.MissingParameter(f"The request must contain the parameter {fifo.GROUP_ID}.")
-    if dedup_id is None:
-        if not queue.fifo.content_based_dedup:
-            raise errors.InvalidParameterValue(
-                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided "
-                "explicitly"
-            )
-        dedup_id = fifo.content_dedup_id(body)
-    return group_id, dedup_id
 
 
 def send_result(message: NewMessage, sent: Sent) -> Result:
