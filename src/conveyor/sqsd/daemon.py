@@ -14,16 +14,16 @@ Shape of a run:
 - a receive that fails makes every poller back off, and is logged once with the fix, then at most
   once a minute (``receive_failures``);
 - messages with a ``MessageGroupId`` go through ``groups.Groups``: on a FIFO queue one POST at a time per group,
-  in order, and when one fails the later messages of its group in hand go back with it (each hidden
-  ``RETRY_ALONE_S`` longer than the failed one, so that it comes back alone, first); on a standard queue (a fair
-  queue) a group gets its share of the connections. A message waiting behind its group holds no connection slot,
-  and is kept hidden by the heartbeat like an open POST. On a standard queue pollers stop receiving while
-  ``HttpConnections`` messages wait; on a FIFO queue a receive asks for ten (a group's messages come together)
-  whenever a connection is free and fewer than ``HttpConnections`` groups are in hand, so a group may wait for a
-  connection too (at most nine per receive).
+  in order, and when one fails the later messages of its group in hand go back with it (``settle``); on a
+  standard queue (a fair queue) a group gets its share of the connections. A message waiting behind its group
+  holds no connection slot, and is kept hidden by the heartbeat like an open POST. On a standard queue pollers
+  stop receiving while ``HttpConnections`` messages wait; on a FIFO queue a receive asks for ten (a group's
+  messages come together) whenever a connection is free and fewer than ``HttpConnections`` groups are in hand,
+  so a group may wait for a connection too (at most nine per receive).
 
-Every POST, whatever its outcome, is reported to the optional ``recorder`` as a ``DeliveryAttempt``
-(a plain call on the event loop: the recorder buffers, it must not block).
+Deletes, retries and hand-backs are ``settle.Settler``'s. Every POST, whatever its outcome, is reported to the
+optional ``recorder`` as a ``DeliveryAttempt`` (a plain call on the event loop: the recorder buffers, it must
+not block).
 """
 
 from __future__ import annotations
@@ -41,17 +41,17 @@ from conveyor.client.base import QueueClient
 from conveyor.clock import Clock
 from conveyor.core.fifo import is_fifo_name
 from conveyor.core.history import DeliveryAttempt
-from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT_S, MAX_WAIT_TIME_S
+from conveyor.core.limits import MAX_BATCH_ENTRIES, MAX_WAIT_TIME_S
 from conveyor.core.models import ReceivedMessage
 from conveyor.sqsd.delivery import Outcome, build_request, failure_visibility_s, post
 from conveyor.sqsd.groups import Groups
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
 from conveyor.sqsd.receive_failures import ReceiveFailures
+from conveyor.sqsd.settle import DELETERS, InFlight, Settler, group_of
 
 #: Seconds between ticks (heartbeats are checked at each).
 TICK_S = 1.0
-DELETERS = 4
 
 #: Called with every delivery attempt, on the event loop; must return at once (buffer, don't write).
 DeliveryRecorder = Callable[[DeliveryAttempt], None]
@@ -60,11 +60,6 @@ DeliveryRecorder = Callable[[DeliveryAttempt], None]
 #: How long a receive under way when a drain begins may still answer before it is abandoned (an idle queue's
 #: long poll would otherwise hold the drain for up to 20 s).
 ABANDON_AFTER_S = 0.5
-
-#: On a FIFO queue, how much longer than a failed message the later messages of its group stay hidden: the failed
-#: one comes back alone, so each of its retries is not also a receive of the messages behind it (a receive counts
-#: towards MaxRetries: they would go to the DLQ with it).
-RETRY_ALONE_S = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +75,6 @@ class DaemonState:
     failed: int
     expired: int
     draining: bool
-
-
-@dataclass(slots=True)
-class _InFlight:
-    """A message in hand: its POST open, or (with a group) waiting for its turn."""
-
-    received: ReceivedMessage
-    next_heartbeat_s: float
-    #: Goes through ``groups`` (any message of a FIFO queue; one with a group on a standard queue).
-    grouped: bool = False
-    #: Deleted, handed back or failed: no more heartbeats.
-    settled: bool = False
-
-    @property
-    def group(self) -> str:
-        return self.received.message.group_id or ""
 
 
 class Daemon:
@@ -120,16 +99,14 @@ class Daemon:
         self.instance = instance
         self._free = config.http_connections
         self._slot_freed = asyncio.Event()
-        self._in_flight: dict[str, _InFlight] = {}
+        self._in_flight: dict[str, InFlight] = {}
         self.fifo = is_fifo_name(queue.name)
         #: Messages with a group, waiting for their turn or POSTing (``groups``).
-        self._groups: Groups[_InFlight] = Groups(config.http_connections, fifo=self.fifo, group_of=_group_of)
+        self._groups: Groups[InFlight] = Groups(config.http_connections, fifo=self.fifo, group_of=group_of)
         #: While this many messages wait behind their group, pollers do not receive.
         self._waiting_limit = config.http_connections * (MAX_BATCH_ENTRIES if self.fifo else 1)
         self._deliveries: set[asyncio.Task[None]] = set()
-        self._deletes: asyncio.Queue[str] = asyncio.Queue()
-        #: Received once the drain had begun: handed back, unsent, when every poller is done.
-        self._unsent: list[str] = []
+        self._settle = Settler(queue, log, self._groups, fifo=self.fifo)
         self._stopping = asyncio.Event()
         self._receive_failures = ReceiveFailures(clock, getattr(queue, "url", queue.name), self.rng)
         #: Loop time before which no poller receives (the backoff after a failed receive).
@@ -167,7 +144,7 @@ class Daemon:
         connector = aiohttp.TCPConnector(limit=self.config.http_connections, ttl_dns_cache=None)
         async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
             self._session = session
-            deleters = [asyncio.create_task(self._delete_loop()) for _ in range(DELETERS)]
+            deleters = [asyncio.create_task(self._settle.delete_loop()) for _ in range(DELETERS)]
             ticker = asyncio.create_task(self._tick_loop())
             count = 1 if once else max(1, math.ceil(self.config.http_connections / MAX_BATCH_ENTRIES))
             follower = asyncio.create_task(self._follow(stop))
@@ -192,7 +169,7 @@ class Daemon:
                     raise
                 ticker.cancel()
                 follower.cancel()
-                await self._deletes.join()
+                await self._settle.flushed()
                 for task in (*deleters, ticker):
                     task.cancel()
                 await asyncio.gather(*deleters, ticker, follower, self._stopped, return_exceptions=True)
@@ -265,13 +242,13 @@ class Daemon:
                     self._resume_at = loop.time() + verdict.pause_s
                 continue
             if self._stopping.is_set():  # a drain began during the receive (with --once too: a signal)
-                self._unsent += [r.receipt_handle for r in received]  # the drain hands them back
+                self._settle.unsent += [r.receipt_handle for r in received]  # the drain hands them back
                 self._release(reserved)
                 return
             self._free += reserved  # each message without a group takes one back at once; the others wait their turn
             next_heartbeat_s = self.clock.now() + self.heartbeat_interval_s
             for message in received:
-                flight = _InFlight(message, next_heartbeat_s, grouped=self.fifo or message.message.group_id is not None)
+                flight = InFlight(message, next_heartbeat_s, grouped=self.fifo or message.message.group_id is not None)
                 if flight.grouped:
                     self._groups.add(flight)
                 else:
@@ -331,28 +308,28 @@ class Daemon:
         if self._free > 0:
             self._slot_freed.set()
 
-    def _start(self, flight: _InFlight) -> None:
+    def _start(self, flight: InFlight) -> None:
         task = asyncio.create_task(self._deliver(flight))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
     # -- one message ----------------------------------------------------------------------------
 
-    async def _deliver(self, flight: _InFlight) -> None:
+    async def _deliver(self, flight: InFlight) -> None:
         received = flight.received
         try:
             await self._deliver_one(flight)
         except Exception as error:  # a bug must not leave a message hidden without a word
             self._failed += 1
             self.log.write("fatal", f"{received.message.message_id} delivery failed unexpectedly: {error!r}")
-            await self._settle_failure(flight, self.config.error_visibility_timeout_s)
+            await self._settle.fail(flight, self.config.error_visibility_timeout_s)
         finally:
             flight.settled = True
             if flight.grouped:
                 self._groups.done(flight)
             self._release(1)
 
-    async def _deliver_one(self, flight: _InFlight) -> None:
+    async def _deliver_one(self, flight: InFlight) -> None:
         received = flight.received
         message = received.message
         handle = received.receipt_handle
@@ -364,7 +341,7 @@ class Daemon:
                 "expired-msg",
                 f"{message.message_id} was first received {int(now_s - first_s)} seconds ago. deleting",
             )
-            self._deletes.put_nowait(handle)
+            self._settle.delete(handle)
             return
         request = build_request(received, self.queue.name, self.config, now_s)
         for reason in request.skipped:
@@ -382,13 +359,13 @@ class Daemon:
             self._record(message.message_id, started_at_ms, elapsed_s, outcome)
         if outcome.ok:
             self._delivered += 1
-            self._deletes.put_nowait(handle)
+            self._settle.delete(handle)
             return
         self._failed += 1
         visibility_s = failure_visibility_s(outcome, message.receive_count, self.config, self.rng)
         what = outcome.status if outcome.status is not None else outcome.detail
         self.log.write(outcome.category, f"{message.message_id} ({message.receive_count}) {what}", elapsed_s)
-        await self._settle_failure(flight, visibility_s)
+        await self._settle.fail(flight, visibility_s)
 
     def _record(self, message_id: str, started_at_ms: int, elapsed_s: float, outcome: Outcome) -> None:
         assert self.recorder is not None
@@ -408,78 +385,9 @@ class Daemon:
         except Exception as error:  # the history must never cost a delivery its outcome
             self.log.write("history", f"could not record the delivery of {message_id}: {error!r}")
 
-    async def _settle_failure(self, flight: _InFlight, visibility_s: int) -> None:
-        """Hide a failed message for ``visibility_s``; on a FIFO queue the later messages of its group in hand go
-        back with it, ``RETRY_ALONE_S`` later (so it comes back alone, before them)."""
-        flight.settled = True
-        changes = [(flight.received.receipt_handle, visibility_s)]
-        later = self._groups.withdraw(flight) if self.fifo else []
-        if later:
-            back_s = min(visibility_s + RETRY_ALONE_S, MAX_VISIBILITY_TIMEOUT_S)
-            for waiting in later:
-                waiting.settled = True
-            changes += [(f.received.receipt_handle, back_s) for f in later]
-            self.log.write(
-                "group",
-                f"{flight.received.message.message_id} failed: {len(later)} later messages of group "
-                f"{flight.group} handed back, visible again in {back_s} s",
-            )
-        for start in range(0, len(changes), MAX_BATCH_ENTRIES):
-            try:
-                await self.queue.change_visibility(changes[start : start + MAX_BATCH_ENTRIES])
-            except errors.ConveyorError as error:
-                self.log.write("sqs", f"could not set visibility {visibility_s} s: {error.message}")
-
-    async def _delete_loop(self) -> None:
-        while True:
-            handles = [await self._deletes.get()]
-            while len(handles) < MAX_BATCH_ENTRIES and not self._deletes.empty():
-                handles.append(self._deletes.get_nowait())
-            try:
-                for failure in await self.queue.delete(handles):
-                    self.log.write("delete", f"failed: {failure.error.message}")
-            except errors.ConveyorError as error:
-                self.log.write(
-                    "delete", f"{len(handles)} deletes failed (the messages will be delivered again): {error.message}"
-                )
-            finally:
-                for _ in handles:
-                    self._deletes.task_done()
-
     # -- drain ----------------------------------------------------------------------------------
 
     async def _drain(self, pollers: list[asyncio.Task[None]]) -> None:
         self._stopping.set()
         self._slot_freed.set()
-        deadline = self.config.drain_timeout_s
-        self.log.write(
-            "drain", f"stopped receiving; {len(self._deliveries)} POSTs in flight, waiting up to {deadline} s"
-        )
-        if pollers or self._deliveries:
-            await asyncio.wait([*pollers, *self._deliveries], timeout=deadline)
-        late = [f.received.receipt_handle for f in self._in_flight.values()]
-        waiting = [f.received.receipt_handle for f in self._groups.drain()]
-        for task in self._deliveries:
-            task.cancel()
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
-        # Nothing is handed back before every poller is done: a receive still parked would take it. (Over
-        # HTTP each abandoned receive's connection is closed by then: the server sees the hang-up first.)
-        await asyncio.gather(*pollers, return_exceptions=True)
-        if late:
-            self.log.write("drain", f"{len(late)} POSTs still open after {deadline} s: handing their messages back")
-        if waiting:
-            self.log.write("drain", f"handing back {len(waiting)} messages that were waiting behind their group")
-        await self._hand_back(self._unsent + waiting + late)
-
-    async def _hand_back(self, handles: list[str]) -> None:
-        """Make messages visible again at once (visibility 0)."""
-        for start in range(0, len(handles), MAX_BATCH_ENTRIES):
-            batch = handles[start : start + MAX_BATCH_ENTRIES]
-            try:
-                await self.queue.change_visibility([(h, 0) for h in batch])
-            except errors.ConveyorError as error:
-                self.log.write("drain", f"could not hand back {len(batch)} messages: {error.message}")
-
-
-def _group_of(flight: _InFlight) -> str:
-    return flight.group
+        await self._settle.drain(pollers, self._deliveries, self._in_flight, self.config.drain_timeout_s)

@@ -21,12 +21,10 @@ receives and deletes go on when the disk fills up (``space``).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
 
 from conveyor import errors
 from conveyor.clock import Clock, SystemClock
@@ -52,17 +50,19 @@ from conveyor.store.sqlite import fifo as sqlite_fifo
 from conveyor.store.sqlite import files as sqlite_files
 from conveyor.store.sqlite import moves, sql
 from conveyor.store.sqlite import schema as sqlite_schema
+from conveyor.store.sqlite.abandoned import AbandonedHooks
 from conveyor.store.sqlite.cron import CronHooks
 from conveyor.store.sqlite.history import HistoryHooks
 from conveyor.store.sqlite.reader import Reader
 from conveyor.store.sqlite.space import DiskSpace
 from conveyor.store.sqlite.writer import SYNCHRONOUS_MODES, Writer
 
-T = TypeVar("T")
 
+class SqliteStore(AbandonedHooks, CronHooks, HistoryHooks, BaseStore):
+    """Queues here; leases and cron slots in ``cron.CronHooks``; history in ``history.HistoryHooks``.
 
-class SqliteStore(CronHooks, HistoryHooks, BaseStore):
-    """Queues here; leases and cron slots in ``cron.CronHooks``; history in ``history.HistoryHooks``."""
+    Operations whose caller may give up (``_durable``, ``_hand_back``) are in ``abandoned.AbandonedHooks``.
+    """
 
     def __init__(
         self,
@@ -133,35 +133,6 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
         if queue_id is None:
             raise errors.QueueDoesNotExist(f"The specified queue {name!r} does not exist.")
         return queue_id
-
-    async def _durable(
-        self,
-        what: str,
-        fn: Callable[[sqlite3.Connection], T],
-        late: Callable[[T], None],
-        undo: Callable[[], None] = lambda: None,
-        *,
-        grows: bool = False,
-    ) -> T:
-        """``submit``, for operations whose effect memory must follow even if the caller gives up.
-
-        If the caller is cancelled before the operation started, it never runs. If it had started,
-        it commits anyway and ``late(result)`` brings the in-memory state in line afterwards.
-        ``undo`` runs whenever the operation turns out not to take effect (withdrawn or failed).
-        """
-        pending = self._writer.enqueue(what, fn, grows=grows)
-        try:
-            result: T = await asyncio.shield(pending.future)
-            return result
-        except asyncio.CancelledError:
-            if self._writer.withdraw(pending):
-                undo()
-            else:
-                pending.future.add_done_callback(functools.partial(_settle_late, late, undo))
-            raise
-        except BaseException:
-            undo()
-            raise
 
     # -- queues ---------------------------------------------------------------------------------
 
@@ -296,25 +267,6 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
 
         return await self._durable(f"receive from queue {name}", receive, functools.partial(self._hand_back, name))
 
-    def _hand_back(self, name: str, outcome: ReceiveOutcome) -> None:
-        """A receive whose caller went away after it ran: make its messages visible again at once."""
-        for dlq, count in outcome.moved_to.items():
-            self._waiters.notify(dlq, count)
-        queue_id = self._queue_ids.get(name)
-        if not outcome.messages or queue_id is None:
-            return
-        now_ms = self.clock.now_ms()
-        handles = [receipts.decode(r.receipt_handle, name) for r in outcome.messages]
-        rows = [(now_ms, h.key, queue_id, h.token) for h in handles]
-        try:
-            pending = self._writer.enqueue(
-                f"hand back {len(rows)} messages to queue {name}", lambda conn: conn.executemany(sql.HAND_BACK, rows)
-            )
-        except errors.StoreUnavailable:
-            return  # closing: their visibility timeout brings them back
-        woken = functools.partial(self._waiters.notify, name, len(rows))
-        pending.future.add_done_callback(functools.partial(_settle_late, lambda _: woken(), lambda: None))
-
     def _dead_letter_queue(self, name: str, settings: QueueSettings) -> tuple[int, str, str] | None:
         """(id, name, source ARN to record) of the queue's DLQ when it has a redrive policy and the DLQ exists."""
         if settings.redrive is None:
@@ -433,10 +385,3 @@ class SqliteStore(CronHooks, HistoryHooks, BaseStore):
             return sum(conn.execute(sql.SWEEP, row).rowcount for row in rows)
 
         return await self._writer.submit("delete expired messages", sweep)
-
-
-def _settle_late(late: Callable[[Any], None], undo: Callable[[], None], future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        late(future.result())
-    else:
-        undo()
