@@ -60,11 +60,11 @@ def server_config(tmp: Path, store: str = "sqlite") -> ServerConfig:
     return ServerConfig(host="127.0.0.1", port=0, data_dir=tmp, store=store)
 
 
-def sqs_client(url: str, **config: Any) -> Any:
+def sqs_client(url: str, region: str = "us-east-1", **config: Any) -> Any:
     return boto3.client(
         "sqs",
         endpoint_url=url,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id="AKIDLOCAL",
         aws_secret_access_key="local",
         config=Config(retries={"max_attempts": 0}, **config),

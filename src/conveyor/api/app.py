@@ -19,6 +19,7 @@ from conveyor.api.actions import messages, queues, redrive
 from conveyor.api.content_encoding import decode_body
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
+from conveyor.api.regions import RegionView, request_region
 from conveyor.config import ServerConfig
 from conveyor.log import Every, get_logger
 from conveyor.store.duty import Duty, process_holder
@@ -81,13 +82,23 @@ class SqsApi:
         self.config = config
         #: Refused requests are logged at most once a minute: a page can send them as often as it likes.
         self._refusals = Every(log, REFUSALS_LOGGED_EVERY_S, store.clock.now)
+        #: The store as each region's requests see it (``api/regions.py``).
+        self._regions: dict[str, RegionView] = {}
+
+    def _region_view(self, region: str) -> RegionView:
+        view = self._regions.get(region)
+        if view is None:
+            view = self._regions[region] = RegionView(self.store, self.store.clock, region, self.config.region)
+        return view
 
     def context(self, request: web.Request) -> Context:
-        match = _ACCESS_KEY.search(request.headers.get("Authorization", ""))
+        authorization = request.headers.get("Authorization", "")
+        match = _ACCESS_KEY.search(authorization)
         segments = [s for s in request.path.split("/") if s]
+        region = request_region(authorization, self.config.region)
         return Context(
-            store=self.store,
-            region=self.config.region,
+            store=self._region_view(region),
+            region=region,
             account_id=self.config.account_id,
             base_url=f"{request.scheme}://{request.host}",
             sender_id=match.group(1) if match else self.config.account_id,

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conveyor import errors
+from conveyor.api.regions import RegionView
 from conveyor.core import limits
 from conveyor.core.redrive import queue_arn
-from conveyor.store.protocol import Store
 
 Params = Mapping[str, Any]
 Result = dict[str, Any]
@@ -27,7 +27,9 @@ Result = dict[str, Any]
 class Context:
     """What a handler needs besides its parameters."""
 
-    store: Store
+    #: The store as the request's region sees it.
+    store: RegionView
+    #: The region the request was signed for (the server's when it is not signed).
     region: str
     account_id: str
     #: ``scheme://host:port`` the client used; queue URLs are built from it, not from the bind address.
