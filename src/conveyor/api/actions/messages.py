@@ -25,7 +25,7 @@ from conveyor.api.params import (
     req_str,
 )
 from conveyor.core import checksums, fifo, limits
-from conveyor.core.attributes import QueueSettings
+from conveyor.core.fifo import FifoSettings
 from conveyor.core.models import (
     AttributeMap,
     MessageAttributeValue,
@@ -117,14 +117,16 @@ def _check_number(name: str, text: str) -> None:
         )
 
 
-def build_message(ctx: Context, entry: Params, queue: QueueSettings) -> tuple[NewMessage, int]:
+def build_message(
+    ctx: Context, entry: Params, max_size: int, queue_fifo: FifoSettings | None
+) -> tuple[NewMessage, int]:
     """The message of a send (or batch entry) and its size in bytes (body and attributes)."""
     body = get_str(entry, "MessageBody")
     if not body:
         raise errors.MissingParameter("The request must contain the parameter MessageBody.")
     limits.validate_text(body, "the message body")
     delay_s = get_int(entry, "DelaySeconds", 0, limits.MAX_DELAY_S)
-    if delay_s and queue.fifo is not None:
+    if delay_s and queue_fifo is not None:
         raise errors.InvalidParameterValue(
             f"Value {delay_s} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not "
             "valid for this queue type."
@@ -139,9 +141,8 @@ def build_message(ctx: Context, entry: Params, queue: QueueSettings) -> tuple[Ne
     md5_of_system = checksums.md5_of_attributes(system)
     if "AWSTraceHeader" not in system and ctx.trace_header:
         system["AWSTraceHeader"] = MessageAttributeValue("String", ctx.trace_header)
-    group_id, dedup_id = fifo.send_ids(queue.fifo, get_str(entry, fifo.GROUP_ID), get_str(entry, fifo.DEDUP_ID), body)
+    group_id, dedup_id = fifo.send_ids(queue_fifo, get_str(entry, fifo.GROUP_ID), get_str(entry, fifo.DEDUP_ID), body)
     size = len(body.encode()) + attributes_size
-    max_size = queue.max_message_size_bytes
     if size > max_size:
         log.debug("refused a message of %d bytes (body and attributes) over %d", size, max_size)
         raise errors.InvalidParameterValue(
@@ -172,22 +173,25 @@ def send_result(message: NewMessage, sent: Sent) -> Result:
     return result
 
 
-async def _settings(ctx: Context, name: str) -> QueueSettings:
-    return QueueSettings.of((await ctx.store.get_queue(name)).attributes)
+async def _send_limits(ctx: Context, name: str) -> tuple[int, FifoSettings | None]:
+    """(MaximumMessageSize, the FIFO settings or None) of a queue: what a send is checked against, read without
+    parsing the rest of its attributes (a send is a hot path)."""
+    attributes = (await ctx.store.get_queue(name)).attributes
+    return int(attributes["MaximumMessageSize"]), FifoSettings.of(attributes)
 
 
 async def send_message(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    message, _ = build_message(ctx, params, await _settings(ctx, name))
+    message, _ = build_message(ctx, params, *await _send_limits(ctx, name))
     [sent] = await ctx.store.send_messages(name, [message])
     return send_result(message, sent)
 
 
 async def send_message_batch(ctx: Context, params: Params) -> Result:
     name = queue_name(params, ctx)
-    queue = await _settings(ctx, name)
+    max_size, queue_fifo = await _send_limits(ctx, name)
     entries = batch_entries(params)
-    if queue.fifo is not None and any(get_str(entry, fifo.GROUP_ID) is None for entry in entries):
+    if queue_fifo is not None and any(get_str(entry, fifo.GROUP_ID) is None for entry in entries):
         # One entry without a group fails the whole request on a FIFO queue, as SQS answers.
         raise errors.InvalidParameterValue(f"The request must contain the parameter {fifo.GROUP_ID}.")
     good: list[tuple[str, NewMessage]] = []
@@ -195,7 +199,7 @@ async def send_message_batch(ctx: Context, params: Params) -> Result:
     total = 0
     for entry in entries:
         try:
-            message, size = build_message(ctx, entry, queue)
+            message, size = build_message(ctx, entry, max_size, queue_fifo)
         except errors.ConveyorError as error:
             failed.append(batch_failure(entry["Id"], error))
             continue
