@@ -1,11 +1,10 @@
 """Property tests: random operation sequences agree with a small model of SQS semantics.
 
-The model follows the reference rules: a receive takes visible messages in (visible_at, insertion)
-order, moving the spent ones to the DLQ as it meets them, until it has ``max_messages``; only the
-latest receipt handle deletes a message; any handle of a message still in the queue changes its
-visibility, in flight or visible again (as Amazon SQS was recorded doing on a standard queue). With
-a DLQ the queue holds at most 10 messages and every receive asks for 10, so each receive meets every
-visible message.
+The model follows the reference rules: a receive takes visible messages, those received before (visible again)
+first, in (visible_at, insertion) order, moving the spent ones to the DLQ as it meets them, until it has
+``max_messages``; only the latest receipt handle deletes a message; any handle of a message still in the queue
+changes its visibility, in flight or visible again (as Amazon SQS was recorded doing on a standard queue). With a
+DLQ the queue holds at most 10 messages and every receive asks for 10, so each receive meets every visible message.
 """
 
 from __future__ import annotations
@@ -115,7 +114,10 @@ class QueueModel:
         """The messages a receive must return, in order; moves the spent ones it meets to the DLQ."""
         now_ms = self.clock.now_ms()
         out: list[Tracked] = []
-        for m in sorted((m for m in self.live() if m.visible_at_ms <= now_ms), key=lambda m: (m.visible_at_ms, m.seq)):
+        for m in sorted(
+            (m for m in self.live() if m.visible_at_ms <= now_ms),
+            key=lambda m: (m.receive_count == 0, m.visible_at_ms, m.seq),
+        ):
             if len(out) == max_messages:
                 break
             if self.with_dlq and m.receive_count >= MAX_RECEIVE_COUNT:

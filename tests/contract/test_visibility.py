@@ -129,6 +129,35 @@ async def test_change_visibility_to_zero_releases_the_message(store: Store) -> N
     assert again.message.receive_count == 2
 
 
+# As Amazon SQS was recorded doing: a message visible again comes before messages sent after it (and before those
+# sent before it that were never received), whether it was released or its visibility ran out.
+async def test_a_released_message_is_received_before_messages_sent_after_it(store: Store, clock: FakeClock) -> None:
+    await create_queue(store)
+    await send(store, "q", "first", "second")
+    received = await receive_one(store, "q")
+    clock.advance(5)
+    await send(store, "q", "third")
+    clock.advance(5)
+    await store.change_visibility("q", [VisibilityChange(received.receipt_handle, 0)])
+    assert [r.message.body for r in await receive(store, "q")] == ["first", "second", "third"]
+
+
+async def test_a_message_whose_visibility_ran_out_is_received_before_messages_sent_after_it(
+    store: Store, clock: FakeClock
+) -> None:
+    await create_queue(store, VisibilityTimeout=10)
+    await send(store, "q", "a", "b")
+    taken = await receive(store, "q", 2)
+    clock.advance(5)
+    await send(store, "q", "c", "d")
+    clock.advance(6)  # a and b visible again: after c and d by the clock, before them by the rule
+    await send(store, "q", "e")
+    got = await receive(store, "q", 10)
+    assert [r.message.body for r in got] == ["a", "b", "c", "d", "e"]
+    assert [r.message.receive_count for r in got] == [2, 2, 1, 1, 1]
+    assert {r.message.message_id for r in taken} == {r.message.message_id for r in got[:2]}
+
+
 async def test_handle_still_works_after_a_change_visibility(store: Store, clock: FakeClock) -> None:
     await create_queue(store)
     await send(store, "q", "m")

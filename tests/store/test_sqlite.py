@@ -377,6 +377,8 @@ async def test_a_send_is_committed_before_it_returns(store: SqliteStore) -> None
 HOT_QUERIES = {
     "front": (sqlite_sql.FRONT, (1, 2, 3)),
     "front after": (sqlite_sql.FRONT_AFTER, (1, 2, 3, 4, 5)),
+    "returned front": (sqlite_sql.FRONT_RETURNED, (1, 2, 3)),
+    "returned front after": (sqlite_sql.FRONT_RETURNED_AFTER, (1, 2, 3, 4, 5)),
     "next visible": (sqlite_sql.NEXT_VISIBLE, (1, 2)),
     "received": (sqlite_sql.RECEIVED, (1, "t", 2, 3)),
     "to dlq": (sqlite_sql.TO_DLQ, (1, 2, "q", "arn", 3)),

@@ -115,7 +115,9 @@ class MemoryStore(MemoryHistory, BaseStore):
         outcome = ReceiveOutcome([])
         expiry_ms = now_ms - settings.retention_s * 1000
         if settings.fifo is None:  # shared fairly among groups (fair queues) when messages carry group ids
-            visible = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=_order)
+            grouped = any(r.message.group_id is not None for r in queue.values())
+            order = _order if grouped else _returned_first
+            visible = sorted((r for r in queue.values() if r.visible_at_ms <= now_ms), key=order)
             in_flight: dict[str | None, int] = {}
             for r in queue.values():
                 if r.token is not None and r.visible_at_ms > now_ms:
@@ -304,7 +306,14 @@ class MemoryStore(MemoryHistory, BaseStore):
 
 
 def _order(record: _Record) -> tuple[int, int]:
+    """Visibility order: by the time a message became visible (moves, and receives of a fair queue)."""
     return (record.visible_at_ms, record.key)
+
+
+def _returned_first(record: _Record) -> tuple[bool, int, int]:
+    """Receive order of a standard queue without group ids: messages received before and visible again (released or
+    expired) first, as Amazon SQS was recorded giving them before messages sent after them; then visibility order."""
+    return (record.receive_count == 0, record.visible_at_ms, record.key)
 
 
 def _expired(record: _Record, now_ms: int) -> bool:

@@ -57,6 +57,7 @@ def receive_params(store: PostgresStore) -> dict[str, Any]:
 
 async def test_receive_takes_the_front_of_the_queue_by_index(loaded: PostgresStore) -> None:
     found = await plan(loaded, sql.RECEIVE, receive_params(loaded))
+    assert "Index Scan using conveyor_messages_returned on conveyor_messages" in found  # visible again: first
     assert "Index Scan using conveyor_messages_visible on conveyor_messages" in found
     assert "Seq Scan on conveyor_messages" not in found and "Sort Key: conveyor_messages" not in found
 

@@ -35,6 +35,9 @@ schema:
 - Version 3 (fair queues, ``fair_sql.py``): a standard queue's message with a ``MessageGroupId`` has it in
   ``group_id`` too (filled in for the messages already there), and the partial index ``conveyor_messages_tenants``
   on ``(queue_id, group_id, visible_at_ms, key)`` finds each group's front in receive order.
+- Version 4: ``conveyor_messages_returned`` on ``(queue_id, visible_at_ms, key)``, partial on ``receive_count > 0``:
+  the messages received before, so a receive finds those visible again (released or expired) before the others
+  (``sql.RECEIVE``). A message enters it at its first receive.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -118,6 +121,10 @@ MIGRATIONS: list[tuple[str, ...]] = [
     QUEUES_DDL + COORDINATION_DDL + HISTORY_DDL,
     FIFO_DDL,
     FAIR_DDL,
+    (
+        "CREATE INDEX conveyor_messages_returned ON conveyor_messages (queue_id, visible_at_ms, key) "
+        "WHERE receive_count > 0",
+    ),
 ]
 
 #: The version this code writes and understands.

@@ -84,27 +84,39 @@ SELECT array(SELECT id FROM live),
     (SELECT count(pg_notify(%(channel)s, payload)) FROM unnest(%(payloads)b::text[]) AS payload)
 """
 
-#: Receive from the front of one queue: take up to ``limit`` visible rows in (visible_at, key) order, skipping those
-#: another transaction holds, then decide each one's fate in order, as ``MemoryStore._receive_now`` does: expired
-#: (1) are deleted, spent (2) move to the dead-letter queue when it exists (held with ``FOR KEY SHARE``, only then),
-#: the rest are received (0) until ``wanted`` are, and rows past that (3) are left as they were. ``seen`` are keys an
-#: earlier round of the same receive took (received with visibility 0, they are still visible). The last row
-#: returned counts what the rounds need: rows taken (``n``) and moved (``key``); rows moved notify the dead-letter
-#: queue's ``wake`` channel (as ``listener.py`` reads it) in the same statement. A queue with messages that carry a
-#: group id (a fair queue: ``fair.py``; one descent of the partial ``conveyor_messages_groups``) is left as it is,
-#: and the last row says so (``fair`` in its fourth column).
+#: Receive from the front of one queue: take up to ``limit`` visible rows, skipping those another transaction holds,
+#: first those received before (visible again: ``returned``, by the partial ``conveyor_messages_returned``), then the
+#: others (``fresh``), each in (visible_at, key) order, as ``MemoryStore`` orders them; then decide each one's fate in
+#: order, as ``MemoryStore._receive_now`` does: expired (1) are deleted, spent (2) move to the dead-letter queue when
+#: it exists (held with ``FOR KEY SHARE``, only then), the rest are received (0) until ``wanted`` are, and rows past
+#: that (3) are left as they were. ``seen`` are keys an earlier round of the same receive took (received with
+#: visibility 0, they are still visible). The last row returned counts what the rounds need: rows taken (``n``) and
+#: moved (``key``); rows moved notify the dead-letter queue's ``wake`` channel (as ``listener.py`` reads it) in the
+#: same statement. A queue with messages that carry a group id (a fair queue: ``fair.py``; one descent of the partial
+#: ``conveyor_messages_groups``) is left as it is, and the last row says so (``fair`` in its fourth column).
 RECEIVE = """
 WITH grouped AS MATERIALIZED (
     SELECT EXISTS (SELECT 1 FROM conveyor_messages WHERE queue_id = %(queue_id)s AND group_id IS NOT NULL) AS yes
-), picked AS (
+), returned AS (
     SELECT key, visible_at_ms, sent_at_ms, receive_count FROM conveyor_messages
-    WHERE queue_id = %(queue_id)s AND visible_at_ms <= %(now)s AND key <> ALL(%(seen)b::bigint[])
-        AND NOT (SELECT yes FROM grouped)
+    WHERE queue_id = %(queue_id)s AND visible_at_ms <= %(now)s AND receive_count > 0
+        AND key <> ALL(%(seen)b::bigint[]) AND NOT (SELECT yes FROM grouped)
     ORDER BY visible_at_ms, key
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), fresh AS (
+    SELECT key, visible_at_ms, sent_at_ms, receive_count FROM conveyor_messages
+    WHERE queue_id = %(queue_id)s AND visible_at_ms <= %(now)s AND receive_count = 0
+        AND key <> ALL(%(seen)b::bigint[]) AND NOT (SELECT yes FROM grouped)
+    ORDER BY visible_at_ms, key
+    LIMIT %(limit)s - (SELECT count(*) FROM returned)
+    FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT key, visible_at_ms, sent_at_ms, receive_count FROM returned
+    UNION ALL
+    SELECT key, visible_at_ms, sent_at_ms, receive_count FROM fresh
 ), based AS (
-    SELECT key, row_number() OVER (ORDER BY visible_at_ms, key) AS n,
+    SELECT key, row_number() OVER (ORDER BY receive_count = 0, visible_at_ms, key) AS n,
         CASE WHEN sent_at_ms <= %(expiry)s THEN 1 WHEN receive_count >= %(max_receives)s THEN 2 ELSE 0 END AS fate
     FROM picked
 ), dlq AS (

@@ -12,11 +12,12 @@ reading any tenant's backlog.
 - Messages without a group are a group of their own, found in the queue's front (``messages_visible``, not indexed
   by group) among the first ``PLAIN_WINDOW`` visible messages. A queue found to hold none (counted) skips that step
   until a message without a group is stored in it or moved into it (``stored``, ``moved_in``). Likewise a queue
-  found to hold no message with a group is received as before, with no step more, until one is stored or moved in.
+  found to hold no message with a group is received as any standard queue is (``sql.returned_first``), with no
+  step more, until one is stored or moved in.
 - Then each next message comes from the group with the fewest messages in flight (plus those this receive took),
-  ties to the group whose first visible message comes first; within a group, receive order. Rows are read a chunk
-  at a time from each group, only as the receive takes them. A queue without visible messages in any group is
-  received as before (``sql.front``).
+  ties to the group whose first visible message comes first; within a group, visibility order (a message visible
+  again is not put first, as it is in a queue without group ids). Rows are read a chunk at a time from each group,
+  only as the receive takes them.
 
 The bounds (where this differs from the memory store): more than ``MAX_GROUPS`` groups are shared ``MAX_GROUPS`` at
 a time; a group's messages in flight are counted among its first ``IN_FLIGHT_CAP`` hidden ones; messages without a
@@ -135,10 +136,10 @@ class FairQueues:
 
     def front(self, conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
         """The visible messages of a standard queue in fair order, as rows of ``FRONT_COLUMNS``, read as they are
-        taken; in a queue without visible messages in any group, ``sql.front``."""
+        taken; in a queue without group ids, ``sql.returned_first``."""
         groups = self._groups(conn, queue_id, now_ms) if self._grouped.get(queue_id, True) else []
-        if not groups:
-            yield from sql.front(conn, queue_id, now_ms, chunk)
+        if not self._grouped.get(queue_id, False):
+            yield from sql.returned_first(conn, queue_id, now_ms, chunk)
             return
         heads: list[tuple[int, int]] = [(head_ms, head_key) for _, head_ms, head_key, _ in groups]
         loads = [in_flight for *_, in_flight in groups]

@@ -46,6 +46,9 @@ Tables:
   each tenant's visible messages in receive order and, by index alone, its messages in flight, so a receive finds
   every tenant's first message without reading any tenant's backlog. Partial, so a message without a tenant pays
   nothing for it.
+- ``messages_returned`` (version 7) on ``(queue_id, visible_at_ms, key)``, partial on ``receive_count > 0``: the
+  messages received before, so a receive of a standard queue finds those visible again (released or expired)
+  before the others (``sql.returned_first``). A message enters it at its first receive.
 """
 
 from __future__ import annotations
@@ -186,6 +189,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX messages_fair ON messages (queue_id, fair_group, visible_at_ms, key, token) "
         "WHERE fair_group IS NOT NULL",
     ),
+    ("CREATE INDEX messages_returned ON messages (queue_id, visible_at_ms, key) WHERE receive_count > 0",),
 ]
 
 #: The version this code writes and understands.

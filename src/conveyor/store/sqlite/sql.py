@@ -37,9 +37,22 @@ FRONT = (
     f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
     "WHERE queue_id = ? AND visible_at_ms <= ? ORDER BY visible_at_ms, key LIMIT ?"
 )
+#: Where ``receive_count`` is in a row of ``FRONT``.
+RECEIVE_COUNT = 11
 FRONT_AFTER = (
     f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_visible "
     "WHERE queue_id = ? AND visible_at_ms <= ? AND (visible_at_ms, key) > (?, ?) ORDER BY visible_at_ms, key LIMIT ?"
+)
+#: The visible messages of a queue received before (released or expired: visible again), by ``messages_returned``
+#: (schema version 7, partial on ``receive_count > 0``: a message enters it at its first receive).
+FRONT_RETURNED = (
+    f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_returned "
+    "WHERE queue_id = ? AND visible_at_ms <= ? AND receive_count > 0 ORDER BY visible_at_ms, key LIMIT ?"
+)
+FRONT_RETURNED_AFTER = (
+    f"SELECT key, visible_at_ms, {codec.MESSAGE_COLUMNS}, source_queue FROM messages INDEXED BY messages_returned "
+    "WHERE queue_id = ? AND visible_at_ms <= ? AND receive_count > 0 AND (visible_at_ms, key) > (?, ?) "
+    "ORDER BY visible_at_ms, key LIMIT ?"
 )
 PEEK = (
     f"SELECT key, {codec.MESSAGE_COLUMNS} FROM messages INDEXED BY messages_sent "
@@ -143,18 +156,30 @@ PRUNE_CRON_RUNS = (
 
 
 def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
-    """Visible messages of a queue in receive order, read ``chunk`` rows at a time.
+    """Visible messages of a queue in visibility order (visible_at_ms, key), read ``chunk`` rows at a time.
 
     Each chunk is fully read before the caller sees it, and the next one starts strictly after the
     last row seen, so callers may change rows as they go without seeing one twice.
     """
-    rows = conn.execute(FRONT, (queue_id, now_ms, chunk)).fetchall()
+    yield from _chunks(conn, FRONT, FRONT_AFTER, queue_id, now_ms, chunk)
+
+
+def returned_first(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
+    """Visible messages of a standard queue in receive order: those received before (visible again) first, then
+    the others, each part in visibility order, read as ``front`` reads them (a row's ``receive_count`` decides
+    its part: none is seen twice)."""
+    yield from _chunks(conn, FRONT_RETURNED, FRONT_RETURNED_AFTER, queue_id, now_ms, chunk)
+    yield from (row for row in front(conn, queue_id, now_ms, chunk) if row[RECEIVE_COUNT] == 0)
+
+
+def _chunks(conn: sqlite3.Connection, first: str, after: str, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:
+    rows = conn.execute(first, (queue_id, now_ms, chunk)).fetchall()
     while rows:
         yield from rows
         if len(rows) < chunk:
             return
         last = rows[-1]
-        rows = conn.execute(FRONT_AFTER, (queue_id, now_ms, last[1], last[0], chunk)).fetchall()
+        rows = conn.execute(after, (queue_id, now_ms, last[1], last[0], chunk)).fetchall()
 
 
 def by_id(conn: sqlite3.Connection, queue_id: int, chosen: frozenset[str]) -> list[tuple[int, int, str | None]]:

@@ -9,10 +9,10 @@ Queues are cached in memory by ``BaseStore`` and known here by their integer id:
 resolves a name to an id before it submits an operation, in the same step, so an operation can never
 act on a queue deleted before it was submitted, nor on a new queue of the same name.
 
-Receive, delete, change visibility and next-visible use the ``messages_visible`` index or the primary
-key only, so their cost does not grow with the queue. A FIFO queue's sends, receives, deletes and visibility
-changes are in ``fifo`` (a receive walks the message groups by their first message); a standard queue's receive is
-shared among its messages' groups (fair queues) in ``fair``; moves in ``moves``.
+Receive, delete, change visibility and next-visible use the ``messages_visible`` and ``messages_returned`` indexes
+or the primary key only, so their cost does not grow with the queue. A FIFO queue's sends, receives, deletes and
+visibility changes are in ``fifo`` (a receive walks the message groups by their first message); a standard queue's
+receive is shared among its messages' groups (fair queues) in ``fair``; moves in ``moves``.
 
 At start, the data directory is made private and the database locked for the run (``files``),
 a lost or damaged database is refused (``files``, ``check``), and a disk reserve lets
