@@ -45,13 +45,15 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
 # Debian's packages the tests need: chromium (the console's browser tests drive it with Playwright; no browser is
-# downloaded) and postgresql (the postgres store's tests run a cluster of their own, never the system's service).
+# downloaded), postgresql (the postgres store's tests run a cluster of their own, never the system's service) and
+# iproute2 (the several-hosts tests make their hosts with `ip netns`, as root).
 # As root (CI) the missing ones are installed with one apt-get update; otherwise a note says which tests will skip
 # (outside CI only: under CI they fail).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else echo "note: missing:$$missing; run 'sudo apt-get install -y$$missing'; until then their tests skip (they fail under CI)"; fi

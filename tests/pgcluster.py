@@ -6,6 +6,10 @@ by the first test that asks for it and stopped when the session ends (never the 
 programs (Debian's ``postgresql``; ``make test`` installs it) the tests that need it skip outside CI and fail
 under CI.
 
+A cluster that hosts in network namespaces reach (``tests/hosts/``) listens on more ``addresses`` than 127.0.0.1
+and trusts the ``clients`` networks too (``running(folder, addresses=..., clients=...)``); ``stop`` and ``start``
+again keep its port and data.
+
 As root (CI), the server runs as the ``postgres`` user: ``initdb`` refuses to run as root. That user must pass
 through every folder above the data dir: when the checkout lies in a private folder (a clone in ``mktemp -d``),
 the cluster goes to a folder of its own under the system's temp dir instead, removed at the end.
@@ -22,7 +26,7 @@ import socket
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -52,11 +56,19 @@ def free_port() -> int:
 
 
 class PgCluster:
-    """One cluster: ``start()``, ``stop()``, ``restart()``, ``url(schema)``, ``new_schema()``, ``sql(statement)``."""
+    """One cluster: ``start()``, ``stop()``, ``restart()``, ``url(schema)``, ``new_schema()``, ``sql(statement)``.
 
-    def __init__(self, bindir: Path, folder: Path) -> None:
+    It listens on 127.0.0.1 and on ``addresses``; connections from 127.0.0.1 and from the ``clients`` networks
+    (CIDR) are trusted, as the cluster of the tests' own trusts every local connection.
+    """
+
+    def __init__(
+        self, bindir: Path, folder: Path, *, addresses: Sequence[str] = (), clients: Sequence[str] = ()
+    ) -> None:
         self.bindir = bindir
         self.folder = folder
+        self.addresses = ("127.0.0.1", *addresses)
+        self.clients = tuple(clients)
         self.data = folder / "data"
         self.log = folder / "server.log"
         self.port = free_port()
@@ -89,15 +101,18 @@ class PgCluster:
                 path.chmod(0o755)
             os.chown(self.folder, record.pw_uid, record.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        with (self.data / "pg_hba.conf").open("a") as hba:  # appended: the file keeps its owner
+            hba.writelines(f"host all all {network} trust\n" for network in self.clients)
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+            f"-p {self.port} -c listen_addresses={','.join(self.addresses)} -c unix_socket_directories='' "
             "-c max_connections=400 -c fsync=off -c full_page_writes=off -c synchronous_commit=on"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``immediate``: as a crash would, recovered from the WAL at the next start)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def restart(self, mode: str = "fast") -> None:
@@ -105,8 +120,9 @@ class PgCluster:
         self.stop(mode)
         self.start()
 
-    def url(self, schema: str | None = None, database: str = "postgres") -> str:
-        base = f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, schema: str | None = None, database: str = "postgres", host: str = "127.0.0.1") -> str:
+        """The URL of ``database`` on ``host`` (one of its addresses), on ``schema`` when given."""
+        base = f"postgresql://postgres@{host}:{self.port}/{database}"
         return base if schema is None else f"{base}?options={quote(f'-csearch_path={schema}')}"
 
     def sql(self, statement: str, database: str = "postgres") -> str:
@@ -142,10 +158,10 @@ class PgCluster:
             shutil.rmtree(self.folder.parent, ignore_errors=True)
 
 
-def cluster_folder() -> Path:
-    """``build/postgres-PID``; as root, when the postgres user cannot pass through the checkout's parents (a clone in
+def cluster_folder(name: str = "postgres") -> Path:
+    """``build/NAME-PID``; as root, when the postgres user cannot pass through the checkout's parents (a clone in
     a private temp dir), a folder of its own under the system's temp dir instead."""
-    folder = BUILD / f"postgres-{os.getpid()}"
+    folder = BUILD / f"{name}-{os.getpid()}"
     if os.geteuid() != 0 or all(path.stat().st_mode & stat.S_IXOTH for path in (ROOT, *ROOT.parents)):
         return folder
     private = Path(tempfile.mkdtemp(prefix="conveyor-postgres-"))
@@ -160,13 +176,15 @@ def missing(reason: str) -> None:
     pytest.skip(f"{reason}: the PostgreSQL tests skip outside CI (apt-get install postgresql)")
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
+@contextlib.contextmanager
+def running(folder: Path, *, addresses: Sequence[str] = (), clients: Sequence[str] = ()) -> Iterator[PgCluster]:
+    """A cluster created in ``folder`` and started (see ``PgCluster`` for ``addresses`` and ``clients``), removed
+    at the end; without PostgreSQL, or when it cannot start, ``missing`` says so."""
     bindir = binaries()
     if bindir is None:
         missing("PostgreSQL is not installed (no initdb)")
         raise AssertionError("unreachable")
-    cluster = PgCluster(bindir, cluster_folder())
+    cluster = PgCluster(bindir, folder, addresses=addresses, clients=clients)
     try:
         cluster.create()
         cluster.start()
@@ -177,6 +195,12 @@ def pg_cluster() -> Iterator[PgCluster]:
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    with running(cluster_folder()) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ class FakeBackend:
     async def health(self) -> EnvironmentHealth:
         return self.health_doc
 
-    def events(self, since: int = 0) -> list[EventEntry]:
+    async def events(self, since: int = 0) -> list[EventEntry]:
         return [e for e in self.events_list if e.sequence > since]
 
     async def queues(self) -> list[QueueSummary]:

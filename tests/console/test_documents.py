@@ -39,7 +39,7 @@ async def test_every_document_of_the_fake_reads_back_as_itself() -> None:
         await backend.health(),
         backend.config(),
         await backend.cron(),
-        *backend.events(),
+        *(await backend.events()),
         *await backend.queues(),
     ]
     for document in documents:
@@ -62,6 +62,7 @@ async def test_the_json_form_keeps_the_field_order_and_writes_tuples_as_lists() 
         "web_url",
         "web",
         "sdk_environment",
+        "hosts",
     ]
     instance = data["instances"][1]
     assert list(instance)[-3:] == ["next_restart_at_s", "exit_cause", "daemon"]
@@ -175,7 +176,7 @@ async def test_the_real_operations_answer_documents_that_read_back(tmp_path: Pat
         await ops.send("hello", {"n": 1}, None, 3, None),
         MessageView.of(await ops.find("shop-dlq", dead), full=True),
         *queues,
-        *ops.events(0),
+        *(await ops.events(0)),
     ]
     for document in documents:
         data = through_json(document)

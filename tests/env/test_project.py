@@ -77,7 +77,8 @@ def test_env_yaml_environment_links_name_the_variable(tmp_path: Path) -> None:
         ),
         (
             {"conveyor.yaml": "worker: w\ninstances:\n  maximum: 3\n"},
-            "conveyor.yaml:3: unknown key 'maximum' in instances; did you mean 'max'? Valid keys: min, max, cooldown.",
+            "conveyor.yaml:3: unknown key 'maximum' in instances; did you mean 'max'? "
+            "Valid keys: min, max, cooldown, max_per_host.",
         ),
         (
             {"conveyor.yaml": "wroker: w\n"},
@@ -155,3 +156,33 @@ def test_web_process_with_a_fixed_port(tmp_path: Path) -> None:
     write(tmp_path, "conveyor.yaml", "worker: w\nweb:\n  command: python web.py\n  port: 0\n")
     with pytest.raises(ConfigError, match="conveyor.yaml:4: web port must be an integer from 1 to 65535"):
         load_project(tmp_path)
+
+
+def test_several_hosts_keys_capacity_and_the_database(tmp_path: Path) -> None:
+    write(tmp_path, "conveyor.yaml", "worker: python w.py\ninstances: {max: 6}\n")
+    project = load_project(tmp_path)
+    assert (project.max_per_host.value, project.database_url) == (6, None)  # one host may run them all
+    assert "instances max" in project.max_per_host.where
+    url = "postgresql://conveyor@db.internal:5432/conveyor"
+    write(
+        tmp_path,
+        "conveyor.yaml",
+        f"worker: python w.py\ninstances: {{max_per_host: 2}}\nqueue: {{database_url: {url}}}\n",
+    )
+    project = load_project(tmp_path)
+    assert project.max_per_host.value == 2 and project.database_url is not None
+    assert project.database_url.value == url and project.queue_settings == {}  # not an SQS attribute
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ("queue: {database_url: mysql://db/x}", "conveyor.yaml:2: queue.database_url must be a PostgreSQL URL"),
+        ("instances: {max_per_host: 0}", "instances max_per_host"),
+    ],
+)
+def test_several_hosts_mistakes(tmp_path: Path, yaml: str, message: str) -> None:
+    write(tmp_path, "conveyor.yaml", f"worker: python w.py\n{yaml}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_project(tmp_path)
+    assert message in raised.value.message, raised.value.message

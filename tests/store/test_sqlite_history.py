@@ -12,6 +12,7 @@ import pytest
 from conveyor import errors
 from conveyor.clock import FakeClock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, minute_of
+from conveyor.core.hosts import EnvironmentEvent
 from conveyor.store.sqlite import SqliteStore
 from conveyor.store.sqlite import history as sqlite_history
 from conveyor.store.sqlite import schema as sqlite_schema
@@ -128,6 +129,8 @@ async def test_a_long_backlog_is_pruned_in_chunks_and_all_of_it_goes(
     new = [DeliveryAttempt("fresh", "q", "w", 500_000, 1.0, 200, None)]
     await store.record_deliveries(old + new)
     await store.record_metrics([MetricPoint("queue:q", "visible", 60 * m, 1.0) for m in range(1, 21)])
+    await store.record_events([EnvironmentEvent("shop", "h1", 100.0 + i, "scale", f"e{i}") for i in range(9)])
+    await store.record_events([EnvironmentEvent("shop", "h1", 500.0, "scale", "fresh")])
     operations = 0
     submit = store._writer.submit
 
@@ -137,7 +140,9 @@ async def test_a_long_backlog_is_pruned_in_chunks_and_all_of_it_goes(
         return await submit(what, op)
 
     monkeypatch.setattr(store._writer, "submit", counted)
-    assert await store.prune_history(400) == 30 + 6  # minutes 60 ... 360 are before 400 s
-    assert operations == 5 + 1 + 1  # 30 attempts: 7+7+7+7+2; 6 points: one short chunk; no cron runs: one
+    assert await store.prune_history(400) == 30 + 6 + 9  # minutes 60 ... 360 are before 400 s
+    # 30 attempts: 7+7+7+7+2; 6 points: one short chunk; no cron runs: one; 9 events: 7+2
+    assert operations == 5 + 1 + 1 + 2
+    assert [e.message for e in await store.environment_events("shop", 10)] == ["fresh"]
     assert [a.message_id for a in await store.recent_deliveries(100)] == ["fresh"]
     assert len(await store.metric_series("queue:q", "visible", 0, 10_000)) == 14

@@ -102,14 +102,29 @@ def status(env_name: str | None, as_json: bool) -> None:
         f"queue        {data.queue_url}: {_counts(data.queue)}",
         f"dead letters {_counts(data.dlq)}",
         f"scaling      {data.scaling.summary}",
-        "instances:",
     ]
+    if data.hosts:
+        lines.append("hosts:")
+        for h in data.hosts:
+            role = " (leads scaling)" if h.leader else ""
+            heard = (
+                f"beat {h.silent_s:.0f} s ago"
+                if h.live
+                else f"GONE since {_clock(h.beat_at_s)}, silent {h.silent_s:.0f} s"
+            )
+            share = "-" if h.share is None else h.share
+            lines.append(
+                f"  {h.name:<16} {heard}; share {share} of capacity {h.capacity}, {len(h.instances)} instances"
+                f"{role}{'  ' + h.console_url if h.console_url else ''}"
+            )
+    lines.append("instances:")
+    width = max([12, *(len(i.name) for i in data.instances)])
     for i in data.instances:
         d = i.daemon
         restarts = f" restarts {len(i.restarts_at_s)}" if i.restarts_at_s else ""
         exited = _exited(i)
         lines.append(
-            f"  {i.name:<12} {i.state:<10} port {i.port:<6} pid {i.pid or '-':<8} "
+            f"  {i.name:<{width}} {i.state:<10} port {i.port:<6} pid {i.pid or '-':<8} "
             f"delivered {d.delivered if d else 0} failed {d.failed if d else 0} "
             f"in flight {d.in_flight if d else 0}{restarts}{exited}"
         )
@@ -123,11 +138,17 @@ def status(env_name: str | None, as_json: bool) -> None:
     emit(data.to_json(), as_json, "\n".join(lines))
 
 
+def _clock(at_s: float) -> str:
+    """A time in this machine's zone, to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at_s))
+
+
 def _health_text(data: EnvironmentHealth) -> str:
     lines = [f"{data.name}: {data.status} ({data.colour})"]
     lines += [f"  - {cause}" for cause in data.causes]
+    width = max([12, *(len(i.name) for i in data.instances)])
     for i in data.instances:
-        lines.append(f"  {i.name:<12} {i.status:<9} " + "; ".join(i.causes))
+        lines.append(f"  {i.name:<{width}} {i.status:<9} " + "; ".join(i.causes))
     if web := data.web:
         lines.append(f"  {'web':<12} {web.status:<9} " + "; ".join(web.causes))
     return "\n".join(lines)
@@ -172,8 +193,8 @@ def events(env_name: str | None, as_json: bool, follow: bool) -> None:
                 if as_json:
                     click.echo(orjson.dumps(event.to_json()).decode())
                 else:
-                    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at_s))
-                    click.echo(f"{stamp} {event.kind:<20} {event.message}")
+                    host = f"{event.host:<12} " if event.host else ""
+                    click.echo(f"{_clock(event.at_s)} {host}{event.kind:<20} {event.message}")
             if not follow:
                 return
             time.sleep(1)

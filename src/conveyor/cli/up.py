@@ -27,12 +27,14 @@ DIRECTORY/conveyor.yaml (every key optional but the worker command; EB's Procfil
   name: images                        environment and queue name (default: the folder's)
   worker: {command: python worker.py} started once per instance, with its own PORT
   web: {command: python web.py, port: 8000}   a web tier that reaches the queue with any AWS SDK
-  instances: {min: 1, max: 4, cooldown: 360}
+  instances: {min: 1, max: 4, cooldown: 360, max_per_host: 4}
   scaling: {target_backlog_per_instance: 20, max_age_s: 300, interval_s: 10, ...}
   health: {restart_window_s: 300, ...} thresholds of the health rules
   sqsd: {HttpPath: /work, HttpConnections: 10, ...}   EB's sqsd options, same names
   queue: {MessageRetentionPeriod: 86400, ...}         SQS attributes of the worker queue
   queue: {fifo: true, content_based_deduplication: true}   a FIFO worker queue, <name>.fifo
+  queue: {database_url: postgresql://...}   the queue in PostgreSQL; every host that runs
+                                      the project on it joins one environment
   environment: {GREETING: hello}      variables for the worker and web processes
   link: WORKERQUEUE                   variable that holds the queue URL
   metrics: {retention_days: 14}       history kept this long
@@ -69,6 +71,20 @@ A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
     help="Keep the queue in this PostgreSQL database (postgresql://USER@HOST:PORT/DBNAME; libpq's PG* variables and "
     "~/.pgpass fill in the rest) instead of the sqlite file in the data dir.",
 )
+@click.option(
+    "--host-name",
+    envvar="CONVEYOR_HOST_NAME",
+    metavar="NAME",
+    help="This host's name in an environment that spans several hosts (with --database-url). "
+    "Default: the machine's hostname.",
+)
+@click.option(
+    "--max-instances-per-host",
+    type=click.IntRange(1, 100),
+    metavar="N",
+    help="Instances this host runs at most when the environment spans several hosts "
+    "(default: conveyor.yaml's instances max_per_host, else instances max).",
+)
 @allow_host_option
 def up(
     directory: Path,
@@ -79,6 +95,8 @@ def up(
     console_host: str,
     no_console: bool,
     database_url: str | None,
+    host_name: str | None,
+    max_instances_per_host: int | None,
     allow_hosts: tuple[str, ...],
 ) -> None:
     """Run the worker environment of the project in DIRECTORY: queue, workers, autoscaler, health, console."""
@@ -93,7 +111,9 @@ def up(
             console_port=None if no_console else console_port,
             console_token=token,
             allow_hosts=parse_allow_hosts(allow_hosts),
-            database_url=database_url or None,
+            database_url=database_url or (str(project.database_url.value) if project.database_url else None),
+            host_name=host_name or None,
+            max_per_host=max_instances_per_host,
         )
         status = run_async(run_environment(project, options, _announce, _waiting))
     except ConveyorError as error:

@@ -47,7 +47,7 @@ class ConsoleBackend(Protocol):
         """Status, colour and causes of the environment and of each instance (control ``/health``)."""
         ...
 
-    def events(self, since: int = 0) -> list[EventEntry]:
+    async def events(self, since: int = 0) -> list[EventEntry]:
         """Events after sequence ``since``, oldest first."""
         ...
 

@@ -83,6 +83,41 @@ class ScalingStatus(Document):
 
 
 @dataclass(frozen=True, slots=True)
+class HostDetail(Document):
+    """What a host of an environment on several hosts writes of itself at each beat (``core.hosts.HostRecord``'s
+    ``detail``), for the other hosts to show."""
+
+    #: The host's current run of ``conveyor up`` (the scaling lease's holder when it leads).
+    run: str
+    queue_endpoint: str
+    #: ``""`` without a console.
+    console_url: str
+    instances: tuple[InstanceStatus, ...]
+    health: tuple[PartHealth, ...]
+    web: ProcessStatus | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus(Document):
+    """A host of an environment on several hosts, live or gone."""
+
+    name: str
+    address: str
+    #: Whether it beat within the timeout; a host that did not is gone, since ``beat_at_s``.
+    live: bool
+    #: Whether it holds the scaling lease (it decides for the whole environment).
+    leader: bool
+    silent_s: float
+    beat_at_s: float
+    started_at_s: float
+    capacity: int
+    #: Instances the last scaling decision gave it (None before any).
+    share: int | None
+    instances: tuple[InstanceStatus, ...]
+    console_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class EnvironmentStatus(Document):
     """``conveyor status``: the queue, the dead letters, the instances, scaling and the web process."""
 
@@ -97,6 +132,9 @@ class EnvironmentStatus(Document):
     web_url: str | None
     web: ProcessStatus | None
     sdk_environment: Mapping[str, str]
+    #: The hosts of an environment on several hosts (``instances`` are then all of theirs, named
+    #: ``instance-N@host``); empty on one host.
+    hosts: tuple[HostStatus, ...] = ()
 
 
 # -- health and events ----------------------------------------------------------------------------------------
@@ -133,6 +171,8 @@ class EventEntry(Document):
     kind: str
     message: str
     numbers: Mapping[str, float]
+    #: The host it happened on, in an environment on several hosts.
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

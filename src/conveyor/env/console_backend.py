@@ -51,8 +51,8 @@ class EnvironmentConsole:
     async def health(self) -> EnvironmentHealth:
         return await self.ops.health()
 
-    def events(self, since: int = 0) -> list[EventEntry]:
-        return self.ops.events(since)
+    async def events(self, since: int = 0) -> list[EventEntry]:
+        return await self.ops.events(since)
 
     async def queues(self) -> list[QueueSummary]:
         return await self.ops.queues()

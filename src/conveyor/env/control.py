@@ -66,7 +66,7 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
     @routes.get("/events")
     async def events(request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))
-        return _json(ops.events(since))
+        return _json(await ops.events(since))
 
     @routes.get("/logs")
     async def logs(request: web.Request) -> web.Response:

@@ -23,10 +23,12 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.config import (
     ServerConfig,
 )
+from conveyor.core.hosts import HOST_TIMEOUT_S
 from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.control import control_app
 from conveyor.env.events import EventLog
+from conveyor.env.hosts import HostsView, check_name_free, host_name, reporter
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
 from conveyor.env.policies import health_limits
@@ -41,6 +43,7 @@ from conveyor.health.status import Status
 from conveyor.loops import every
 from conveyor.metrics.collector import MetricCollector
 from conveyor.scale.autoscaler import Autoscaler
+from conveyor.scale.fleet import Fleet, FleetInstances
 from conveyor.scale.process import port_answers
 from conveyor.scale.supervisor import Supervisor
 from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
@@ -97,6 +100,8 @@ class Environment:
         self.metrics: MetricCollector | None = None
         self.supervisor: Supervisor | None = None
         self.autoscaler: Autoscaler | None = None
+        #: On several hosts (a database URL): this host's part in the environment.
+        self.fleet: Fleet | None = None
         self.running: Running | None = None
 
     # -- start ----------------------------------------------------------------------------------
@@ -154,6 +159,11 @@ class Environment:
             # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
             await store.set_queue_attributes(self.queue_name, changed)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
+        host = hosts_view = None
+        if opts.several_hosts:  # joins the environment of this project in the database, as one of its hosts
+            host = host_name(opts.host_name)
+            await check_name_free(store, self.project.name, host, HOST_TIMEOUT_S)
+            hosts_view = HostsView(store, self.project.name, host)
         supervisor = self.supervisor = Supervisor(
             self.project.worker_command,
             self.process_environment(),
@@ -162,13 +172,15 @@ class Environment:
             lambda port, name: self._make_daemon(store, metrics, port, name),
             self.logs.line,
             self.events.add,
+            host=host,
         )
+        total = FleetInstances(self.project.policy.bounds.min_instances)
         autoscaler = self.autoscaler = Autoscaler(
             self.project.policy,
             self.project.scaling_interval_s,
             store,
             self.queue_name,
-            supervisor,
+            supervisor if host is None else total,  # on several hosts it sets the environment's total
             self.events,
             self.clock,
         )
@@ -184,8 +196,39 @@ class Environment:
             self.project.thresholds,
             history=metrics,
             web_view=self.web_tier.view,
+            others=hosts_view.other_instances if hosts_view is not None else None,
         )
-        await supervisor.scale_to(self.project.policy.bounds.min_instances)
+        control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
+        console_url = console_address(opts.console_host, sockets.console) if sockets.console is not None else ""
+        if host is None:
+            await supervisor.scale_to(self.project.policy.bounds.min_instances)
+        else:
+            fleet = self.fleet = Fleet(
+                store,
+                self.project.name,
+                host,
+                run_id=self.up_id,
+                capacity=opts.max_per_host or int(self.project.max_per_host.value),
+                address=console_url or self.queue_endpoint,
+                describe=reporter(
+                    supervisor,
+                    self.daemon_state,
+                    monitor,
+                    self.web_tier.view,
+                    self.up_id,
+                    self.queue_endpoint,
+                    console_url,
+                    self.clock.now,
+                ),
+                supervisor=supervisor,
+                autoscaler=autoscaler,
+                total=total,
+                events=self.events,
+                clock=self.clock,
+            )
+            self.events.forward = fleet.note
+            await fleet.tick(self.clock.now())  # joins: beats, and takes its share (all of it on the first host)
+            await fleet.settle()
         await supervisor.wait_ready()
         unrunnable = await supervisor.unrunnable()
         if unrunnable is not None:  # a command that is not there will not be there after a restart either
@@ -194,21 +237,19 @@ class Environment:
             await self.web_tier.start(self.process_environment)
         self._tasks += [
             asyncio.create_task(self._supervise(supervisor, monitor, self._stop_loops)),
-            asyncio.create_task(autoscaler.run(self._stop_loops)),
+            asyncio.create_task((autoscaler if self.fleet is None else self.fleet).run(self._stop_loops)),
         ]
         scheduler = None
         if self.project.cron_tasks:
             scheduler = Scheduler(
                 self.project.cron_tasks,
-                StoreRegistry(store, f"{self.project.name}-{os.getpid()}"),
+                StoreRegistry(store, f"{self.project.name}-{host or 'local'}-{os.getpid()}"),
                 LocalQueue(store, self.queue_name),
                 self.clock,
                 log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
             )
             self._cron = asyncio.create_task(scheduler.run(self._stop_loops))
             self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
-        control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
-        console_url = console_address(opts.console_host, sockets.console) if sockets.console is not None else ""
         running = Running(
             project=self.project,
             options=opts,
@@ -228,6 +269,7 @@ class Environment:
             sdk_environment=self.shown_sdk_environment(),
             daemon_state=self.daemon_state,
             web_view=self.web_tier.view,
+            hosts=hosts_view,
         )
         operations = operations_over(running)
         await self.servers.serve(control_app(operations, self.logs), sockets.control)
@@ -335,6 +377,8 @@ class Environment:
         self._stop_loops.set()
         if self._cron is not None:  # the scheduler gives its lease up, so a restart leads at once
             await asyncio.gather(self._cron, return_exceptions=True)
+        if self.fleet is not None:  # the other hosts take this one's share at once, while it drains
+            await self.fleet.leave()
         if self.autoscaler is not None:
             await self.autoscaler.close()
         if self.supervisor is not None:

@@ -40,10 +40,12 @@ from conveyor.cron.schedule import next_slot
 from conveyor.cron.scheduler import LEASE_NAME, Scheduler
 from conveyor.env import views
 from conveyor.env.events import EventLog
+from conveyor.env.hosts import HostsView
 from conveyor.env.logs import LogHub
 from conveyor.env.project import Project
 from conveyor.env.sending import send_copies, send_problem
 from conveyor.health.monitor import Monitor
+from conveyor.health.status import Finding, combine
 from conveyor.scale.autoscaler import Autoscaler
 from conveyor.scale.process import ProcessView
 from conveyor.scale.supervisor import Supervisor
@@ -107,6 +109,8 @@ class Parts:
     daemon_state: Callable[[str], DaemonState | None]
     #: The web process as it is now (None without one).
     web_view: Callable[[], ProcessView | None]
+    #: On several hosts: the whole environment as this host shows it (None on one host).
+    hosts: HostsView | None = None
 
 
 class Operations:
@@ -170,7 +174,8 @@ class Operations:
         for event in self.parts.events.since(0):
             if event.kind == "instance-started":
                 highest = max(highest, _number(event.message.split(" ", 1)[0]))
-        return [f"instance-{n}" for n in range(1, highest + 1)]
+        host = self.parts.supervisor.host
+        return [f"instance-{n}" if host is None else f"instance-{n}@{host}" for n in range(1, highest + 1)]
 
     async def counts(self, name: str) -> QueueCounts:
         c = await self.parts.store.queue_counts(name)
@@ -179,13 +184,16 @@ class Operations:
     async def status(self) -> EnvironmentStatus:
         parts = self.parts
         scaling = parts.autoscaler.describe()
+        local = tuple(views.instance(view, parts.daemon_state(view.name)) for view in parts.supervisor.views())
+        hosts = await parts.hosts.statuses(local) if parts.hosts is not None else ()
+        others = tuple(i for h in hosts if h.live and h.name != parts.supervisor.host for i in h.instances)
         return EnvironmentStatus(
             name=parts.project.name,
             project=str(parts.project.root),
             queue_url=self.queue_url(parts.queue_name),
             queue=await self.counts(parts.queue_name),
             dlq=await self.counts(parts.dlq_name),
-            instances=tuple(views.instance(view, parts.daemon_state(view.name)) for view in parts.supervisor.views()),
+            instances=local + others,
             scaling=ScalingStatus(
                 min=scaling["min"],
                 max=scaling["max"],
@@ -196,11 +204,14 @@ class Operations:
             web_url=parts.web_url,
             web=views.process(web) if (web := parts.web_view()) is not None else None,
             sdk_environment=dict(parts.sdk_environment),
+            hosts=hosts,
         )
 
     async def health(self) -> EnvironmentHealth:
         """The environment's health and each instance's."""
         overall, instances, web = await self.parts.monitor.health(self.parts.clock.now())
+        if self.parts.hosts is not None:
+            overall = combine([Finding(overall.status, c) for c in overall.causes] + await self.parts.hosts.gone())
         return EnvironmentHealth(
             name=self.parts.project.name,
             status=overall.status.value,
@@ -210,7 +221,10 @@ class Operations:
             web=views.part_health("web", web) if web is not None else None,
         )
 
-    def events(self, since: int = 0) -> list[EventEntry]:
+    async def events(self, since: int = 0) -> list[EventEntry]:
+        """Events numbered after ``since``, oldest first: this run's, or on several hosts every host's."""
+        if self.parts.hosts is not None:
+            return await self.parts.hosts.events(since)
         events = self.parts.events.since(since)
         return [EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in events]
 
@@ -408,5 +422,6 @@ class Operations:
 
 
 def _number(name: str) -> int:
-    _, _, number = name.rpartition("-")
+    """N of ``instance-N`` (``instance-N@host`` on several hosts); 0 for any other name."""
+    _, _, number = name.split("@", 1)[0].rpartition("-")
     return int(number) if number.isdigit() else 0

@@ -22,7 +22,7 @@ from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.cron.cronfile import load_cron_yaml
 from conveyor.cron.schedule import CronTask
 from conveyor.env.policies import build_policy, build_thresholds
-from conveyor.env.queue_section import QUEUE_KEYS, queue_settings, worker_queue_name
+from conveyor.env.queue_section import QUEUE_KEYS, queue_location, queue_settings, worker_queue_name
 from conveyor.errors import ConfigError
 from conveyor.health import Thresholds
 from conveyor.scale import ScalingPolicy
@@ -57,7 +57,7 @@ _TOP_KEYS = (
 METRICS_KEYS = ("retention_days",)
 WORKER_KEYS = ("command",)
 WEB_KEYS = ("command", "port")
-INSTANCES_KEYS = ("min", "max", "cooldown")
+INSTANCES_KEYS = ("min", "max", "cooldown", "max_per_host")
 MAX_RETENTION_DAYS = 365
 
 
@@ -73,6 +73,9 @@ class Project:
     min_instances: Setting
     max_instances: Setting
     cooldown_s: Setting
+    #: Instances one host runs at most when the environment spans several (``instances: {max_per_host: N}``);
+    #: ``max`` by default, so one host can run them all.
+    max_per_host: Setting = field(default_factory=lambda: Setting(4, "default"))
     #: EB sqsd option name -> setting (only what the project sets; defaults come from sqsd.options).
     sqsd: dict[str, Setting] = field(default_factory=dict)
     #: The daemons' options those make, checked (the queue URL is the environment's, set when it starts).
@@ -97,6 +100,8 @@ class Project:
     cron_tasks: tuple[CronTask, ...] = ()
     #: Port of the web process (``web: {port: 8000}``); None: any free port.
     web_port: int | None = None
+    #: ``queue: {database_url: ...}``: the queue in this PostgreSQL database (``--database-url`` wins over it).
+    database_url: Setting | None = None
     #: Name of the variable holding the worker queue URL for the web tier.
     link_name: str = DEFAULT_LINK
     #: Seconds of metric, delivery and cron history kept (``metrics: {retention_days: N}``; 14 days).
@@ -218,6 +223,12 @@ def load_project(root: Path) -> Project:
             f"is above max ({max_instances.value}, {max_instances.where})."
         )
     cooldown = _whole(instances.get("cooldown") or asg.get("Cooldown") or Setting(360, "default"), "cooldown", 0, 86400)
+    per_host = instances.get("max_per_host")
+    max_per_host = (
+        _whole(per_host, "instances max_per_host", 1, 100)
+        if per_host is not None
+        else Setting(max_instances.value, f"default (instances max, {max_instances.where})")
+    )
     sqsd = {o.name: o.setting for o in eb if o.namespace == SQSD_NAMESPACE} | section("sqsd")
     environment = {o.name: o.setting for o in eb if o.namespace == APP_ENV_NAMESPACE}
     environment |= {k: Setting(str(v.value), v.where) for k, v in section("environment").items()}
@@ -242,6 +253,8 @@ def load_project(root: Path) -> Project:
         min_instances=min_instances,
         max_instances=max_instances,
         cooldown_s=cooldown,
+        max_per_host=max_per_host,
+        database_url=queue_location(queue),
         sqsd=sqsd,
         sqsd_options=resolve(
             root, {}, {}, require_queue=False, overrides=[(n, s.value, s.where) for n, s in sqsd.items()]

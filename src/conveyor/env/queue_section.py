@@ -10,6 +10,9 @@ Two kinds of keys:
   ``fifo_throughput_limit`` (``perQueue`` or ``perMessageGroupId``, which needs ``messageGroup``) are SQS's
   ``ContentBasedDeduplication``, ``DeduplicationScope`` and ``FifoThroughputLimit``, and need ``fifo: true``.
 
+and where the queue is: ``database_url`` puts it in a PostgreSQL database (``conveyor up --database-url`` and
+``CONVEYOR_DATABASE_URL`` win over it), where several hosts running the same project join one environment.
+
 Every mistake is a ``ConfigError`` naming the line.
 """
 
@@ -28,8 +31,23 @@ FIFO_ATTRIBUTE_KEYS = {
     "deduplication_scope": "DeduplicationScope",
     "fifo_throughput_limit": "FifoThroughputLimit",
 }
+DATABASE_URL_KEY = "database_url"
 #: Every key ``queue:`` takes.
-QUEUE_KEYS = (FIFO_KEY, *FIFO_ATTRIBUTE_KEYS, *sorted(queue_attributes.SETTABLE))
+QUEUE_KEYS = (FIFO_KEY, DATABASE_URL_KEY, *FIFO_ATTRIBUTE_KEYS, *sorted(queue_attributes.SETTABLE))
+
+
+def queue_location(section: dict[str, Setting]) -> Setting | None:
+    """``database_url``: the PostgreSQL database the queue is in, checked to be a ``postgresql://`` URL."""
+    setting = section.get(DATABASE_URL_KEY)
+    if setting is None:
+        return None
+    value = setting.value
+    if not isinstance(value, str) or not value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"{setting.where}: queue.{DATABASE_URL_KEY} must be a PostgreSQL URL "
+            "(postgresql://user@host:5432/database); remove it to keep the queue in the embedded store."
+        )
+    return setting
 
 
 def is_fifo(section: dict[str, Setting]) -> bool:
@@ -48,7 +66,7 @@ def queue_settings(section: dict[str, Setting]) -> dict[str, str]:
     fifo_queue = is_fifo(section)
     checked: dict[str, str] = {"FifoQueue": "true"} if fifo_queue else {}
     for name, setting in section.items():
-        if name == FIFO_KEY:
+        if name in (FIFO_KEY, DATABASE_URL_KEY):
             continue
         if name == "RedrivePolicy":
             raise ConfigError(

@@ -21,6 +21,7 @@ from conveyor.config import (
 )
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
+from conveyor.env.hosts import HostsView
 from conveyor.env.logs import LogHub
 from conveyor.env.operations import Operations, Parts
 from conveyor.env.project import Project
@@ -50,6 +51,15 @@ class UpOptions:
     allow_hosts: tuple[str, ...] = ()
     #: The queue in this PostgreSQL database (``--database-url``) instead of the sqlite file in ``data_dir``.
     database_url: str | None = None
+    #: This host's name when the environment spans several hosts (``--host-name``; None: the machine's hostname).
+    host_name: str | None = None
+    #: Instances this host runs at most on several hosts (``--max-instances-per-host``; None: the project's).
+    max_per_host: int | None = None
+
+    @property
+    def several_hosts(self) -> bool:
+        """Whether this environment may span several hosts: its queue is in a database they share."""
+        return self.database_url is not None
 
     @property
     def store(self) -> str:
@@ -102,6 +112,8 @@ class Running:
     daemon_state: Callable[[str], DaemonState | None]
     #: The web process as it is now (None without one).
     web_view: Callable[[], ProcessView | None]
+    #: On several hosts: the whole environment as this host shows it (None on one host).
+    hosts: HostsView | None = None
 
 
 def operations_over(env: Running) -> Operations:
@@ -127,5 +139,6 @@ def operations_over(env: Running) -> Operations:
             sdk_environment=env.sdk_environment,
             daemon_state=env.daemon_state,
             web_view=env.web_view,
+            hosts=env.hosts,
         )
     )

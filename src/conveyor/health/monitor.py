@@ -109,8 +109,11 @@ class Monitor:
         *,
         history: RecordedHistory | None = None,
         web_view: Callable[[], ProcessSnapshot | None] | None = None,
+        others: Callable[[], Awaitable[list[InstanceInputs]]] | None = None,
     ) -> None:
         self.store = store
+        #: On several hosts: the other live hosts' instances, as their last beats reported them.
+        self.others = others
         #: The web process as the environment supervises it (None: the project has none).
         self.web_view = web_view
         self.queue = queue
@@ -187,16 +190,24 @@ class Monitor:
         )
 
     async def health(self, now_s: float) -> tuple[Health, list[tuple[str, Health]], Health | None]:
-        """The environment's health, each instance's, and the web process's (None without one)."""
-        views = self.supervisor.views()
-        checks = [self.probe(v.port) if v.state == "running" else _unknown() for v in views]
-        answers = await asyncio.gather(*checks)
-        inputs = [self._instance_inputs(view, answer) for view, answer in zip(views, answers, strict=True)]
+        """The environment's health, each instance's (on several hosts, every host's), and the web process's (None
+        without one)."""
+        inputs = await self._local_inputs() + (await self.others() if self.others is not None else [])
         web = await self._web_inputs()
         queue = await self._queue_inputs(now_s)
         overall = environment_health(inputs, queue, now_s, self.thresholds, web=web)
         parts = [(i.name, instance_health(i, now_s, self.thresholds)) for i in inputs]
         return overall, parts, web_health(web, now_s, self.thresholds) if web is not None else None
+
+    async def local_health(self, now_s: float) -> list[tuple[str, Health]]:
+        """The health of this host's instances alone (what a host reports of itself to the others)."""
+        return [(i.name, instance_health(i, now_s, self.thresholds)) for i in await self._local_inputs()]
+
+    async def _local_inputs(self) -> list[InstanceInputs]:
+        views = self.supervisor.views()
+        checks = [self.probe(v.port) if v.state == "running" else _unknown() for v in views]
+        answers = await asyncio.gather(*checks)
+        return [self._instance_inputs(view, answer) for view, answer in zip(views, answers, strict=True)]
 
     async def _web_inputs(self) -> WebInputs | None:
         view = self.web_view() if self.web_view is not None else None

@@ -58,15 +58,12 @@ DaemonFactory = Callable[[int, str], DaemonLike]
 @dataclass(slots=True)
 class _Instance:
     number: int
+    name: str
     daemon: DaemonLike
     app: SupervisedProcess
     daemon_task: asyncio.Task[None] | None = None
     #: Set to drain the daemon (it stops receiving and finishes its POSTs).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def name(self) -> str:
-        return f"instance-{self.number}"
 
     @property
     def state(self) -> ProcessState:
@@ -87,8 +84,12 @@ class Supervisor:
         make_daemon: DaemonFactory,
         sink: LineSink,
         on_event: Callable[[str, str], Awaitable[None] | None] | None = None,
+        *,
+        host: str | None = None,
     ) -> None:
         self.command = command
+        #: On several hosts, this host's name: instances are ``instance-N@host``, unique in the environment.
+        self.host = host
         self.environment = dict(environment)
         self.cwd = cwd
         self.clock = clock
@@ -156,7 +157,7 @@ class Supervisor:
         number = self._next_number
         self._next_number += 1
         port = free_port()
-        name = f"instance-{number}"
+        name = f"instance-{number}" if self.host is None else f"instance-{number}@{self.host}"
         app = SupervisedProcess(
             name,
             self.command,
@@ -167,7 +168,7 @@ class Supervisor:
             self.sink,
             self.on_event,
         )
-        instance = _Instance(number, self.make_daemon(port, name), app)
+        instance = _Instance(number, name, self.make_daemon(port, name), app)
 
         def ready() -> None:
             instance.start_daemon()

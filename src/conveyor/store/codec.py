@@ -2,19 +2,24 @@
 
 Message attributes are stored as compact JSON: ``[[name, data_type, string_value, binary_b64], ...]``
 (absent parts as ``null``); an empty map is stored as NULL so the common message pays nothing.
-Queue attributes and tags are JSON objects of strings; a move task is a JSON object of its fields.
+Queue attributes and tags are JSON objects of strings; a move task is a JSON object of its fields. An environment
+event's numbers are a JSON object of numbers (NULL when empty), written with ``NaN`` and ``Infinity`` as Python's
+``json`` writes them, so every float comes back as it went.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from conveyor.core import fifo
 from conveyor.core.history import DeliveryAttempt
+from conveyor.core.hosts import EnvironmentEvent
 from conveyor.core.models import AttributeMap, MessageAttributeValue, MoveTask, NewMessage, QueueInfo, StoredMessage
 
 
@@ -139,4 +144,33 @@ def delivery_attempt(row: tuple[Any, ...]) -> DeliveryAttempt:
         status=None if row[5] is None else int(row[5]),
         error_kind=row[6],
         error_body=row[7],
+    )
+
+
+def encode_numbers(numbers: Mapping[str, float]) -> str | None:
+    if not numbers:
+        return None
+    return json.dumps({name: float(value) for name, value in numbers.items()}, separators=(",", ":"))
+
+
+def decode_numbers(text: str | None) -> dict[str, float]:
+    if text is None:
+        return {}
+    return {str(name): float(value) for name, value in json.loads(text).items()}
+
+
+#: The columns of an environment event, in the order ``environment_event`` reads them.
+EVENT_COLUMNS = "id, environment, host, at_s, kind, message, numbers"
+
+
+def environment_event(row: tuple[Any, ...]) -> EnvironmentEvent:
+    """An environment event from its columns (``EVENT_COLUMNS``)."""
+    return EnvironmentEvent(
+        environment=str(row[1]),
+        host=str(row[2]),
+        at_s=float(row[3]),
+        kind=str(row[4]),
+        message=str(row[5]),
+        numbers=decode_numbers(row[6]),
+        id=int(row[0]),
     )

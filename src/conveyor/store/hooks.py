@@ -19,7 +19,7 @@ from conveyor.core.models import (
     Sent,
     StoredMessage,
 )
-from conveyor.store.leases import LeaseBase
+from conveyor.store.hosts import HostBase
 from conveyor.store.protocol import EntryResult
 
 
@@ -40,7 +40,7 @@ def not_available(handle_key: int) -> errors.ConveyorError:
     )
 
 
-class StoreHooks(LeaseBase):
+class StoreHooks(HostBase):
     """What a store implements below ``BaseStore``."""
 
     async def _fetch_queue(self, name: str) -> QueueInfo | None:

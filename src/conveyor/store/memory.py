@@ -26,6 +26,7 @@ from conveyor.core.models import (
 from conveyor.store.base import BaseStore
 from conveyor.store.fifo_handles import EXPIRED
 from conveyor.store.hooks import ReceiveOutcome, not_available
+from conveyor.store.hosts import HostRow
 from conveyor.store.memory_history import MemoryHistory
 from conveyor.store.protocol import EntryResult
 
@@ -72,6 +73,7 @@ class MemoryStore(MemoryHistory, BaseStore):
         self._keys = itertools.count(1)
         self._leases: dict[str, tuple[str, int]] = {}  # name -> (holder, expires_at_ms)
         self._slots: dict[str, int] = {}  # task -> last fired slot, ms
+        self._hosts: dict[str, dict[str, HostRow]] = {}  # environment -> host -> its row
         #: FIFO queues: queue -> deduplication key -> (what the first send became, until when it is remembered).
         self._dedup: dict[str, dict[str, tuple[Sent, int]]] = {}
 
@@ -303,6 +305,25 @@ class MemoryStore(MemoryHistory, BaseStore):
 
     async def _last_slot(self, task: str) -> int | None:
         return self._slots.get(task)
+
+    async def _beat_host(
+        self, environment: str, host: str, address: str, capacity: int, detail: str, started_at_s: float, now_ms: int
+    ) -> int | None:
+        hosts = self._hosts.setdefault(environment, {})
+        share = hosts[host][6] if host in hosts else None
+        hosts[host] = (host, address, capacity, detail, started_at_s, now_ms, share)
+        return share
+
+    async def _environment_hosts(self, environment: str) -> list[HostRow]:
+        return list(self._hosts.get(environment, {}).values())
+
+    async def _set_host_shares(self, environment: str, shares: dict[str, int]) -> None:
+        hosts = self._hosts.get(environment, {})
+        for host, row in hosts.items():
+            hosts[host] = (*row[:6], shares.get(host, 0))
+
+    async def _forget_host(self, environment: str, host: str) -> bool:
+        return self._hosts.get(environment, {}).pop(host, None) is not None
 
 
 def _order(record: _Record) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""The memory store's history: metric points, delivery attempts and cron runs in plain containers.
+"""The memory store's history: metric points, delivery attempts, cron runs and environment events in plain
+containers.
 
 A mixin of ``MemoryStore``, the reference behaviour of ``Store.record_metrics`` ... ``Store.prune_history``
 (tests/contract/test_history.py runs one suite over every store). Nothing survives the process.
@@ -7,8 +8,10 @@ A mixin of ``MemoryStore``, the reference behaviour of ``Store.record_metrics`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.core.hosts import EnvironmentEvent
 
 
 class MemoryHistory:
@@ -19,6 +22,9 @@ class MemoryHistory:
         self._attempts: list[tuple[int, DeliveryAttempt]] = []
         self._serial = 0
         self._runs: list[tuple[int, CronRun]] = []
+        #: Every event in the order recorded, each with its id; ids are never given twice, pruned or not.
+        self._events: list[EnvironmentEvent] = []
+        self._last_event_id = 0
 
     async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
         for point in points:
@@ -54,6 +60,16 @@ class MemoryHistory:
         found = sorted((((r.fired_at_s, s), r) for s, r in self._runs if task is None or r.task == task), reverse=True)
         return [r for _, r in found[: max(limit, 0)]]
 
+    async def record_events(self, events: Sequence[EnvironmentEvent]) -> None:
+        for event in events:
+            self._last_event_id += 1
+            numbers = {name: float(value) for name, value in event.numbers.items()}
+            self._events.append(replace(event, numbers=numbers, id=self._last_event_id))
+
+    async def environment_events(self, environment: str, limit: int, after_id: int = 0) -> list[EnvironmentEvent]:
+        found = [e for e in self._events if e.environment == environment and e.id > after_id]
+        return found[-limit:] if limit > 0 else []
+
     async def prune_history(self, before_s: float) -> int:
         deleted = 0
         for key, values in list(self._points.items()):
@@ -70,4 +86,7 @@ class MemoryHistory:
         runs = [(s, r) for s, r in self._runs if r.fired_at_s >= before_s]
         deleted += len(self._runs) - len(runs)
         self._runs = runs
+        events = [e for e in self._events if e.at_s >= before_s]
+        deleted += len(self._events) - len(events)
+        self._events = events
         return deleted

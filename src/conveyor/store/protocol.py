@@ -3,8 +3,9 @@ store, in three parts a store implements together:
 
 - ``QueueStore``: queues and messages, durably (or, for ``memory``, for the life of the process), with SQS's rules
   for visibility, delays, retention and redrive; message move tasks.
-- ``CoordinationStore``: leases (one holder among many processes) and cron slots (each slot fires once).
-- ``HistoryStore``: metric points, delivery attempts and cron runs kept beside the queues.
+- ``CoordinationStore``: leases (one holder among many processes), cron slots (each slot fires once), and the hosts
+  of an environment on several machines (``core.hosts``: their beats and their shares of the instances).
+- ``HistoryStore``: metric points, delivery attempts, cron runs and environment events kept beside the queues.
 
 ``Store`` is all three with a lifecycle (``start``, ``close``) and the ``clock`` their times come from. A part of
 conveyor that needs only one takes that one (the cron scheduler a ``CoordinationStore``, the delivery recorder a
@@ -15,12 +16,13 @@ Units: ``*_s`` seconds, ``*_ms`` epoch milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from conveyor import errors
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, OperationTotals
+from conveyor.core.hosts import EnvironmentEvent, HostRecord
 from conveyor.core.models import (
     BlockedGroup,
     MoveTask,
@@ -141,8 +143,9 @@ class QueueStore(Protocol):
 
 
 class CoordinationStore(Protocol):
-    """Leases elect one holder (the cron scheduler's leader); cron slots make each slot fire once. Times come from
-    the store's clock."""
+    """Leases elect one holder (the cron scheduler's leader, an environment's scaling leader); cron slots make each
+    slot fire once; the hosts of an environment on several machines beat and get their shares. Times come from the
+    store's clock."""
 
     async def acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
         """Atomically take or renew ``name`` if free, expired or held by ``holder``: it then expires in ``ttl_s``."""
@@ -162,9 +165,30 @@ class CoordinationStore(Protocol):
 
     async def last_slot(self, task: str) -> float | None: ...
 
+    async def beat_host(
+        self, environment: str, host: str, *, address: str, capacity: int, detail: str, started_at_s: float
+    ) -> HostRecord:
+        """Record that ``host`` of ``environment`` is alive now (the store's clock), with what it says of itself;
+        a host not known yet is added. Its share is kept. Returns the record as stored."""
+        ...
+
+    async def environment_hosts(self, environment: str) -> list[HostRecord]:
+        """Every host of ``environment`` the store knows, live or gone, by name; ``silent_s`` from the store's clock
+        now."""
+        ...
+
+    async def set_host_shares(self, environment: str, shares: Mapping[str, int]) -> None:
+        """Set each host's share of the instances at once: hosts of ``environment`` not in ``shares`` get 0."""
+        ...
+
+    async def forget_host(self, environment: str, host: str) -> bool:
+        """Remove a host from ``environment`` (a host retired for good); ``False`` if it was not known."""
+        ...
+
 
 class HistoryStore(Protocol):
-    """History kept beside the queues (``core.history``): metric series, delivery attempts, cron runs."""
+    """History kept beside the queues (``core.history``, ``core.hosts``): metric series, delivery attempts, cron runs,
+    environment events."""
 
     async def record_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Store ``points``; a point for a (subject, series, minute_s) already stored replaces it."""
@@ -192,8 +216,17 @@ class HistoryStore(Protocol):
         """The latest ``limit`` runs of ``task`` (``None``: of every task), newest first by ``fired_at_s``."""
         ...
 
+    async def record_events(self, events: Sequence[EnvironmentEvent]) -> None:
+        """Store environment events, in one write; the store numbers them (``id``) in the order stored."""
+        ...
+
+    async def environment_events(self, environment: str, limit: int, after_id: int = 0) -> list[EnvironmentEvent]:
+        """The latest ``limit`` events of ``environment`` numbered after ``after_id``, oldest first."""
+        ...
+
     async def prune_history(self, before_s: float) -> int:
-        """Delete metric points, delivery attempts and cron runs from before ``before_s``; returns how many."""
+        """Delete metric points, delivery attempts, cron runs and environment events from before ``before_s``;
+        returns how many."""
         ...
 
 

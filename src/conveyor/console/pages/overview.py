@@ -1,4 +1,5 @@
-"""The overview: environment health with its causes, instances with theirs, scaling events on a timeline."""
+"""The overview: environment health with its causes, its hosts (on several), instances with their causes, scaling
+events on a timeline."""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ async def instances_section(request: web.Request) -> Markup:
 async def events_section(request: web.Request) -> Markup:
     b = backend(request)
     now_s = b.now_s()
-    events = b.events()
+    events = await b.events()
     marks = [Mark(e.at_s, e.kind, e.message) for e in events if e.kind.startswith(TIMELINE_KINDS)]
     kinds = sorted({m.kind for m in marks if m.at_s >= now_s - TIMELINE_S})
     legend = el(
@@ -133,6 +134,27 @@ async def events_section(request: web.Request) -> Markup:
         + legend
         + table(["when", "kind", "what"], rows, cls="events", empty="No events yet.")
     )
+
+
+async def hosts_section(request: web.Request) -> Markup:
+    """The hosts of an environment on several hosts, live or gone (nothing on one host)."""
+    b = backend(request)
+    now_s = b.now_s()
+    rows = [
+        [
+            el("strong", None, h.name),
+            el("span", {"class": "ok"}, "live") if h.live else el("span", {"class": "bad"}, "gone"),
+            "leads scaling" if h.leader else "",
+            stamp(now_s, now_s - h.silent_s),
+            ({"class": "n"}, "-" if h.share is None else h.share),
+            ({"class": "n"}, h.capacity),
+            ({"class": "n"}, len(h.instances)),
+            el("a", {"href": h.console_url}, h.console_url) if h.console_url else "-",
+        ]
+        for h in (await b.status()).hosts
+    ]
+    headers = ["host", "state", "role", "last beat", "share", "capacity", "instances", "console"]
+    return table(headers, rows, cls="hosts", empty="One host: this one.")
 
 
 async def deliveries_section(request: web.Request) -> Markup:
@@ -161,6 +183,7 @@ async def overview(request: web.Request) -> web.Response:
         "overview",
         [
             Section("health", lambda: health_section(request), title="Health"),
+            Section("hosts", lambda: hosts_section(request), title="Hosts"),
             Section("instances", lambda: instances_section(request), title="Instances"),
             Section("events", lambda: events_section(request), title="Scaling and events"),
             Section("deliveries", lambda: deliveries_section(request), title="Latest deliveries"),

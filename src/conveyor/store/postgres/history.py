@@ -1,4 +1,4 @@
-"""The postgres store's history: metric points, delivery attempts and cron runs.
+"""The postgres store's history: metric points, delivery attempts, cron runs and environment events.
 
 A mixin of ``PostgresStore``, as ``sqlite/history.py`` is of the sqlite store, with the same semantics (the
 ``Store`` protocol's docstrings; tests/contract/test_history.py runs over every store). Statements run through the
@@ -13,6 +13,12 @@ message's delivery history never scans a table:
   recent attempts, ``deliveries_started`` everyone's and pruning. ``id`` (an identity) orders attempts with the
   same ``started_at_ms`` as they were recorded.
 - ``cron_runs``: ``cron_runs_task`` and ``cron_runs_fired`` serve the latest runs of one task or of all, and pruning.
+- ``events`` (migration 5, ``EVENTS_DDL``): every host's events of its environment. ``id`` (an identity, never given
+  twice) numbers them in the order stored; ``conveyor_events_environment`` on ``(environment, id)`` serves the
+  latest events of one environment without reading another's, ``conveyor_events_at`` pruning. An id is drawn when
+  its row is inserted, not when it commits: of two hosts' writes at the same moment, the one with the higher ids
+  may be visible a moment before the other, so a reader that asks only for the events after the last id it saw can
+  miss the other's.
 
 Pruning deletes in chunks of ``PRUNE_CHUNK_ROWS``, each its own transaction, so however much old history there is,
 no statement holds its locks for long. Bounds are whole numbers where the column is (``ceil``): an integer column
@@ -23,9 +29,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.core.hosts import EnvironmentEvent
 from conveyor.store import codec
 
 #: Rows one pruning statement deletes at most.
@@ -72,6 +79,22 @@ HISTORY_DDL: tuple[str, ...] = (
     "CREATE INDEX conveyor_cron_runs_fired ON conveyor_cron_runs (fired_at_s, id)",
 )
 
+EVENTS_DDL: tuple[str, ...] = (
+    """
+    CREATE TABLE conveyor_events (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        environment text NOT NULL,
+        host text NOT NULL,
+        at_s double precision NOT NULL,
+        kind text NOT NULL,
+        message text NOT NULL,
+        numbers text
+    )
+    """,
+    "CREATE INDEX conveyor_events_environment ON conveyor_events (environment, id)",
+    "CREATE INDEX conveyor_events_at ON conveyor_events (at_s)",
+)
+
 UPSERT_POINTS = (
     "INSERT INTO conveyor_metric_points (subject, series, minute_s, value) "
     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[]) "
@@ -104,6 +127,15 @@ TASK_CRON_RUNS = (
     f"SELECT {CRON_RUN_COLUMNS} FROM conveyor_cron_runs WHERE task = %s ORDER BY fired_at_s DESC, id DESC LIMIT %s"
 )
 ALL_CRON_RUNS = f"SELECT {CRON_RUN_COLUMNS} FROM conveyor_cron_runs ORDER BY fired_at_s DESC, id DESC LIMIT %s"
+EVENT_COLUMNS = "environment, host, at_s, kind, message, numbers"
+INSERT_EVENTS = (
+    f"INSERT INTO conveyor_events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM unnest("
+    "%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::text[]"
+    f") WITH ORDINALITY AS batch ({EVENT_COLUMNS}, n) ORDER BY n"
+)
+ENVIRONMENT_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM conveyor_events WHERE environment = %s AND id > %s ORDER BY id DESC LIMIT %s"
+)
 #: Each deletes one chunk and answers how many rows it deleted.
 PRUNE_POINTS = (
     "WITH gone AS (DELETE FROM conveyor_metric_points WHERE (subject, series, minute_s) IN "
@@ -117,6 +149,10 @@ PRUNE_DELIVERIES = (
 PRUNE_CRON_RUNS = (
     "WITH gone AS (DELETE FROM conveyor_cron_runs WHERE id IN "
     "(SELECT id FROM conveyor_cron_runs WHERE fired_at_s < %s LIMIT %s) RETURNING 1) SELECT count(*) FROM gone"
+)
+PRUNE_EVENTS = (
+    "WITH gone AS (DELETE FROM conveyor_events WHERE id IN "
+    "(SELECT id FROM conveyor_events WHERE at_s < %s LIMIT %s) RETURNING 1) SELECT count(*) FROM gone"
 )
 
 
@@ -190,12 +226,32 @@ class HistoryHooks:
             found = await self._rows(f"read the runs of cron task {task}", TASK_CRON_RUNS, (task, max(limit, 0)))
         return [CronRun(str(r[0]), float(r[1]), float(r[2]), bool(r[3]), r[4]) for r in found]
 
+    async def record_events(self, events: Sequence[EnvironmentEvent]) -> None:
+        if not events:
+            return
+        columns = (
+            [e.environment for e in events],
+            [e.host for e in events],
+            [float(e.at_s) for e in events],
+            [e.kind for e in events],
+            [_text(e.message) for e in events],
+            [codec.encode_numbers(e.numbers) for e in events],
+        )
+        await self._rows(f"record {len(events)} environment events", INSERT_EVENTS, columns)
+
+    async def environment_events(self, environment: str, limit: int, after_id: int = 0) -> list[EnvironmentEvent]:
+        found = await self._rows(
+            f"read the events of environment {environment}", ENVIRONMENT_EVENTS, (environment, after_id, max(limit, 0))
+        )
+        return [codec.environment_event(row) for row in reversed(found)]
+
     async def prune_history(self, before_s: float) -> int:
         deleted = 0
         for what, statement, bound in (
             ("metric points", PRUNE_POINTS, math.ceil(before_s)),
             ("delivery attempts", PRUNE_DELIVERIES, math.ceil(before_s * 1000)),
             ("cron runs", PRUNE_CRON_RUNS, float(before_s)),
+            ("environment events", PRUNE_EVENTS, float(before_s)),
         ):
             while True:
                 chunk = int((await self._rows(f"delete old {what}", statement, (bound, PRUNE_CHUNK_ROWS)))[0][0])
@@ -203,6 +259,14 @@ class HistoryHooks:
                 if chunk < PRUNE_CHUNK_ROWS:
                     break
         return deleted
+
+
+@overload
+def _text(value: str) -> str: ...
+
+
+@overload
+def _text(value: str | None) -> str | None: ...
 
 
 def _text(value: str | None) -> str | None:

@@ -38,6 +38,8 @@ schema:
 - Version 4: ``conveyor_messages_returned`` on ``(queue_id, visible_at_ms, key)``, partial on ``receive_count > 0``:
   the messages received before, so a receive finds those visible again (released or expired) before the others
   (``sql.RECEIVE``). A message enters it at its first receive.
+- Version 5 (one environment on several hosts): ``conveyor_hosts`` (``hosts.py``), each host's last beat and its
+  share of the instances, and ``conveyor_events`` (``history.py``), every host's events of its environment.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -53,7 +55,8 @@ from conveyor import errors
 from conveyor.store.postgres.coordination import COORDINATION_DDL
 from conveyor.store.postgres.fair_sql import FAIR_DDL
 from conveyor.store.postgres.fifo_sql import FIFO_DDL
-from conveyor.store.postgres.history import HISTORY_DDL
+from conveyor.store.postgres.history import EVENTS_DDL, HISTORY_DDL
+from conveyor.store.postgres.hosts import HOSTS_DDL
 
 VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS conveyor_migrations (
@@ -125,6 +128,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX conveyor_messages_returned ON conveyor_messages (queue_id, visible_at_ms, key) "
         "WHERE receive_count > 0",
     ),
+    HOSTS_DDL + EVENTS_DDL,
 ]
 
 #: The version this code writes and understands.

@@ -13,7 +13,8 @@ three); what it adds is that several servers share it. Its parts:
 - ``listener.py``: ``LISTEN``/``NOTIFY``, so a receive parked on one server wakes for a send through another;
 - ``clock_offset.py``: one clock for all servers, the database's;
 - ``totals.py``: ``operation_totals`` summed over every server;
-- ``coordination.py`` and ``history.py``: leases and cron slots, metric and delivery history.
+- ``coordination.py``, ``hosts.py`` and ``history.py``: leases and cron slots, the hosts of an environment, metric
+  and delivery history and environment events.
 
 Background work (each a loop until ``close``): the listener; every ``SAFETY_RECHECK_S`` a wake-up of every parked
 receive, in case a notification was lost some way the listener cannot see; every ``totals.SYNC_S`` the totals;
@@ -37,6 +38,7 @@ from conveyor.store.postgres import clock_offset, connect, schema
 from conveyor.store.postgres.coordination import CoordinationHooks
 from conveyor.store.postgres.group import GroupCommit
 from conveyor.store.postgres.history import HistoryHooks
+from conveyor.store.postgres.hosts import HostHooks
 from conveyor.store.postgres.listener import Listener, channel
 from conveyor.store.postgres.moves import MoveHooks
 from conveyor.store.postgres.totals import SYNC_S, SharedTotals
@@ -52,7 +54,7 @@ GROUP_CONCURRENCY = 2
 GROUP_MAX_ROWS = 5000
 
 
-class PostgresStore(CoordinationHooks, HistoryHooks, MoveHooks):
+class PostgresStore(CoordinationHooks, HostHooks, HistoryHooks, MoveHooks):
     """The store in the database of ``url`` (any libpq connection string), in its current schema."""
 
     def __init__(

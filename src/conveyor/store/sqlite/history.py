@@ -1,4 +1,5 @@
-"""The sqlite store's history: metric points, delivery attempts and cron runs (schema version 3).
+"""The sqlite store's history: metric points, delivery attempts and cron runs (schema version 3), environment events
+(version 8).
 
 A mixin of ``SqliteStore``, apart only to keep ``sqlite.py`` short. Each write is one operation on
 the writer thread: a batch of points or attempts is one ``executemany`` in the next group commit.
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
+from conveyor.core.hosts import EnvironmentEvent
 from conveyor.store import codec
 from conveyor.store.sqlite import sql
 from conveyor.store.sqlite.reader import Reader
@@ -96,6 +98,24 @@ class HistoryHooks:
         rows = await self._reader.read("read cron runs", lambda conn: conn.execute(query, args).fetchall())
         return [CronRun(str(r[0]), float(r[1]), float(r[2]), bool(r[3]), r[4]) for r in rows]
 
+    async def record_events(self, events: Sequence[EnvironmentEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            (e.environment, e.host, float(e.at_s), e.kind, e.message, codec.encode_numbers(e.numbers)) for e in events
+        ]
+        await self._writer.submit(
+            f"record {len(rows)} environment events", lambda conn: conn.executemany(sql.INSERT_EVENT, rows), grows=True
+        )
+
+    async def environment_events(self, environment: str, limit: int, after_id: int = 0) -> list[EnvironmentEvent]:
+        args = (environment, after_id, max(limit, 0))
+        rows = await self._reader.read(
+            f"read the events of environment {environment}",
+            lambda conn: conn.execute(sql.ENVIRONMENT_EVENTS, args).fetchall(),
+        )
+        return [codec.environment_event(row) for row in reversed(rows)]
+
     async def prune_history(self, before_s: float) -> int:
         """Delete in chunks of ``PRUNE_CHUNK_ROWS``, each its own writer operation, so sends and receives
         go on between them however much old history there is."""
@@ -104,6 +124,7 @@ class HistoryHooks:
             ("metric points", sql.PRUNE_POINTS, before_s),
             ("delivery attempts", sql.PRUNE_DELIVERIES, before_s * 1000),
             ("cron runs", sql.PRUNE_CRON_RUNS, before_s),
+            ("environment events", sql.PRUNE_EVENTS, before_s),
         ):
 
             def prune(conn: sqlite3.Connection, statement: str = statement, bound: float = bound) -> int:

@@ -49,6 +49,12 @@ Tables:
 - ``messages_returned`` (version 7) on ``(queue_id, visible_at_ms, key)``, partial on ``receive_count > 0``: the
   messages received before, so a receive of a standard queue finds those visible again (released or expired)
   before the others (``sql.returned_first``). A message enters it at its first receive.
+- Several hosts (version 8, ``hosts``, ``history``): ``hosts``, one row per host of an environment by its primary key
+  ``(environment, host)``: what the host said of itself at its last beat, ``beat_at_ms`` on the store's clock, and
+  ``share`` (NULL before any scaling decision). ``events``: environment events; ``id`` is ``AUTOINCREMENT`` so an id
+  is never given twice, even after pruning removed the last event (a reader that asks for events after the last id
+  it saw never misses one); ``events_environment`` on ``(environment, id)`` serves the latest events of one
+  environment without reading another's, ``events_at`` pruning. ``numbers`` is JSON (``codec``), NULL when empty.
 """
 
 from __future__ import annotations
@@ -190,6 +196,34 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "WHERE fair_group IS NOT NULL",
     ),
     ("CREATE INDEX messages_returned ON messages (queue_id, visible_at_ms, key) WHERE receive_count > 0",),
+    (
+        """
+        CREATE TABLE hosts (
+            environment TEXT NOT NULL,
+            host TEXT NOT NULL,
+            address TEXT NOT NULL,
+            capacity INTEGER NOT NULL,
+            detail TEXT NOT NULL,
+            started_at_s REAL NOT NULL,
+            beat_at_ms INTEGER NOT NULL,
+            share INTEGER,
+            PRIMARY KEY (environment, host)
+        )
+        """,
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            environment TEXT NOT NULL,
+            host TEXT NOT NULL,
+            at_s REAL NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            numbers TEXT
+        )
+        """,
+        "CREATE INDEX events_environment ON events (environment, id)",
+        "CREATE INDEX events_at ON events (at_s)",
+    ),
 ]
 
 #: The version this code writes and understands.

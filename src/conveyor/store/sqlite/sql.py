@@ -107,7 +107,22 @@ FIRST_SLOT = "INSERT INTO cron_slots (task, last_slot_ms) VALUES (?, ?) ON CONFL
 NEXT_SLOT = "UPDATE cron_slots SET last_slot_ms = ? WHERE task = ? AND last_slot_ms = ? AND last_slot_ms < ?"
 LAST_SLOT = "SELECT last_slot_ms FROM cron_slots WHERE task = ?"
 
-# History (schema version 3): every read is a range of an index, newest or oldest first as asked.
+# The hosts of an environment (schema version 8): by the primary key ``(environment, host)`` (its autoindex).
+BEAT_HOST = (
+    "INSERT INTO hosts (environment, host, address, capacity, detail, started_at_s, beat_at_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (environment, host) DO UPDATE SET address = excluded.address, "
+    "capacity = excluded.capacity, detail = excluded.detail, started_at_s = excluded.started_at_s, "
+    "beat_at_ms = excluded.beat_at_ms"
+)
+HOST_SHARE = "SELECT share FROM hosts WHERE environment = ? AND host = ?"
+ENVIRONMENT_HOSTS = (
+    "SELECT host, address, capacity, detail, started_at_s, beat_at_ms, share FROM hosts WHERE environment = ?"
+)
+CLEAR_SHARES = "UPDATE hosts SET share = 0 WHERE environment = ?"
+SET_SHARE = "UPDATE hosts SET share = ? WHERE environment = ? AND host = ?"
+FORGET_HOST = "DELETE FROM hosts WHERE environment = ? AND host = ?"
+
+# History (schema version 3; events: 8): every read is a range of an index, newest or oldest first as asked.
 UPSERT_POINT = (
     "INSERT INTO metric_points (subject, series, minute_s, value) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (subject, series, minute_s) DO UPDATE SET value = excluded.value"
@@ -139,6 +154,11 @@ TASK_CRON_RUNS = (
 ALL_CRON_RUNS = (
     f"SELECT {CRON_RUN_COLUMNS} FROM cron_runs INDEXED BY cron_runs_fired ORDER BY fired_at_s DESC, id DESC LIMIT ?"
 )
+INSERT_EVENT = "INSERT INTO events (environment, host, at_s, kind, message, numbers) VALUES (?, ?, ?, ?, ?, ?)"
+ENVIRONMENT_EVENTS = (
+    f"SELECT {codec.EVENT_COLUMNS} FROM events INDEXED BY events_environment WHERE environment = ? AND id > ? "
+    "ORDER BY id DESC LIMIT ?"
+)
 # Pruning deletes at most ``?`` rows a statement, so a long backlog of old history (retention just
 # lowered on a busy store) never holds the writer for long: each chunk is its own operation.
 PRUNE_POINTS = (
@@ -153,6 +173,7 @@ PRUNE_CRON_RUNS = (
     "DELETE FROM cron_runs WHERE id IN "
     "(SELECT id FROM cron_runs INDEXED BY cron_runs_fired WHERE fired_at_s < ? LIMIT ?)  -- in chunks"
 )
+PRUNE_EVENTS = "DELETE FROM events WHERE id IN (SELECT id FROM events INDEXED BY events_at WHERE at_s < ? LIMIT ?)"
 
 
 def front(conn: sqlite3.Connection, queue_id: int, now_ms: int, chunk: int) -> Iterator[Any]:

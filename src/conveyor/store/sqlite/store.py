@@ -53,13 +53,15 @@ from conveyor.store.sqlite import schema as sqlite_schema
 from conveyor.store.sqlite.abandoned import AbandonedHooks
 from conveyor.store.sqlite.cron import CronHooks
 from conveyor.store.sqlite.history import HistoryHooks
+from conveyor.store.sqlite.hosts import HostHooks
 from conveyor.store.sqlite.reader import Reader
 from conveyor.store.sqlite.space import DiskSpace
 from conveyor.store.sqlite.writer import SYNCHRONOUS_MODES, Writer
 
 
-class SqliteStore(AbandonedHooks, CronHooks, HistoryHooks, BaseStore):
-    """Queues here; leases and cron slots in ``cron.CronHooks``; history in ``history.HistoryHooks``.
+class SqliteStore(AbandonedHooks, CronHooks, HostHooks, HistoryHooks, BaseStore):
+    """Queues here; leases and cron slots in ``cron.CronHooks``; an environment's hosts in ``hosts.HostHooks``;
+    history in ``history.HistoryHooks``.
 
     Operations whose caller may give up (``_durable``, ``_hand_back``) are in ``abandoned.AbandonedHooks``.
     """

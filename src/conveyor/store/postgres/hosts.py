@@ -1,0 +1,77 @@
+"""The postgres store's hosts of an environment (``Store.beat_host`` ... ``Store.forget_host``).
+
+A mixin of ``PostgresStore``, as ``sqlite/hosts.py`` is of the sqlite store. Every host of an environment that runs
+on this database beats here, so each hook is one statement in its own transaction, through the store's ``_rows``
+(``queues.py``): a beat is one upsert that keeps the share and answers it; ``set_host_shares`` one ``UPDATE`` of
+the environment's rows, so a reader sees all the new shares or none. A beat's time is the ``now_ms`` ``HostBase``
+gives, on the database server's clock (``clock_offset.py``), so every host judges silence on one clock.
+
+Table (migration 5): ``conveyor_hosts``, read and written by its primary key ``(environment, host)``; ``share`` is
+NULL until the environment's first scaling decision.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from conveyor.store.hosts import HostRow, host_row
+
+HOSTS_DDL: tuple[str, ...] = (
+    """
+    CREATE TABLE conveyor_hosts (
+        environment text NOT NULL,
+        host text NOT NULL,
+        address text NOT NULL,
+        capacity integer NOT NULL,
+        detail text NOT NULL,
+        started_at_s double precision NOT NULL,
+        beat_at_ms bigint NOT NULL,
+        share integer,
+        PRIMARY KEY (environment, host)
+    )
+    """,
+)
+
+BEAT_HOST = (
+    "INSERT INTO conveyor_hosts (environment, host, address, capacity, detail, started_at_s, beat_at_ms) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (environment, host) DO UPDATE SET address = excluded.address, "
+    "capacity = excluded.capacity, detail = excluded.detail, started_at_s = excluded.started_at_s, "
+    "beat_at_ms = excluded.beat_at_ms RETURNING share"
+)
+ENVIRONMENT_HOSTS = (
+    "SELECT host, address, capacity, detail, started_at_s, beat_at_ms, share FROM conveyor_hosts WHERE environment = %s"
+)
+#: Every host of the environment: its share in the arrays, or 0.
+SET_SHARES = (
+    "UPDATE conveyor_hosts AS h SET share = coalesce("
+    "(SELECT given.share FROM unnest(%s::text[], %s::integer[]) AS given (host, share) WHERE given.host = h.host), 0"
+    ") WHERE h.environment = %s"
+)
+FORGET_HOST = "DELETE FROM conveyor_hosts WHERE environment = %s AND host = %s RETURNING host"
+
+
+class HostHooks:
+    if TYPE_CHECKING:  # the store's (``QueueHooks._rows``)
+
+        async def _rows(self, what: str, query: Any, args: Any = (), *, prepare: bool | None = None) -> list[Any]: ...
+
+    async def _beat_host(
+        self, environment: str, host: str, address: str, capacity: int, detail: str, started_at_s: float, now_ms: int
+    ) -> int | None:
+        args = (environment, host, address, capacity, detail, float(started_at_s), now_ms)
+        found = await self._rows(f"record the beat of host {host} of environment {environment}", BEAT_HOST, args)
+        share = found[0][0]
+        return None if share is None else int(share)
+
+    async def _environment_hosts(self, environment: str) -> list[HostRow]:
+        found = await self._rows(f"look up the hosts of environment {environment}", ENVIRONMENT_HOSTS, (environment,))
+        return [host_row(r) for r in found]
+
+    async def _set_host_shares(self, environment: str, shares: dict[str, int]) -> None:
+        hosts = list(shares)
+        args = (hosts, [shares[h] for h in hosts], environment)
+        await self._rows(f"set the hosts' shares of environment {environment}", SET_SHARES, args)
+
+    async def _forget_host(self, environment: str, host: str) -> bool:
+        found = await self._rows(f"forget host {host} of environment {environment}", FORGET_HOST, (environment, host))
+        return len(found) == 1
