@@ -139,3 +139,11 @@ async def test_a_new_leader_starts_from_the_total_the_last_one_left(store: Memor
     assert [h.host for h in await store.environment_hosts("env")] == ["b"]
     await tick(store, b)
     assert b.leading and b_instances.active == 4  # the whole total, not its policy's minimum
+
+
+async def test_no_beat_comes_after_a_host_left(store: MemoryStore) -> None:
+    a, _ = host(store, "a")
+    await tick(store, a)
+    await a.leave()
+    await tick(store, a)  # a tick the loop had started before the stop
+    assert await store.environment_hosts("env") == []

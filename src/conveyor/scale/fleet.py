@@ -104,6 +104,9 @@ class Fleet:
         self._decided_at_s: float | None = None
         self._converging: asyncio.Task[None] | None = None
         self._store_lost: str | None = None
+        #: Held by a tick and by ``leave``, so no beat comes after the host left.
+        self._lock = asyncio.Lock()
+        self._left = False
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -124,6 +127,11 @@ class Fleet:
     # -- the tick -------------------------------------------------------------------------------
 
     async def tick(self, now_s: float) -> None:
+        async with self._lock:
+            if not self._left:
+                await self._tick(now_s)
+
+    async def _tick(self, now_s: float) -> None:
         await self._flush_events()
         record = await self.store.beat_host(
             self.environment,
@@ -212,6 +220,8 @@ class Fleet:
         """Stop converging, write the last events, remove this host's record and give up the lease, so the others
         take its share at once (a leader gives it to them itself, so the total stays). A store that cannot be
         reached is left as it is (the host then goes silent)."""
+        async with self._lock:
+            self._left = True
         await self.settle()
         try:
             await self._flush_events()
