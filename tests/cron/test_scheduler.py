@@ -181,3 +181,24 @@ async def test_run_once_ticks_once_then_gives_the_lease_up(world: tuple[MemorySt
     on_the_hour = ruby_time(T0)  # one tick: the current slot of each task, once
     assert await fired_slots(store) == Counter({("minutely", on_the_hour): 1, ("hourly", on_the_hour): 1})
     assert not one.leader and await store.lease_holder(LEASE_NAME) is None, "a restart leads at once"
+
+
+async def test_environments_sharing_a_store_each_have_their_leader_and_slots(
+    world: tuple[MemoryStore, LocalQueue, FakeClock],
+) -> None:
+    store, queue, clock = world
+    lines: list[str] = []
+    one, two = (
+        Scheduler(
+            [EVERY_MINUTE], StoreRegistry(store, name, environment=name), queue, clock, lambda c, m: lines.append(m)
+        )
+        for name in ("blue", "green")
+    )
+    for _ in range(7):  # a minute, a tick every 10 s
+        await one.tick(clock.now())
+        await two.tick(clock.now())
+        clock.advance(10)
+    assert one.leader and two.leader
+    fired = await fired_slots(store)  # both send to one queue here: each slot twice, once per environment
+    assert fired and set(fired.values()) == {2}, fired
+    assert await store.lease_holder("cron-leader:blue") is not None and await store.lease_holder(LEASE_NAME) is None

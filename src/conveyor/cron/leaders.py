@@ -66,27 +66,36 @@ class CronStore(CoordinationStore, HistoryStore, Protocol):
 
 class StoreRegistry:
     """The lease and the slots in conveyor's store (``Store.acquire_lease``, ``Store.record_slot``); every
-    run, scheduled or manual, is kept in the store's history (``Store.record_cron_run``)."""
+    run, scheduled or manual, is kept in the store's history (``Store.record_cron_run``).
 
-    def __init__(self, store: CronStore, holder: str, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
+    With ``environment``, the lease and the slots are that environment's (``cron-leader:<environment>``, slots of
+    ``<environment>/<task>``), so environments sharing one store (a PostgreSQL database) each have their leader and
+    their slots; without, the store's one lease and slots by task name (an embedded store holds one environment).
+    """
+
+    def __init__(
+        self, store: CronStore, holder: str, *, lease_ttl_s: float = LEASE_TTL_S, environment: str | None = None
+    ) -> None:
         self.store = store
         self.holder = holder
         self.lease_ttl_s = lease_ttl_s
+        self.lease_name = LEASE_NAME if environment is None else f"{LEASE_NAME}:{environment}"
+        self._slot_prefix = "" if environment is None else f"{environment}/"
 
     async def acquire(self) -> bool:
-        return await self.store.acquire_lease(LEASE_NAME, self.holder, self.lease_ttl_s)
+        return await self.store.acquire_lease(self.lease_name, self.holder, self.lease_ttl_s)
 
     async def release(self) -> None:
-        await self.store.release_lease(LEASE_NAME, self.holder)
+        await self.store.release_lease(self.lease_name, self.holder)
 
     async def leader(self) -> tuple[str, float] | None:
-        return await self.store.lease_holder(LEASE_NAME)
+        return await self.store.lease_holder(self.lease_name)
 
     async def last_slot(self, task: str) -> float | None:
-        return await self.store.last_slot(task)
+        return await self.store.last_slot(self._slot_prefix + task)
 
     async def record_slot(self, task: str, slot_s: float, expected_last_s: float | None) -> bool:
-        return await self.store.record_slot(task, slot_s, expected_last_s)
+        return await self.store.record_slot(self._slot_prefix + task, slot_s, expected_last_s)
 
     async def record_run(self, run: CronRun) -> None:
         await self.store.record_cron_run(run)
