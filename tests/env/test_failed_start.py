@@ -39,10 +39,27 @@ async def test_every_port_is_closed_when_the_start_fails_after_binding(
     async def no_queue(*_: object, **__: object) -> None:
         raise errors.ConfigError("the worker queue cannot be made (a failure injected by the test)")
 
-    monkeypatch.setattr(environment, "ensure_worker_queue", no_queue)
+    monkeypatch.setattr(environment, "ensure_in_store", no_queue)
     queue_port, control_port, console_port = free_port(), free_port(), free_port()
     options = UpOptions(tmp_path / "data", queue_port=queue_port, control_port=control_port, console_port=console_port)
     env = Environment(load_project(project_dir), options)
     with pytest.raises(errors.ConfigError, match="injected by the test"):
         await env.start()
+    assert can_bind(queue_port) and can_bind(control_port) and can_bind(console_port)
+
+
+async def test_an_sqs_endpoint_that_does_not_answer_fails_the_start_clearly_and_closes_every_port(
+    tmp_path: Path,
+) -> None:
+    project_dir = tmp_path / "shop"
+    project_dir.mkdir()
+    nowhere = f"http://127.0.0.1:{free_port()}/123456789012/jobs"  # nothing listens there
+    (project_dir / "conveyor.yaml").write_text(f"name: shop\nworker:\n  command: 'true'\nqueue: {{url: {nowhere}}}\n")
+    queue_port, control_port, console_port = free_port(), free_port(), free_port()
+    options = UpOptions(tmp_path / "data", queue_port=queue_port, control_port=control_port, console_port=console_port)
+    env = Environment(load_project(project_dir), options)
+    with pytest.raises(errors.ConveyorError) as raised:
+        await env.start()
+    assert "127.0.0.1" in raised.value.message, raised.value.message
+    assert env.external is None and env.store is None
     assert can_bind(queue_port) and can_bind(control_port) and can_bind(console_port)

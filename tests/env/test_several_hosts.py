@@ -63,6 +63,21 @@ def test_two_hosts_share_one_environment_and_a_dead_host_loses_its_share(
         workers = {line[2] for line in seen(project)}
         assert workers == {"instance-1@alpha", "instance-1@beta"}, workers
 
+        # The leader decides the scaling of the whole environment: a pin asked of the other host names it.
+        leader = [h["name"] for h in conveyor.status()["hosts"] if h["leader"]]
+        assert leader == ["alpha"], leader  # the first host took the lease
+        refused = other.run("scale", "3")
+        assert refused.returncode != 0 and "Host beta does not decide the scaling" in refused.stderr, refused.stderr
+        assert "alpha does" in refused.stderr
+        assert conveyor.run("scale", "3").returncode == 0
+
+        def three() -> bool:
+            hosts = hosts_of(conveyor.status())
+            return {name: h["share"] for name, h in hosts.items()} == {"alpha": 2, "beta": 1}
+
+        wait_until(three, 30, "the pinned three instances are shared: alpha 2, beta 1")
+        assert any("queue fleet ready" in e["message"] for e in conveyor.json("events") if e["host"] == "beta")
+
         # One host's whole process tree dies: the other takes its share once it counts as gone.
         other.status()  # remembers beta's instance pids, so the cleanup kills them whatever happens
         os.killpg(b.process.pid, signal.SIGKILL)

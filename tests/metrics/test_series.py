@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from conveyor.client.counts import ClientCounts
+from conveyor.client.local import LocalQueue
 from conveyor.clock import FakeClock
-from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S, DeliveryAttempt, MetricPoint, minute_of
+from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S, DeliveryAttempt, MetricPoint, minute_of, queue_subject
 from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.metrics.series import INSTANCE_SERIES, QUEUE_SERIES, Sampler, SamplerTask
 from conveyor.store.base import BaseStore
+from conveyor.store.memory import MemoryStore
 from tests.contract.helpers import message, redrive_policy
 from tests.support import eventually
 
@@ -151,3 +154,29 @@ async def test_a_sampler_task_writes_a_last_sample_when_stopped(store: BaseStore
     assert await values(store, "queue:work", "visible") == [(0, 0.0), (60, 2.0)]
     await task.stop()  # a second stop does nothing
     assert await values(store, "queue:work", "sent") == [(0, 0.0), (60, 2.0)]
+
+
+async def test_queues_outside_the_store_are_sampled_through_their_counter() -> None:
+    """An external worker queue (on SQS) and its DLQ: their counts come from a counter, their series go to the
+    store; here the 'outside' is another store, reached through queue clients as SQS would be."""
+    clock = FakeClock(T0)
+    store, outside = MemoryStore(clock), MemoryStore(clock)
+    for s in (store, outside):
+        await s.start()
+    await outside.create_queue("jobs", {}, {})
+    await outside.create_queue("jobs-dlq", {}, {})
+    await outside.send_messages("jobs", [message(f"m{i}") for i in range(3)])
+    await outside.send_messages("jobs-dlq", [message("dead")])
+    await outside.receive_messages("jobs", 1, 30, 0)
+    sampler = Sampler(store, clock)
+    sampler.outside = (
+        ClientCounts([LocalQueue(outside, "jobs"), LocalQueue(outside, "jobs-dlq")]),
+        ("jobs", "jobs-dlq"),
+    )
+    points = {(p.subject, p.series): p.value for p in await sampler.tick(clock.now())}
+    assert points[(queue_subject("jobs"), "visible")] == 2 and points[(queue_subject("jobs"), "in_flight")] == 1
+    assert points[(queue_subject("jobs"), "dlq_visible")] == 1
+    assert points[(queue_subject("jobs-dlq"), "visible")] == 1
+    minute_s = minute_of(clock.now())
+    stored = await store.metric_series(queue_subject("jobs"), "visible", minute_s, minute_s + 60)
+    assert [p.value for p in stored] == [2.0]

@@ -12,9 +12,10 @@ import click
 from conveyor.cli.common import allow_host_option, fail, run_async
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
 from conveyor.config.secrets import without_url_secrets
+from conveyor.config.values import Setting
 from conveyor.console.auth import TOKEN_ENV, address, choose_token
 from conveyor.env.examples import write_example
-from conveyor.env.project import load_project
+from conveyor.env.project import load_project, with_queue_url
 from conveyor.env.run import run_environment
 from conveyor.env.running import Running, UpOptions
 from conveyor.env.serving import console_urls
@@ -35,6 +36,8 @@ DIRECTORY/conveyor.yaml (every key optional but the worker command; EB's Procfil
   queue: {fifo: true, content_based_deduplication: true}   a FIFO worker queue, <name>.fifo
   queue: {database_url: postgresql://...}   the queue in PostgreSQL; every host that runs
                                       the project on it joins one environment
+  queue: {url: https://sqs.REGION.amazonaws.com/ACCOUNT/NAME}   the worker queue on
+                                      Amazon SQS (or any SQS endpoint)
   environment: {GREETING: hello}      variables for the worker and web processes
   link: WORKERQUEUE                   variable that holds the queue URL
   metrics: {retention_days: 14}       history kept this long
@@ -72,6 +75,14 @@ A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
     "~/.pgpass fill in the rest) instead of the sqlite file in the data dir.",
 )
 @click.option(
+    "--queue-url",
+    envvar="CONVEYOR_QUEUE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="The worker queue is this SQS queue (Amazon SQS with the standard AWS credential chain, or any SQS "
+    "endpoint), created with its DLQ if missing; wins over conveyor.yaml's queue: {url: ...}.",
+)
+@click.option(
     "--host-name",
     envvar="CONVEYOR_HOST_NAME",
     metavar="NAME",
@@ -95,6 +106,7 @@ def up(
     console_host: str,
     no_console: bool,
     database_url: str | None,
+    queue_url: str | None,
     host_name: str | None,
     max_instances_per_host: int | None,
     allow_hosts: tuple[str, ...],
@@ -103,6 +115,8 @@ def up(
     token = choose_token(console_host, os.environ.get(TOKEN_ENV))
     try:
         project = load_project(directory)
+        if queue_url:
+            project = with_queue_url(project, Setting(queue_url, "--queue-url (or CONVEYOR_QUEUE_URL)"))
         options = UpOptions(
             data_dir=data_dir or directory / ".conveyor",
             queue_port=port,
@@ -136,7 +150,7 @@ def _announce(env: Running) -> None:
     at = env.addresses
     lines = [
         f"environment {env.project.name} is up",
-        f"  queue      {at.queue_url}   (DLQ {env.dlq_name}; {_kept(env.options)})",
+        f"  queue      {at.queue_url}   (DLQ {env.dlq_name}; {_kept(env)})",
         f"  instances  {env.supervisor.active} "
         f"(min {env.project.min_instances.value}, max {env.project.max_instances.value})",
         f"  control    {at.control_url}",
@@ -166,10 +180,12 @@ def _send_flags(env: Running) -> str:
     return "--group demo --dedup-id hello-1 "
 
 
-def _kept(options: UpOptions) -> str:
-    if options.database_url:
-        return f"in PostgreSQL: {without_url_secrets(options.database_url)}"
-    return f"in {options.data_dir}"
+def _kept(env: Running) -> str:
+    options = env.options
+    database = f"PostgreSQL: {without_url_secrets(options.database_url)}" if options.database_url else ""
+    if env.external is not None:  # the history, leases and hosts stay in the store
+        return env.external.describe() + (f"; hosts coordinate in {database}" if database else "")
+    return f"in {database}" if database else f"in {options.data_dir}"
 
 
 def _port(url: str) -> int:

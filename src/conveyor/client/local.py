@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 
+from conveyor import errors
 from conveyor.client.base import EntryFailure, dead_letter_queue_name
 from conveyor.core import attributes as queue_attributes
 from conveyor.core import checksums, fifo, redrive
@@ -103,12 +105,17 @@ async def ensure_worker_queue(
     dlq = dead_letter_queue_name(name)
     existing = await store.list_queues()
     if dlq not in existing:
-        await store.create_queue(dlq, kind, {})
+        # Hosts of one environment starting at once on one database race to create it: the loser finds it there.
+        with contextlib.suppress(errors.QueueNameExists):
+            await store.create_queue(dlq, kind, {})
     policy = redrive.normalise_redrive_policy(
         f'{{"deadLetterTargetArn": "{redrive.queue_arn(region, account_id, dlq)}", "maxReceiveCount": {max_retries}}}'
     )
     wanted = queue_attributes.validate(kind | (attributes or {}), fifo_queue=fifo_queue) | {"RedrivePolicy": policy}
     if name not in existing:
-        await store.create_queue(name, wanted, {})
-    else:
-        await store.set_queue_attributes(name, {"RedrivePolicy": policy})
+        try:
+            await store.create_queue(name, wanted, {})
+            return
+        except errors.QueueNameExists:
+            pass
+    await store.set_queue_attributes(name, {"RedrivePolicy": policy})

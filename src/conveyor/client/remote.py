@@ -95,14 +95,15 @@ class RemoteQueue:
         endpoint, region = endpoint_of(queue_url)
         return cls(queue_url, await AwsJsonClient.open(SQS, endpoint, region, max_connections=max_connections))
 
-    async def _call(self, action: str, **params: Any) -> dict[str, Any]:
+    async def call(self, action: str, **params: Any) -> dict[str, Any]:
+        """One SQS API action on this queue's endpoint; SQS's errors as conveyor's (``QueueDoesNotExist``, ...)."""
         try:
             return await self._client.call(action, params)
         except AwsError as error:
             raise _queue_error(error) from None
 
     async def receive(self, max_messages: int, wait_time_s: int, visibility_timeout_s: int) -> list[ReceivedMessage]:
-        result = await self._call(
+        result = await self.call(
             "ReceiveMessage",
             QueueUrl=self.url,
             MaxNumberOfMessages=max_messages,
@@ -122,11 +123,11 @@ class RemoteQueue:
 
     async def delete(self, receipt_handles: Sequence[str]) -> list[EntryFailure]:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
-        return self._failures(await self._call("DeleteMessageBatch", QueueUrl=self.url, Entries=entries))
+        return self._failures(await self.call("DeleteMessageBatch", QueueUrl=self.url, Entries=entries))
 
     async def change_visibility(self, changes: Sequence[tuple[str, int]]) -> list[EntryFailure]:
         entries = [{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": t} for i, (h, t) in enumerate(changes)]
-        return self._failures(await self._call("ChangeMessageVisibilityBatch", QueueUrl=self.url, Entries=entries))
+        return self._failures(await self.call("ChangeMessageVisibilityBatch", QueueUrl=self.url, Entries=entries))
 
     async def send(
         self,
@@ -151,7 +152,7 @@ class RemoteQueue:
             params["MessageGroupId"] = group_id
         if dedup_id is not None:
             params["MessageDeduplicationId"] = dedup_id
-        result = await self._call("SendMessage", **params)
+        result = await self.call("SendMessage", **params)
         return str(result["MessageId"])
 
     async def counts(self) -> QueueCounts:
@@ -160,7 +161,7 @@ class RemoteQueue:
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
         ]
-        attrs = (await self._call("GetQueueAttributes", QueueUrl=self.url, AttributeNames=names)).get("Attributes", {})
+        attrs = (await self.call("GetQueueAttributes", QueueUrl=self.url, AttributeNames=names)).get("Attributes", {})
         return QueueCounts(*(int(attrs.get(n, 0)) for n in names))
 
     async def ensure_worker_queue(self, max_retries: int) -> None:
@@ -168,17 +169,21 @@ class RemoteQueue:
         ends in ``.fifo`` is created a FIFO queue, with a FIFO DLQ ``<name>-dlq.fifo``."""
         kind = {"FifoQueue": "true"} if is_fifo_name(self.name) else {}
         dlq_name = dead_letter_queue_name(self.name)
-        dlq_url = (await self._call("CreateQueue", QueueName=dlq_name, Attributes=kind))["QueueUrl"]
-        dlq_arn = (await self._call("GetQueueAttributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
+        dlq_url = (await self.call("CreateQueue", QueueName=dlq_name, Attributes=kind))["QueueUrl"]
+        dlq_arn = (await self.call("GetQueueAttributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
             "QueueArn"
         ]
         policy = f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": {max_retries}}}'
         try:
-            await self._call("GetQueueUrl", QueueName=self.name)
+            await self.call("GetQueueUrl", QueueName=self.name)
         except errors.QueueDoesNotExist:
-            await self._call("CreateQueue", QueueName=self.name, Attributes=kind | {"RedrivePolicy": policy})
+            await self.call("CreateQueue", QueueName=self.name, Attributes=kind | {"RedrivePolicy": policy})
             return
-        await self._call("SetQueueAttributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
+        await self.call("SetQueueAttributes", QueueUrl=self.url, Attributes={"RedrivePolicy": policy})
+
+    def sibling(self, queue_url: str) -> RemoteQueue:
+        """Another queue on the same endpoint, through this queue's client (``close`` this one only)."""
+        return RemoteQueue(queue_url, self._client)
 
     async def close(self) -> None:
         await self._client.close()

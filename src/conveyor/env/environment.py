@@ -1,7 +1,8 @@
 """``conveyor up``: one worker environment from a project folder, in one process tree.
 
 Everything the project configures is checked before anything starts. Start order: the store, the
-SQS API, the worker queue and its DLQ (as EB creates them), the worker instances (app + daemon
+SQS API, the worker queue and its DLQ (as EB creates them: in the store, or with ``queue: {url}`` on an SQS
+endpoint, ``external_queue``), the worker instances (app + daemon
 each, waited for until their apps answer), the web process, the autoscaler and the control API.
 Stop order, draining first: the autoscaler stops deciding and the supervisor stops restarting (each
 finishes what it is doing), the web process stops (no new work from it), every daemon stops
@@ -12,22 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import uuid
 from dataclasses import replace
 
 from conveyor.api.app import create_app
-from conveyor.client.base import dead_letter_queue_name
-from conveyor.client.local import LocalQueue, ensure_worker_queue
+from conveyor.client.base import QueueClient, dead_letter_queue_name
+from conveyor.client.local import LocalQueue
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import (
     ServerConfig,
 )
+from conveyor.core.counting import QueueCounter
 from conveyor.core.hosts import HOST_TIMEOUT_S
+from conveyor.cron.beside import DaemonCron
 from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.control import control_app
 from conveyor.env.events import EventLog
+from conveyor.env.external_queue import ExternalQueue, dynamo_cron, open_external
 from conveyor.env.hosts import HostsView, check_name_free, host_name, reporter
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
@@ -35,28 +38,24 @@ from conveyor.env.policies import health_limits
 from conveyor.env.project import Project
 from conveyor.env.running import Addresses, Running, UpOptions, operations_over
 from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console
+from conveyor.env.supervising import Supervision
+from conveyor.env.variables import process_environment, sdk_environment, shown
 from conveyor.env.web import WebTier
-from conveyor.errors import ConfigError, ConveyorError
+from conveyor.env.worker_queue import connections, ensure_in_store, reading
+from conveyor.errors import ConfigError
 from conveyor.files import create_private_dir, private_dir
 from conveyor.health.monitor import Monitor
-from conveyor.health.status import Status
-from conveyor.loops import every
 from conveyor.metrics.collector import MetricCollector
 from conveyor.scale.autoscaler import Autoscaler
 from conveyor.scale.fleet import Fleet, FleetInstances
 from conveyor.scale.process import port_answers
 from conveyor.scale.supervisor import Supervisor
-from conveyor.scale.watchdog import UP_ID_VARIABLE, Watchdog
+from conveyor.scale.watchdog import Watchdog
 from conveyor.sqsd.daemon import Daemon, DaemonState
 from conveyor.sqsd.logfile import SqsdLog
-from conveyor.sqsd.options import Resolved, SqsdConfig
+from conveyor.sqsd.options import SqsdConfig
 from conveyor.store.factory import open_store
 from conveyor.store.protocol import Store
-
-#: Seconds between supervisor ticks (crash detection, restarts).
-SUPERVISE_INTERVAL_S = 1.0
-#: Health samples of the daemons' counters, every this many ticks.
-SAMPLE_EVERY_TICKS = 5
 
 
 class Environment:
@@ -90,9 +89,6 @@ class Environment:
         self.up_id = uuid.uuid4().hex
         self.watchdog: Watchdog | None = None
         self.queue_url = ""
-        #: The status the last supervise round judged (for the transition events). An environment starts
-        #: Pending, as EB's does, so its first judgment is on record too ("from Pending to Ok").
-        self._health_status = Status.PENDING.value
         self._sockets: Sockets | None = None
         # Made by ``start`` (None until then, or after a start that failed before them): ``stop`` ends
         # whatever exists, in order. Everything else reads them from the ``Running`` that ``start`` returns.
@@ -102,6 +98,10 @@ class Environment:
         self.autoscaler: Autoscaler | None = None
         #: On several hosts (a database URL): this host's part in the environment.
         self.fleet: Fleet | None = None
+        #: With ``queue: {url}``: the worker queue on Amazon SQS or another SQS endpoint (``external_queue``).
+        self.external: ExternalQueue | None = None
+        #: Cron through DynamoDB (an external queue without a database): its registry, closed by ``stop``.
+        self._dynamo_cron: DaemonCron | None = None
         self.running: Running | None = None
 
     # -- start ----------------------------------------------------------------------------------
@@ -144,20 +144,7 @@ class Environment:
         await self.servers.serve(
             create_app(store, server_config.validate(), metrics=lambda _: metrics.exposition()), sock
         )
-        self.queue_url = f"{self.queue_endpoint}/{opts.account_id}/{self.queue_name}"
-        self.resolved = self._with_queue(self.queue_url)
-        await ensure_worker_queue(
-            store,
-            self.queue_name,
-            self.resolved.config.max_retries,
-            opts.region,
-            opts.account_id,
-            self.project.queue_settings,
-        )
-        changed = {k: v for k, v in self.project.queue_settings.items() if k != "FifoQueue"}  # fixed at creation
-        if changed:
-            # ensure_worker_queue applies them only when it creates the queue; a changed conveyor.yaml counts too.
-            await store.set_queue_attributes(self.queue_name, changed)
+        counter = await self._worker_queue(store)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
         host = hosts_view = None
         if opts.several_hosts:  # joins the environment of this project in the database, as one of its hosts
@@ -183,9 +170,10 @@ class Environment:
             supervisor if host is None else total,  # on several hosts it sets the environment's total
             self.events,
             self.clock,
+            counter=counter,
         )
         monitor = Monitor(
-            store,
+            counter,
             self.queue_name,
             self.dlq_name,
             supervisor,
@@ -226,6 +214,8 @@ class Environment:
                 events=self.events,
                 clock=self.clock,
             )
+            for event in self.events.since(0):  # what happened before it joined (the queue made ready ...)
+                fleet.note(event.at_s, event.kind, event.message, event.numbers)
             self.events.forward = fleet.note
             await fleet.tick(self.clock.now())  # joins: beats, and takes its share (all of it on the first host)
             await fleet.settle()
@@ -236,18 +226,13 @@ class Environment:
         if self.project.web_command:
             await self.web_tier.start(self.process_environment)
         self._tasks += [
-            asyncio.create_task(self._supervise(supervisor, monitor, self._stop_loops)),
+            asyncio.create_task(
+                Supervision(supervisor, monitor, self.web_tier, self.events, self.clock).run(self._stop_loops)
+            ),
             asyncio.create_task((autoscaler if self.fleet is None else self.fleet).run(self._stop_loops)),
         ]
-        scheduler = None
-        if self.project.cron_tasks:
-            scheduler = Scheduler(
-                self.project.cron_tasks,
-                StoreRegistry(store, f"{self.project.name}-{host or 'local'}-{os.getpid()}"),
-                LocalQueue(store, self.queue_name),
-                self.clock,
-                log=lambda category, message: self.logs.line("cron", f"{category}: {message}"),
-            )
+        scheduler = await self._scheduler(store, host) if self.project.cron_tasks else None
+        if scheduler is not None:
             self._cron = asyncio.create_task(scheduler.run(self._stop_loops))
             self.events.add("environment", f"Successfully loaded {len(self.project.cron_tasks)} scheduled tasks")
         running = Running(
@@ -270,6 +255,8 @@ class Environment:
             daemon_state=self.daemon_state,
             web_view=self.web_tier.view,
             hosts=hosts_view,
+            counter=counter,
+            external=self.external,
         )
         operations = operations_over(running)
         await self.servers.serve(control_app(operations, self.logs), sockets.control)
@@ -278,45 +265,68 @@ class Environment:
             self.events.add("environment", f"console at {console_url}")
         return running
 
-    def _with_queue(self, queue_url: str) -> Resolved:
-        """The project's daemon options, reading the environment's own queue."""
-        options = self.project.sqsd_options
-        config = replace(options.config, worker_queue_url=queue_url)
-        return Resolved(config, options.sources | {"WorkerQueueURL": "conveyor up (the environment's queue)"})
+    async def _worker_queue(self, store: Store) -> QueueCounter:
+        """The worker queue and its DLQ, as EB creates them: in the store, or (``queue: {url}``) on the SQS
+        endpoint of the URL; returns where their counts come from."""
+        if self.project.queue_url is None:
+            self.queue_url = f"{self.queue_endpoint}/{self.options.account_id}/{self.queue_name}"
+            self.resolved = reading(self.project, self.queue_url)
+            await ensure_in_store(store, self.project, self.options)
+            return store
+        retries, url = self.project.sqsd_options.config.max_retries, str(self.project.queue_url.value)
+        external = self.external = await open_external(
+            self.project, url, retries, connections(self.project), self.events
+        )
+        self.queue_url = external.url
+        self.resolved = reading(self.project, self.queue_url)
+        if self.metrics is not None:  # the queues' minute series (charts, the step rule's history) from SQS too
+            self.metrics.sampler.outside = (external.counter, (external.queue.name, external.dlq.name))
+        return external.counter
+
+    def _queue_client(self, store: Store) -> QueueClient:
+        """How daemons and cron reach the worker queue: the store in process, or the external queue's client."""
+        return self.external.queue if self.external is not None else LocalQueue(store, self.queue_name)
+
+    async def _scheduler(self, store: Store, host: str | None) -> Scheduler | None:
+        """The cron scheduler: its lease in the store, or on an external queue without a database in the
+        DynamoDB table of the sqsd option CronTable (as ``conveyor sqsd`` does)."""
+
+        def log(category: str, message: str) -> None:
+            self.logs.line("cron", f"{category}: {message}")
+
+        if self.external is not None and not self.options.database_url:
+            table = self.resolved.config.cron_table
+            cron = self._dynamo_cron = await dynamo_cron(self.project, self.external, table, host, self.clock, log)
+            return cron.scheduler if cron is not None else None
+        holder = f"{self.project.name}-{host or 'local'}-{os.getpid()}"
+        return Scheduler(
+            self.project.cron_tasks,
+            # In a shared database, the environment's own lease and slots (other projects may use it too).
+            StoreRegistry(store, holder, environment=self.project.name if self.options.database_url else None),
+            self._queue_client(store),
+            self.clock,
+            log,
+        )
 
     def process_environment(self) -> dict[str, str]:
-        """Variables for the worker and web processes: the project's, the SDK's, and a PATH on which
-        ``python`` is the interpreter conveyor runs in (its virtualenv holds the apps' packages too)."""
-        bin_dir = os.path.dirname(sys.executable)
-        path = os.environ.get("PATH", "")
-        if path.split(os.pathsep)[0] != bin_dir:
-            path = bin_dir + os.pathsep + path
-        variables = {k: str(v.value) for k, v in self.project.environment.items()} | self.sdk_environment()
-        return variables | {"PATH": path, UP_ID_VARIABLE: self.up_id}
+        """Variables for the worker and web processes (``variables.process_environment``)."""
+        return process_environment(self.project, self.sdk_environment(), self.up_id)
 
     def sdk_environment(self) -> dict[str, str]:
         """What an AWS SDK in the web tier (or any app) needs to reach this environment's queue unchanged."""
-        return {
-            "AWS_ENDPOINT_URL_SQS": self.queue_endpoint,
-            "AWS_REGION": self.options.region,
-            "AWS_DEFAULT_REGION": self.options.region,
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-            self.project.link_name: self.queue_url,
-        }
+        opts = self.options
+        return sdk_environment(self.project, opts.region, self.queue_endpoint, self.queue_url, self.external)
 
     def shown_sdk_environment(self) -> dict[str, str]:
         """``sdk_environment()`` to print: a secret key taken from the user's own environment is not shown."""
-        shown = self.sdk_environment()
-        if os.environ.get("AWS_SECRET_ACCESS_KEY"):
-            shown["AWS_SECRET_ACCESS_KEY"] = "<your AWS_SECRET_ACCESS_KEY>"
-        return shown
+        return shown(self.sdk_environment())
 
     def _make_daemon(self, store: Store, metrics: MetricCollector, port: int, name: str) -> Daemon:
         config: SqsdConfig = replace(self.resolved.config, port=port, http_host="127.0.0.1")
         log = SqsdLog(self.clock, fmt=config.log_format, stream=self.logs.stream(f"{name}/sqsd"))
-        queue = LocalQueue(store, self.queue_name)
-        daemon = Daemon(queue, config, self.clock, log, recorder=metrics.recorder.record, instance=name)
+        daemon = Daemon(
+            self._queue_client(store), config, self.clock, log, recorder=metrics.recorder.record, instance=name
+        )
         self._daemons[name] = daemon
         return daemon
 
@@ -329,46 +339,6 @@ class Environment:
         daemon = self._daemons.get(name)
         return daemon.state() if daemon is not None else None
 
-    async def _supervise(self, supervisor: Supervisor, monitor: Monitor, stop: asyncio.Event) -> None:
-        """Every ``SUPERVISE_INTERVAL_S`` until ``stop``: the supervisor's tick, the web process's, then health."""
-        ticks = 0
-
-        async def tick(now_s: float) -> None:
-            nonlocal ticks
-            await supervisor.tick(now_s)
-            await self.web_tier.check(self.clock.now())
-            await self._note_health(monitor)
-            ticks += 1
-            if ticks % SAMPLE_EVERY_TICKS == 0:
-                await monitor.sample(self.clock.now())
-
-        def failed(error: Exception) -> None:
-            # One failed round (a full disk, a fork that failed) must not end supervision for good.
-            self.events.add("error", f"supervising the instances failed, trying again: {error}")
-
-        await every(
-            SUPERVISE_INTERVAL_S,
-            tick,
-            self.clock,
-            stop,
-            wait_first=True,
-            errors=(ConveyorError, OSError),
-            on_error=failed,
-        )
-
-    async def _note_health(self, monitor: Monitor) -> None:
-        """An event when the environment's status changes, as EB's "Environment health has transitioned
-        from Ok to Degraded": judged every round, right after the supervisor noticed exits, so even a
-        crash restarted a second later is on record."""
-        overall, _, _ = await monitor.health(self.clock.now())
-        status = overall.status.value
-        if status != self._health_status:
-            because = f": {'; '.join(overall.causes)}" if overall.causes else ""
-            self.events.add(
-                "health", f"Environment health has transitioned from {self._health_status} to {status}{because}"
-            )
-        self._health_status = status
-
     # -- stop -----------------------------------------------------------------------------------
 
     async def stop(self) -> None:
@@ -377,6 +347,9 @@ class Environment:
         self._stop_loops.set()
         if self._cron is not None:  # the scheduler gives its lease up, so a restart leads at once
             await asyncio.gather(self._cron, return_exceptions=True)
+        if self._dynamo_cron is not None:
+            await self._dynamo_cron.close()
+            self._dynamo_cron = None
         if self.fleet is not None:  # the other hosts take this one's share at once, while it drains
             await self.fleet.leave()
         if self.autoscaler is not None:
@@ -391,6 +364,9 @@ class Environment:
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
             self.events.add("environment", "stopped: every instance drained")
+        if self.external is not None:  # every daemon has drained: nothing receives from it any more
+            await self.external.close()
+            self.external = None
         if self.metrics is not None:
             await self.metrics.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()

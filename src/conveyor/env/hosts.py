@@ -127,6 +127,13 @@ class HostsView:
             )
         return tuple(shown)
 
+    async def leader(self) -> str | None:
+        """The host that holds the scaling lease now (None between two leaders)."""
+        holder = await self.store.lease_holder(lease_name(self.environment))
+        if holder is None:
+            return None
+        return next((r.host for r, d in await self.records() if d is not None and d.run == holder[0]), None)
+
     async def other_instances(self) -> list[InstanceInputs]:
         """The other live hosts' instances as health reads them, as of each host's last beat."""
         inputs = []

@@ -10,12 +10,7 @@ parts' own values into documents.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import ClassVar
-
 from conveyor import errors
-from conveyor.clock import Clock
 from conveyor.console.documents import (
     BLOCKED_GROUPS_COUNTED,
     Configuration,
@@ -36,22 +31,16 @@ from conveyor.console.documents import (
 )
 from conveyor.core.fifo import FifoSettings
 from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
+from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.schedule import next_slot
-from conveyor.cron.scheduler import LEASE_NAME, Scheduler
 from conveyor.env import views
-from conveyor.env.events import EventLog
-from conveyor.env.hosts import HostsView
-from conveyor.env.logs import LogHub
-from conveyor.env.project import Project
+from conveyor.env.external_queue import external_summary, remote_attributes, send_remote
+from conveyor.env.parts import BadRequest, Conflict, NotFound, Parts
 from conveyor.env.sending import send_copies, send_problem
-from conveyor.health.monitor import Monitor
 from conveyor.health.status import Finding, combine
-from conveyor.scale.autoscaler import Autoscaler
-from conveyor.scale.process import ProcessView
-from conveyor.scale.supervisor import Supervisor
-from conveyor.sqsd.daemon import DaemonState
-from conveyor.sqsd.options import Resolved, describe
-from conveyor.store.protocol import Store
+from conveyor.sqsd.options import describe
+
+__all__ = ["BadRequest", "Conflict", "NotFound", "Operations", "Parts"]
 
 #: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
 #: this many messages at once.
@@ -60,57 +49,10 @@ PEEK_SEARCH_LIMIT = 1000
 MAX_SEND_COUNT = 100_000
 
 
-class BadRequest(errors.ConveyorError):
-    http_status: ClassVar[int] = 400
-
-
-class NotFound(errors.ConveyorError):
-    http_status: ClassVar[int] = 404
-
-
-class Conflict(errors.ConveyorError):
-    http_status: ClassVar[int] = 409
-
-
 def _message_ids(value: object) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise BadRequest("message_ids must be a list of message ids")
     return list(value)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Parts:
-    """What ``Operations`` reads of a running environment, and nothing else: the composition root builds it
-    (``running.operations_over``) from the parts it started, every one present."""
-
-    project: Project
-    clock: Clock
-    store: Store
-    queue_name: str
-    dlq_name: str
-    #: ``http://127.0.0.1:9324``: a queue's URL is ``<queue_endpoint>/<account_id>/<name>``.
-    queue_endpoint: str
-    account_id: str
-    #: None without a web process.
-    web_url: str | None
-    #: The daemons' options (``conveyor config``), with where each came from.
-    sqsd: Resolved
-    supervisor: Supervisor
-    autoscaler: Autoscaler
-    monitor: Monitor
-    #: ``/metrics``: the Prometheus text.
-    exposition: Callable[[], Awaitable[bytes]]
-    events: EventLog
-    logs: LogHub
-    #: None without a ``cron.yaml``.
-    scheduler: Scheduler | None
-    sdk_environment: Mapping[str, str]
-    #: An instance's daemon as it is now (None before its daemon exists).
-    daemon_state: Callable[[str], DaemonState | None]
-    #: The web process as it is now (None without one).
-    web_view: Callable[[], ProcessView | None]
-    #: On several hosts: the whole environment as this host shows it (None on one host).
-    hosts: HostsView | None = None
 
 
 class Operations:
@@ -150,6 +92,13 @@ class Operations:
     async def scale(self, instances: int | None) -> ScaleAnswer:
         """Pin at ``instances`` (``conveyor scale N``), or with None give the count back to the autoscaler."""
         autoscaler = self.parts.autoscaler
+        if self.parts.hosts is not None:  # on several hosts, the host that leads the scaling decides
+            leader, here = await self.parts.hosts.leader(), self.parts.hosts.host
+            if leader != here:
+                raise Conflict(
+                    f"Host {here} does not decide the scaling of this environment: "
+                    f"{leader or 'no host (a new leader is being chosen)'} does. Run conveyor scale on that host."
+                )
         try:
             if instances is None:
                 await autoscaler.unpin()
@@ -178,7 +127,7 @@ class Operations:
         return [f"instance-{n}" if host is None else f"instance-{n}@{host}" for n in range(1, highest + 1)]
 
     async def counts(self, name: str) -> QueueCounts:
-        c = await self.parts.store.queue_counts(name)
+        c = await self.parts.counter.queue_counts(name)
         return QueueCounts(visible=c.visible, in_flight=c.in_flight, delayed=c.delayed)
 
     async def status(self) -> EnvironmentStatus:
@@ -229,10 +178,25 @@ class Operations:
         return [EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in events]
 
     def queue_url(self, name: str) -> str:
+        external = self.parts.external
+        if external is not None and name in external.urls():
+            return external.urls()[name]
         return f"{self.parts.queue_endpoint}/{self.parts.account_id}/{name}"
 
+    def _on_sqs(self, queue: str, what: str) -> None:
+        """Refuse, with what to do instead, what SQS's API cannot do on the external queue ``queue``."""
+        external = self.parts.external
+        if external is not None and queue in external.urls():
+            raise Conflict(external.not_possible(what, queue))
+
     async def queues(self) -> list[QueueSummary]:
-        """Every queue with its counts, and a FIFO queue's settings and blocked groups."""
+        """Every queue with its counts, and a FIFO queue's settings and blocked groups (on an external queue: the
+        worker queue and its DLQ, their counts from SQS's attributes; SQS cannot tell blocked groups)."""
+        if self.parts.external is not None:
+            return [
+                await external_summary(self.parts.external, name, self.queue_url(name))
+                for name in self.parts.external.urls()
+            ]
         store = self.parts.store
         out = []
         for name in await store.list_queues():
@@ -256,6 +220,7 @@ class Operations:
     async def blocked_groups(self, queue: str, limit: int) -> list[BlockedGroup]:
         """A FIFO queue's message groups waiting behind a message in flight, longest blocked first (none on a
         standard queue)."""
+        self._on_sqs(queue, "Listing a FIFO queue's blocked message groups")
         try:
             return await self.parts.store.blocked_groups(queue, limit)
         except errors.ConveyorError as error:
@@ -301,28 +266,31 @@ class Operations:
             raise BadRequest("attributes must be an object of names to values")
         typed = {str(k): MessageAttributeValue("String", str(v)) for k, v in attributes.items()}
         name = queue if isinstance(queue, str) and queue else self.parts.queue_name
+        external = self.parts.external
+        remote = external.client(name) if external is not None else None
         try:
-            fifo = FifoSettings.of((await self.parts.store.get_queue(name)).attributes)
+            if remote is not None:
+                fifo = FifoSettings.of(await remote_attributes(remote))
+            else:
+                fifo = FifoSettings.of((await self.parts.store.get_queue(name)).attributes)
             problem = send_problem(name, fifo, count=count, delay_s=delay_s, group_id=group_id, dedup_id=dedup_id)
             if problem is not None:
                 raise BadRequest(problem)
-            ids = await send_copies(
-                self.parts.store,
-                name,
-                fifo,
-                body,
-                typed,
-                delay_s,
-                count=count,
-                group_id=group_id if isinstance(group_id, str) else None,
-                dedup_id=dedup_id if isinstance(dedup_id, str) else None,
-            )
+            group = group_id if isinstance(group_id, str) else None
+            dedup = dedup_id if isinstance(dedup_id, str) else None
+            if remote is not None:
+                ids = await send_remote(remote, fifo, body, typed, delay_s, count=count, group_id=group, dedup_id=dedup)
+            else:
+                ids = await send_copies(
+                    self.parts.store, name, fifo, body, typed, delay_s, count=count, group_id=group, dedup_id=dedup
+                )
         except errors.ConveyorError as error:
             raise BadRequest(error.message) from None
         return SendAnswer(sent=len(ids), message_ids=tuple(ids[:10]))
 
     async def peek(self, queue: str, limit: int) -> list[StoredMessage]:
         """The oldest ``limit`` messages of ``queue``, looked at without receiving them."""
+        self._on_sqs(queue, "Looking at messages")
         try:
             return await self.parts.store.peek_messages(queue, limit)
         except errors.ConveyorError as error:
@@ -350,6 +318,7 @@ class Operations:
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise BadRequest("max must be a positive integer")
         parts = self.parts
+        self._on_sqs(parts.dlq_name, "Redriving the DLQ from here")
         moved = await parts.store.move_messages(parts.dlq_name, None, limit)
         parts.events.add("dlq-redrive", f"{moved} messages moved from {parts.dlq_name} back to {parts.queue_name}")
         return moved
@@ -360,6 +329,7 @@ class Operations:
         no other DLQ message is received or touched. One in flight stays (see ``Store.move_messages_by_id``)."""
         chosen = _message_ids(message_ids)
         parts = self.parts
+        self._on_sqs(parts.dlq_name, "Redriving chosen messages")
         moved = await parts.store.move_messages_by_id(parts.dlq_name, chosen, None)
         if moved < len(set(chosen)):
             moved += await parts.store.move_messages_by_id(parts.dlq_name, chosen, parts.queue_name)
@@ -369,6 +339,7 @@ class Operations:
     async def dlq_delete_chosen(self, message_ids: object, by: str) -> int:
         """Delete the DLQ messages with these ids, in any state; no other message is touched."""
         parts = self.parts
+        self._on_sqs(parts.dlq_name, "Deleting chosen messages")
         deleted = await parts.store.delete_messages_by_id(parts.dlq_name, _message_ids(message_ids))
         parts.events.add("dlq-delete", f"{deleted} chosen messages deleted from {parts.dlq_name} ({by})")
         return deleted
@@ -377,7 +348,10 @@ class Operations:
         parts = self.parts
         before = await self.counts(parts.dlq_name)
         try:
-            await parts.store.purge_queue(parts.dlq_name)
+            if parts.external is not None:
+                await parts.external.dlq.call("PurgeQueue", QueueUrl=parts.external.dlq.url)
+            else:
+                await parts.store.purge_queue(parts.dlq_name)
         except errors.ConveyorError as error:
             raise Conflict(error.message) from None
         purged = before.total
@@ -387,6 +361,8 @@ class Operations:
     async def cron_list(self) -> CronStatus:
         parts = self.parts
         now_s = parts.clock.now()
+        # The scheduler's own registry (the store's lease, or DynamoDB's on an external queue without a database).
+        registry = parts.scheduler.registry if parts.scheduler is not None else StoreRegistry(parts.store, "")
         tasks = []
         for task in parts.project.cron_tasks:
             runs = await parts.store.cron_runs(task.name, 1)
@@ -397,12 +373,12 @@ class Operations:
                     schedule=task.schedule,
                     timezone=task.timezone,
                     enabled=task.enabled,
-                    last_slot_s=await parts.store.last_slot(task.name),
+                    last_slot_s=await registry.last_slot(task.name),
                     last_run=views.run_view(runs[0]) if runs else None,
                     next_slot_s=next_slot(task, now_s) if task.enabled else None,
                 )
             )
-        holder = await parts.store.lease_holder(LEASE_NAME)
+        holder = await registry.leader()
         return CronStatus(
             tasks=tuple(tasks),
             leader=holder[0] if holder is not None else None,

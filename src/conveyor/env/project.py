@@ -10,7 +10,7 @@ Read when present: ``conveyor.yaml``; ``Procfile`` (``worker:`` and ``web:`` pro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -22,7 +22,7 @@ from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
 from conveyor.cron.cronfile import load_cron_yaml
 from conveyor.cron.schedule import CronTask
 from conveyor.env.policies import build_policy, build_thresholds
-from conveyor.env.queue_section import QUEUE_KEYS, queue_location, queue_settings, worker_queue_name
+from conveyor.env.queue_section import QUEUE_KEYS, URL_KEY, queue_location, queue_settings, queue_url, worker_queue_name
 from conveyor.errors import ConfigError
 from conveyor.health import Thresholds
 from conveyor.scale import ScalingPolicy
@@ -102,6 +102,8 @@ class Project:
     web_port: int | None = None
     #: ``queue: {database_url: ...}``: the queue in this PostgreSQL database (``--database-url`` wins over it).
     database_url: Setting | None = None
+    #: ``queue: {url: ...}``: the worker queue is this SQS queue (``--queue-url`` wins over it: ``with_queue_url``).
+    queue_url: Setting | None = None
     #: Name of the variable holding the worker queue URL for the web tier.
     link_name: str = DEFAULT_LINK
     #: Seconds of metric, delivery and cron history kept (``metrics: {retention_days: N}``; 14 days).
@@ -114,8 +116,19 @@ class Project:
 
     @property
     def queue_name(self) -> str:
-        """The worker queue's name: the environment's, ``<name>.fifo`` for a FIFO queue."""
+        """The worker queue's name: the environment's, ``<name>.fifo`` for a FIFO queue; the URL's with a queue URL."""
+        if self.queue_url is not None:
+            return str(self.queue_url.value).rstrip("/").rsplit("/", 1)[-1]
         return worker_queue_name(self.name, self.fifo)
+
+
+def with_queue_url(project: Project, setting: Setting) -> Project:
+    """``project`` on the SQS queue of ``setting`` (``--queue-url``, ``CONVEYOR_QUEUE_URL``), which wins over
+    ``queue: {url: ...}``: checked as the file's is, with ``queue:``'s other keys (``fifo:`` must agree)."""
+    section = project.queue_attributes | {URL_KEY: setting}
+    return replace(
+        project, queue_url=queue_url(section), queue_attributes=section, queue_settings=queue_settings(section)
+    )
 
 
 def _mapping(node: yaml.Node, label: str, what: str) -> list[tuple[yaml.Node, yaml.Node]]:
@@ -255,6 +268,7 @@ def load_project(root: Path) -> Project:
         cooldown_s=cooldown,
         max_per_host=max_per_host,
         database_url=queue_location(queue),
+        queue_url=queue_url(queue),
         sqsd=sqsd,
         sqsd_options=resolve(
             root, {}, {}, require_queue=False, overrides=[(n, s.value, s.where) for n, s in sqsd.items()]

@@ -11,13 +11,17 @@ Two kinds of keys:
   ``ContentBasedDeduplication``, ``DeduplicationScope`` and ``FifoThroughputLimit``, and need ``fifo: true``.
 
 and where the queue is: ``database_url`` puts it in a PostgreSQL database (``conveyor up --database-url`` and
-``CONVEYOR_DATABASE_URL`` win over it), where several hosts running the same project join one environment.
+``CONVEYOR_DATABASE_URL`` win over it), where several hosts running the same project join one environment;
+``url`` makes the worker queue an SQS queue elsewhere (Amazon SQS, or any SQS endpoint: ``conveyor up
+--queue-url`` and ``CONVEYOR_QUEUE_URL`` win over it). The queue is then the one the URL names: a ``.fifo``
+name is a FIFO queue, and ``fifo:``, when written, must agree with it.
 
 Every mistake is a ``ConfigError`` naming the line.
 """
 
 from __future__ import annotations
 
+from conveyor.client.remote import endpoint_of
 from conveyor.config import values
 from conveyor.config.values import Setting
 from conveyor.core import attributes as queue_attributes
@@ -32,8 +36,11 @@ FIFO_ATTRIBUTE_KEYS = {
     "fifo_throughput_limit": "FifoThroughputLimit",
 }
 DATABASE_URL_KEY = "database_url"
+URL_KEY = "url"
+#: Keys that say where the queue is, not how it behaves.
+LOCATION_KEYS = (DATABASE_URL_KEY, URL_KEY)
 #: Every key ``queue:`` takes.
-QUEUE_KEYS = (FIFO_KEY, DATABASE_URL_KEY, *FIFO_ATTRIBUTE_KEYS, *sorted(queue_attributes.SETTABLE))
+QUEUE_KEYS = (FIFO_KEY, *LOCATION_KEYS, *FIFO_ATTRIBUTE_KEYS, *sorted(queue_attributes.SETTABLE))
 
 
 def queue_location(section: dict[str, Setting]) -> Setting | None:
@@ -50,10 +57,45 @@ def queue_location(section: dict[str, Setting]) -> Setting | None:
     return setting
 
 
+def queue_url(section: dict[str, Setting]) -> Setting | None:
+    """``url``: the SQS queue the worker queue is, checked to be a queue URL whose ``.fifo`` agrees with ``fifo:``."""
+    setting = section.get(URL_KEY)
+    if setting is None:
+        return None
+    value = setting.value
+    try:
+        if not isinstance(value, str):
+            raise ConfigError("")
+        endpoint_of(value)
+    except ConfigError:
+        raise ConfigError(
+            f"{setting.where}: queue.{URL_KEY} must be an SQS queue URL: https://sqs.us-east-1.amazonaws.com/"
+            f"123456789012/jobs for Amazon SQS, or http://HOST:PORT/ACCOUNT/NAME for another SQS endpoint; "
+            f"got {value!r}."
+        ) from None
+    written = section.get(FIFO_KEY)
+    if written is not None and values.flag(written, f"queue {FIFO_KEY}") != fifo.is_fifo_name(_name(value)):
+        wants = "a FIFO queue" if values.flag(written, f"queue {FIFO_KEY}") else "a standard queue"
+        is_one = "a FIFO queue (its name ends in .fifo)" if fifo.is_fifo_name(_name(value)) else "a standard queue"
+        raise ConfigError(
+            f"{written.where}: queue.{FIFO_KEY} asks for {wants}, but the queue URL ({setting.where}) names "
+            f"{is_one}: {value}. An SQS queue's kind is fixed by its name; remove {FIFO_KEY}:, or give the URL of "
+            "a queue of that kind."
+        )
+    return setting
+
+
+def _name(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
 def is_fifo(section: dict[str, Setting]) -> bool:
-    """Whether ``queue:`` asks for a FIFO worker queue (``fifo: true``)."""
+    """Whether ``queue:`` asks for a FIFO worker queue: ``fifo: true``, or without ``fifo:`` a ``.fifo`` queue URL."""
     setting = section.get(FIFO_KEY)
-    return setting is not None and values.flag(setting, f"queue {FIFO_KEY}")
+    if setting is None:
+        url = section.get(URL_KEY)
+        return url is not None and isinstance(url.value, str) and fifo.is_fifo_name(_name(url.value))
+    return values.flag(setting, f"queue {FIFO_KEY}")
 
 
 def worker_queue_name(environment: str, fifo_queue: bool) -> str:
@@ -66,7 +108,7 @@ def queue_settings(section: dict[str, Setting]) -> dict[str, str]:
     fifo_queue = is_fifo(section)
     checked: dict[str, str] = {"FifoQueue": "true"} if fifo_queue else {}
     for name, setting in section.items():
-        if name in (FIFO_KEY, DATABASE_URL_KEY):
+        if name == FIFO_KEY or name in LOCATION_KEYS:
             continue
         if name == "RedrivePolicy":
             raise ConfigError(

@@ -19,11 +19,14 @@ from conveyor.config import (
     DEFAULT_SERVER_PORT,
     check_allowed_host,
 )
+from conveyor.core.counting import QueueCounter
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
+from conveyor.env.external_queue import ExternalQueue
 from conveyor.env.hosts import HostsView
 from conveyor.env.logs import LogHub
-from conveyor.env.operations import Operations, Parts
+from conveyor.env.operations import Operations
+from conveyor.env.parts import Parts
 from conveyor.env.project import Project
 from conveyor.health.monitor import Monitor
 from conveyor.metrics.collector import MetricCollector
@@ -114,6 +117,10 @@ class Running:
     web_view: Callable[[], ProcessView | None]
     #: On several hosts: the whole environment as this host shows it (None on one host).
     hosts: HostsView | None = None
+    #: Where the worker queue's and the DLQ's counts come from (None: the store, which holds them).
+    counter: QueueCounter | None = None
+    #: With ``queue: {url}``: the worker queue on an SQS endpoint (None: in the store).
+    external: ExternalQueue | None = None
 
 
 def operations_over(env: Running) -> Operations:
@@ -140,5 +147,7 @@ def operations_over(env: Running) -> Operations:
             daemon_state=env.daemon_state,
             web_view=env.web_view,
             hosts=env.hosts,
+            counter=env.counter or env.store,
+            external=env.external,
         )
     )

@@ -17,10 +17,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from conveyor.core.counting import QueueCounter
 from conveyor.health.inputs import CounterSample, InstanceInputs, ProcessState, QueueInputs, Thresholds, WebInputs
 from conveyor.health.rules import environment_health, instance_health, web_health
 from conveyor.health.status import Health
-from conveyor.store.protocol import QueueStore
 
 #: Samples kept per instance: enough for the longest window (5 min) at one sample every 5 s.
 MAX_SAMPLES = 120
@@ -97,7 +97,7 @@ class Limits:
 class Monitor:
     def __init__(
         self,
-        store: QueueStore,
+        counter: QueueCounter,
         queue: str,
         dlq: str,
         supervisor: Processes,
@@ -111,7 +111,8 @@ class Monitor:
         web_view: Callable[[], ProcessSnapshot | None] | None = None,
         others: Callable[[], Awaitable[list[InstanceInputs]]] | None = None,
     ) -> None:
-        self.store = store
+        #: Where the worker queue's and the DLQ's counts come from: the store, or the external queue.
+        self.counter = counter
         #: On several hosts: the other live hosts' instances, as their last beats reported them.
         self.others = others
         #: The web process as the environment supervises it (None: the project has none).
@@ -137,7 +138,7 @@ class Monitor:
                 samples = self._counters.setdefault(view.name, deque(maxlen=MAX_SAMPLES))
                 delivered, failed = self._deliveries(view.name, state)
                 samples.append(CounterSample(now_s, delivered, failed, state.expired))
-        counts = await self.store.queue_counts(self.dlq)
+        counts = await self.counter.queue_counts(self.dlq)
         self._dlq_sizes.append((now_s, counts.visible + counts.in_flight + counts.delayed))
 
     def _deliveries(self, name: str, state: DaemonSnapshot) -> tuple[int, int]:
@@ -166,8 +167,8 @@ class Monitor:
         )
 
     async def _queue_inputs(self, now_s: float) -> QueueInputs:
-        counts = await self.store.queue_counts(self.queue)
-        dlq = await self.store.queue_counts(self.dlq)
+        counts = await self.counter.queue_counts(self.queue)
+        dlq = await self.counter.queue_counts(self.dlq)
         window_start = now_s - self.thresholds.dlq_window_s
         before = [size for at_s, size in self._dlq_sizes if at_s <= window_start]
         earliest = before[-1] if before else None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from conveyor.clock import Clock
 from conveyor.core.attributes import QueueSettings
+from conveyor.core.counting import QueueCounter
 from conveyor.core.history import (
     DEFAULT_HISTORY_RETENTION_S,
     MetricPoint,
@@ -99,6 +100,10 @@ class Sampler:
         self._taken = 0
         #: Since when this sampler counts: a queue older than that starts from its totals then, not from zero.
         self._since_s = clock.now()
+        #: Queues that are not in the store (an external worker queue and its DLQ), counted through a
+        #: ``QueueCounter``: (counter, (worker queue, its DLQ)). Their series are visible, in flight, delayed, and the
+        #: worker queue's ``dlq_visible``; what only a store knows (sent, received, deleted, the oldest's age) is not.
+        self.outside: tuple[QueueCounter, tuple[str, str]] | None = None
         #: Called with the error when a tick fails (the loop goes on); default: logging.
         self.on_error: Callable[[ConveyorError], None] = lambda error: log.warning("metric sampler: %s", error)
 
@@ -126,11 +131,28 @@ class Sampler:
         points: list[MetricPoint] = []
         for name, queue_counts in counts.items():
             points += self._queue_points(name, minute_s, now_s, queue_counts, settings[name], counts, created_s[name])
+        if self.outside is not None:
+            points += await self._outside_points(minute_s, *self.outside)
         points += self._instance_points(minute_s)
         await self.store.record_metrics(points)
         if self._pruned_minute_s != minute_s:
             await self.store.prune_history(now_s - self.retention_s)
             self._pruned_minute_s = minute_s
+        return points
+
+    async def _outside_points(self, minute_s: int, counter: QueueCounter, names: tuple[str, str]) -> list[MetricPoint]:
+        queue, dlq = names
+        try:
+            counts = {name: await counter.queue_counts(name) for name in names}
+        except ConveyorError as error:  # the external queue cannot be reached now: the store's series go on
+            self.on_error(error)
+            return []
+        points: list[MetricPoint] = []
+        for name, c in counts.items():
+            values = {"visible": c.visible, "in_flight": c.in_flight, "delayed": c.delayed}
+            if name == queue:
+                values["dlq_visible"] = counts[dlq].visible
+            points += [MetricPoint(queue_subject(name), series, minute_s, float(v)) for series, v in values.items()]
         return points
 
     def _queue_points(

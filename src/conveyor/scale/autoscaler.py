@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from conveyor.clock import Clock
+from conveyor.core.counting import QueueCounter
 from conveyor.core.history import MetricPoint, minute_of, queue_subject
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.loops import every
@@ -74,11 +75,15 @@ class Autoscaler:
         supervisor: Instances,
         events: EventSink,
         clock: Clock,
+        *,
+        counter: QueueCounter | None = None,
     ) -> None:
         self.policy, self.interval_s = policy, interval_s
         #: The policy of the project's files, which ``unpin`` gives back after ``pin``.
         self.configured_policy = self.policy
         self.store = store
+        #: Where the queue's counts come from: the store (None), or an external queue's attributes.
+        self.counter: QueueCounter = counter or store
         self.queue = queue
         self.supervisor = supervisor
         self.events = events
@@ -145,7 +150,7 @@ class Autoscaler:
                 return
             if not self._seeded:
                 await self._seed_breach(now_s)
-            counts = await self.store.queue_counts(self.queue)
+            counts = await self.counter.queue_counts(self.queue)
             metrics = QueueMetrics.from_counts(counts, oldest_age_s=counts.oldest_wait_s(now_s), at_s=now_s)
             decision = decide(self.policy, metrics, replace(self.state, instances=self.supervisor.active), now_s)
             self.state = decision.state

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conveyor import errors
+from conveyor.client.local import ensure_worker_queue
 from conveyor.clock import FakeClock
 from conveyor.store.postgres import PostgresStore, schema
 from tests.pgcluster import PgCluster, free_port
@@ -81,3 +82,12 @@ async def test_a_search_path_naming_no_schema_is_refused_with_the_fix(pg_cluster
 def test_a_malformed_url_is_refused_at_once() -> None:
     with pytest.raises(errors.ConfigError, match="not a valid PostgreSQL connection string"):
         PostgresStore("host=db password='unterminated", FakeClock())
+
+
+async def test_hosts_starting_at_once_both_find_their_worker_queue(servers: OpenServer) -> None:
+    """Several hosts of one environment create the worker queue and its DLQ at the same moment: none fails."""
+    stores = [await servers() for _ in range(3)]
+    await asyncio.gather(*(ensure_worker_queue(s, "race", 5, "us-east-1", "000000000000") for s in stores))
+    for store in stores:
+        assert set(await store.list_queues()) == {"race", "race-dlq"}
+        assert "race-dlq" in (await store.get_queue("race")).attributes["RedrivePolicy"]

@@ -34,7 +34,10 @@ async def counts_section(request: web.Request) -> Markup:
 
 async def list_section(request: web.Request) -> Markup:
     b = backend(request)
-    messages = (await b.peek(b.dlq_name, SCAN_LIMIT))[:SHOW_LIMIT]
+    try:
+        messages = (await b.peek(b.dlq_name, SCAN_LIMIT))[:SHOW_LIMIT]
+    except ConveyorError as error:  # an external queue: SQS's API cannot look without receiving
+        return el("p", {"class": "notice", "data-empty": "dlq-not-shown"}, error.message)
     fifo = is_fifo_name(b.dlq_name)
     rows = message_rows(b.dlq_name, messages, b.now_s(), fifo=fifo, select=True)
     if not rows:

@@ -16,6 +16,7 @@ from conveyor.console.layout import Section, backend, constant, page, stamp, whe
 from conveyor.core.fifo import is_fifo_name
 from conveyor.core.history import DeliveryAttempt
 from conveyor.core.models import StoredMessage
+from conveyor.errors import ConveyorError
 
 routes = web.RouteTableDef()
 
@@ -99,7 +100,10 @@ async def messages_section(request: web.Request, queue: str) -> Markup:
     attribute = request.query.get("attr", "").strip()
     group = request.query.get("group", "").strip()
     fifo = is_fifo_name(queue)  # only a FIFO queue's name may end in .fifo, and it must
-    scanned = await b.peek(queue, SCAN_LIMIT)
+    try:
+        scanned = await b.peek(queue, SCAN_LIMIT)
+    except ConveyorError as error:  # an external queue: SQS's API cannot look without receiving
+        return el("p", {"class": "notice", "data-empty": "messages-not-shown"}, error.message)
     found = [m for m in scanned if matches(m, message_id, attribute, group)]
     search = form(
         f"/queues/{quote(queue)}",
