@@ -364,11 +364,11 @@ class Environment:
             self.events.add("environment", "stopping: draining every instance")
             await self.supervisor.stop_all()
             self.events.add("environment", "stopped: every instance drained")
-        if self.external is not None:  # every daemon has drained: nothing receives from it any more
+        if self.metrics is not None:
+            await self.metrics.stop()  # the drained daemons' last attempts, and a last sample (of SQS's counts too)
+        if self.external is not None:  # every daemon has drained and the last sample is taken: nothing reads it now
             await self.external.close()
             self.external = None
-        if self.metrics is not None:
-            await self.metrics.stop()  # the drained daemons' last attempts, and a last sample
         self.logs.end_waits()
         await self.servers.close()
         if self._sockets is not None:
