@@ -459,6 +459,13 @@ def conveyor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Thread
         yield running
 
 
+@pytest.fixture(scope="session")
+def memory_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedServer]:
+    """``conveyor server`` on a memory store (the message-group suites: ``group_app.py``)."""
+    with ThreadedServer(server_config(tmp_path_factory.mktemp("sqsd-memory-server"), "memory")) as running:
+        yield running
+
+
 @pytest_asyncio.fixture(params=["local", "remote"])
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[QueueUnderTest]:
     name = unique_name(request)

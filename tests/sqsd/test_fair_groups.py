@@ -5,26 +5,17 @@ whose jobs hang does not stop the others; and the rules of ``sqsd.groups`` on th
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
 from conveyor.core.models import QueueCounts
 from conveyor.sqsd.groups import Groups
-from tests.support import ThreadedServer, server_config
 
 from .group_app import GroupApp, GroupQueue, open_queue, start_daemon
 
 EMPTY = QueueCounts(0, 0, 0)
-
-
-@pytest.fixture(scope="module")
-def memory_server() -> Iterator[ThreadedServer]:
-    with tempfile.TemporaryDirectory() as tmp, ThreadedServer(server_config(Path(tmp), "memory")) as running:
-        yield running
 
 
 @pytest_asyncio.fixture

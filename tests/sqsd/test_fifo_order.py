@@ -7,8 +7,7 @@ against ``conveyor server`` on a memory store.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,12 @@ import pytest_asyncio
 
 from conveyor.clock import FakeClock
 from conveyor.core.models import QueueCounts
-from tests.support import ThreadedServer, eventually, server_config
+from tests.support import eventually
 
 from .conftest import WAIT_S
 from .group_app import GroupApp, GroupQueue, open_queue, start_daemon
 
 EMPTY = QueueCounts(0, 0, 0)
-
-
-@pytest.fixture(scope="module")
-def memory_server() -> Iterator[ThreadedServer]:
-    with tempfile.TemporaryDirectory() as tmp, ThreadedServer(server_config(Path(tmp), "memory")) as running:
-        yield running
 
 
 @pytest_asyncio.fixture
