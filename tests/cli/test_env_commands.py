@@ -50,7 +50,7 @@ async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     assert (await store.queue_counts("shop-dlq")).visible == 1
     env.events.add("scale-out", "backlog 120 > 2 x 50", {"backlog": 120})
     env.logs.line("conveyor", "hello from the log")
-    async with TestServer(control_app(operations_over(env), env.logs), host="127.0.0.1") as server:
+    async with TestServer(control_app(operations_over(env)), host="127.0.0.1") as server:
         assert server.port is not None
         register(tmp_path, server.port)
         yield env

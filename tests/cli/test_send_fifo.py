@@ -36,7 +36,7 @@ async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     await store.create_queue("orders.fifo", {"FifoQueue": "true"}, {})
     await store.create_queue("tasks.fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"}, {})
     env = running(tmp_path, store, clock)
-    async with TestServer(control_app(operations_over(env), env.logs), host="127.0.0.1") as server:
+    async with TestServer(control_app(operations_over(env)), host="127.0.0.1") as server:
         control = f"http://127.0.0.1:{server.port}"
         registry.register(registry.Entry("shop", os.getpid(), str(tmp_path), str(tmp_path / "data"), control, "q", ""))
         yield env

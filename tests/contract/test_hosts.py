@@ -1,11 +1,12 @@
-"""The hosts of an environment on several machines: beats timed by the store's clock, shares, forgetting."""
+"""The hosts of an environment on several machines: beats timed by the store's clock, shares, forgetting, and the
+questions hosts ask each other."""
 
 from __future__ import annotations
 
 import pytest
 
 from conveyor.clock import FakeClock
-from conveyor.core.hosts import HostRecord
+from conveyor.core.hosts import QUESTION_TTL_S, HostRecord
 from conveyor.store.protocol import Store
 
 
@@ -102,3 +103,35 @@ async def test_environments_do_not_see_each_others_hosts(store: Store, clock: Fa
     assert await store.forget_host("blog", "h1")
     assert [h.host for h in await store.environment_hosts("shop")] == ["h1"]
     assert [h.host for h in await store.environment_hosts("blog")] == ["h2"]
+
+
+async def test_a_question_waits_for_its_host_and_its_answer_is_read_once(store: Store) -> None:
+    first = await store.ask_host("shop", "h2", '{"since": 0}')
+    second = await store.ask_host("shop", "h2", '{"since": 5}')
+    other = await store.ask_host("shop", "h3", "to h3")
+    assert len({first, second, other}) == 3
+    assert [(q.id, q.body) for q in await store.host_questions("shop", "h2")] == [
+        (first, '{"since": 0}'),
+        (second, '{"since": 5}'),
+    ]
+    assert await store.host_questions("shop", "h1") == []
+    assert await store.host_questions("blog", "h2") == []  # another environment's host of the same name
+    assert await store.host_answer(first) is None  # not answered yet
+    await store.answer_host(first, "lines of h2")
+    assert [q.id for q in await store.host_questions("shop", "h2")] == [second]  # answered: not asked again
+    assert await store.host_answer(first) == "lines of h2"
+    assert await store.host_answer(first) is None  # read: removed
+    await store.answer_host(first, "too late")  # a question removed meanwhile: nothing happens
+    assert await store.host_answer(first) is None
+    assert [q.body for q in await store.host_questions("shop", "h3")] == ["to h3"]
+
+
+async def test_questions_older_than_their_ttl_are_removed_when_another_is_asked(store: Store, clock: FakeClock) -> None:
+    old = await store.ask_host("shop", "h2", "old")
+    await store.answer_host(old, "never read")
+    unanswered = await store.ask_host("shop", "h2", "unanswered")
+    clock.advance(QUESTION_TTL_S + 1)
+    new = await store.ask_host("shop", "h2", "new")
+    assert [q.id for q in await store.host_questions("shop", "h2")] == [new]
+    assert await store.host_answer(old) is None
+    assert unanswered != new

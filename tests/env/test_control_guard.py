@@ -27,7 +27,7 @@ async def control(tmp_path: Path) -> AsyncIterator[Control]:
     await ensure_worker_queue(store, "shop", 1, "us-east-1", "000000000000")
     await LocalQueue(store, "shop-dlq").send_many("dead", {}, count=1)
     env = running(tmp_path, store, clock)
-    async with TestClient(TestServer(control_app(operations_over(env), env.logs), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(control_app(operations_over(env)), host="127.0.0.1")) as client:
         yield client, env
     await store.close()
 

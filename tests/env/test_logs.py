@@ -64,8 +64,8 @@ def test_the_tail_and_its_sequence(tmp_path: Path) -> None:
     for n in range(5):
         hub.line("instance-1" if n % 2 else "instance-2", f"line {n}")
     assert hub.last_sequence == 5
-    assert [text for _, _, text in hub.since(2)] == ["line 2", "line 3", "line 4"]
-    assert [text for _, _, text in hub.since(0, "instance-1")] == ["line 1", "line 3"]
+    assert [line.line for line in hub.since(2)] == ["line 2", "line 3", "line 4"]
+    assert [line.line for line in hub.since(0, "instance-1")] == ["line 1", "line 3"]
     hub.close()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,27 @@ def test_two_hosts_share_one_environment_and_a_dead_host_loses_its_share(
         workers = {line[2] for line in seen(project)}
         assert workers == {"instance-1@alpha", "instance-1@beta"}, workers
 
+        # Every host's lines from either host, each process labelled with its host (beta's asked of it).
+        text = conveyor.run("logs", "-n", "2000").stdout
+        labels = ("instance-1@alpha ", "instance-1@beta ", "instance-1@beta/sqsd", "conveyor@alpha", "conveyor@beta")
+        for label in labels:
+            assert f"\n{label}" in f"\n{text}", (label, text)
+        assert "conveyor@beta      | environment: queue fleet ready" in text, text
+        only = [json.loads(line) for line in other.run("logs", "--json", "instance-1@alpha").stdout.splitlines()]
+        assert only and {(line["host"], line["process"].split("/")[0]) for line in only} == {
+            ("alpha", "instance-1@alpha")
+        }, only
+        assert any("worker listening on" in line["line"] for line in only), only
+        with urllib.request.urlopen(a.control_url + "/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        for sample in ('conveyor_host_live{host="beta"} 1.0', 'conveyor_host_leader{host="alpha"} 1.0'):
+            assert sample in metrics, metrics
+        assert (
+            'conveyor_host_instances{host="beta"} 1.0' in metrics and 'conveyor_host_share{host="alpha"} 1.0' in metrics
+        )
+        wrong = conveyor.run("logs", "web@beta")
+        assert wrong.returncode == 1 and "no process 'web' on host beta of environment fleet" in wrong.stderr
+
         # The leader decides the scaling of the whole environment: a pin asked of the other host names it.
         leader = [h["name"] for h in conveyor.status()["hosts"] if h["leader"]]
         assert leader == ["alpha"], leader  # the first host took the lease
@@ -103,6 +125,14 @@ def test_two_hosts_share_one_environment_and_a_dead_host_loses_its_share(
         wait_until(decided, 10, "the decision that moved beta's share is among the events")
         text = conveyor.run("status").stdout
         assert "GONE since" in text and "beta" in text, text
+        with urllib.request.urlopen(a.control_url + "/metrics", timeout=10) as response:
+            assert 'conveyor_host_live{host="beta"} 0.0' in response.read().decode()
+        gone = conveyor.run("logs", "instance-1@beta")
+        assert gone.returncode == 1 and "host beta is gone (no beat for" in gone.stderr, gone.stderr
+        assert "its data dir, under logs/" in gone.stderr
+        live = conveyor.run("logs")  # only live hosts are asked: alpha's lines, and nothing said of beta
+        assert live.returncode == 0 and "conveyor@alpha" in live.stdout and "conveyor@beta" not in live.stdout
+        assert live.stderr == "", live.stderr
     finally:
         other.cleanup()
     assert a.stop(60) == 0

@@ -13,6 +13,7 @@ cron task, every minute, sees several slots and every failure.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -300,6 +301,12 @@ def test_a_host_cut_off_rejoins_without_a_second_cron_leader(environment: Enviro
     check_cron(env)
     events = env.status("h3")  # any host shows the whole environment
     assert {h["name"] for h in events["hosts"]} == set(HOSTS)
+    # and every host's log lines, h2's among them now that it is back: asked of each host through PostgreSQL
+    h3 = env.members["h3"]
+    answer = h3.host.run(conveyor("logs", "--json", "-n", "2000"), env=os.environ | h3.env(), timeout_s=60)
+    lines = [json.loads(line) for line in answer.stdout.splitlines()]
+    assert {line["host"] for line in lines} == set(HOSTS), answer.stderr
+    assert any(line["process"].startswith("instance-") and line["host"] == "h2" for line in lines), lines[-20:]
 
 
 def test_postgresql_restarted_under_load_loses_nothing(environment: Environment) -> None:

@@ -13,7 +13,7 @@ from prometheus_client.samples import Sample
 
 from conveyor.api.server import Server
 from conveyor.clock import FakeClock
-from conveyor.metrics.prometheus import render
+from conveyor.metrics.prometheus import HostGauges, exposition_of, host_families, render
 from conveyor.metrics.recorder import DeliveryRecorder
 from conveyor.store.base import BaseStore
 from tests.contract.helpers import message
@@ -120,3 +120,29 @@ def test_a_server_without_a_renderer_has_no_metrics_route(tmp_path: Path) -> Non
             assert error.code == 400  # the SQS API's answer to a request without an action
         else:
             raise AssertionError("GET /metrics answered without a renderer")
+
+
+def test_host_gauges_show_every_host_of_an_environment() -> None:
+    text = exposition_of(
+        host_families(
+            [
+                HostGauges("a", live=True, leader=True, instances=2, share=2, silent_s=0.5),
+                HostGauges("b", live=False, leader=False, instances=1, share=None, silent_s=40.0),
+            ]
+        )
+    ).decode()
+    samples = {
+        (s.name, s.labels["host"]): s.value for family in text_string_to_metric_families(text) for s in family.samples
+    }
+    assert samples == {
+        ("conveyor_host_live", "a"): 1.0,
+        ("conveyor_host_live", "b"): 0.0,
+        ("conveyor_host_leader", "a"): 1.0,
+        ("conveyor_host_leader", "b"): 0.0,
+        ("conveyor_host_instances", "a"): 2.0,
+        ("conveyor_host_instances", "b"): 1.0,
+        ("conveyor_host_share", "a"): 2.0,
+        ("conveyor_host_share", "b"): 0.0,
+        ("conveyor_host_silent_seconds", "a"): 0.5,
+        ("conveyor_host_silent_seconds", "b"): 40.0,
+    }

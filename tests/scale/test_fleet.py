@@ -147,3 +147,24 @@ async def test_no_beat_comes_after_a_host_left(store: MemoryStore) -> None:
     await a.leave()
     await tick(store, a)  # a tick the loop had started before the stop
     assert await store.environment_hosts("env") == []
+
+
+async def test_a_host_answers_the_questions_left_for_it_at_its_next_beat(store: MemoryStore) -> None:
+    a, _ = host(store, "a")
+    b, _ = host(store, "b")
+    asked: list[str] = []
+
+    async def answer(body: str) -> str:
+        asked.append(body)
+        return f"b's answer to {body}"
+
+    b.answer = answer
+    await tick(store, a, b)
+    question = await store.ask_host("env", "b", "lines after 3")
+    await tick(store, a)
+    assert await store.host_answer(question) is None  # a does not answer b's questions
+    await tick(store, b)
+    assert asked == ["lines after 3"]
+    assert await store.host_answer(question) == "b's answer to lines after 3"
+    await tick(store, b)
+    assert asked == ["lines after 3"]  # answered once

@@ -43,6 +43,17 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
+class Refused(Exception):
+    """The environment refused a request (``call`` with ``refused_ok``): its HTTP status and its message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+    def fail(self) -> NoReturn:
+        fail(self.message, EXIT_PROBLEM)
+
+
 def run_async(main: Any) -> Any:
     try:
         import uvloop
@@ -69,10 +80,12 @@ def call(
     *,
     timeout_s: float = 30.0,
     gone_ok: bool = False,
+    refused_ok: bool = False,
 ) -> Any:
     """One request to the environment's control API; JSON in, JSON out.
 
-    ``gone_ok``: answer ``None`` instead of failing when the environment has stopped (a follower's end)."""
+    ``gone_ok``: answer ``None`` instead of failing when the environment has stopped (a follower's end);
+    ``refused_ok``: raise ``Refused`` instead of failing when it refuses the request."""
     data = orjson.dumps(body) if body is not None else None
     request = urllib.request.Request(entry.control_url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
@@ -84,6 +97,8 @@ def call(
             message = orjson.loads(error.read()).get("error", str(error))
         except orjson.JSONDecodeError:
             message = str(error)
+        if refused_ok:
+            raise Refused(error.code, message) from None
         fail(message, EXIT_PROBLEM)
     except TimeoutError:
         fail(f"environment {entry.name} did not answer {method} {path} within {timeout_s:.0f} s", EXIT_PROBLEM)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
 from typing import TypeVar
@@ -23,7 +22,6 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
-    LogLines,
     ProcessStatus,
     QueueCounts,
     QueueSummary,
@@ -198,41 +196,6 @@ def events(env_name: str | None, as_json: bool, follow: bool) -> None:
             if not follow:
                 return
             time.sleep(1)
-
-
-@click.command()
-@env_option
-@json_option
-@click.argument("instance", required=False)
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C or the environment stops.")
-@click.option("-n", "--lines", "count", type=click.IntRange(0), default=200, show_default=True, help="Recent lines.")
-def logs(env_name: str | None, as_json: bool, instance: str | None, follow: bool, count: int) -> None:
-    """Recent log lines of every process, or of INSTANCE (instance-1, instance-1/sqsd, web, conveyor).
-
-    Every line is also in a file under the data dir: logs/instance-1/app.log, logs/instance-1/sqsd.log..."""
-    entry = environment(env_name)
-    query = f"&process={urllib.parse.quote(instance)}" if instance else ""
-    answer = ask(entry, LogLines, "GET", f"/logs?since=0{query}")
-    since, lines = answer.last, answer.lines[-count:] if count else ()
-    with following():
-        while True:
-            for line in lines:
-                since = max(since, line.sequence)
-                if as_json:
-                    click.echo(orjson.dumps(line.to_json()).decode())
-                else:
-                    click.echo(f"{line.process:<18} | {line.line}")
-            if not follow:
-                return
-            # A long poll: the environment answers as soon as a line arrives (or after wait_s).
-            path = f"/logs?since={since}{query}&wait_s=10"
-            data = call(entry, "GET", path, timeout_s=40, gone_ok=True)
-            if data is None:
-                click.echo(f"environment {entry.name} stopped", err=True)
-                return
-            lines = read(entry, LogLines, data, path).lines
-            if not lines:
-                time.sleep(0.2)
 
 
 @click.command()

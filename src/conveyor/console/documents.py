@@ -180,14 +180,23 @@ class LogLine(Document):
     sequence: int
     process: str
     line: str
+    #: When the line was written (epoch seconds, the writing host's clock).
+    at_s: float = 0.0
+    #: The host that wrote it, in an environment on several hosts.
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class LogLines(Document):
-    """The control API's ``/logs``: lines after a sequence, and the last sequence there is."""
+    """The control API's ``/logs``: one host's lines after a sequence, and the last sequence there is.
+
+    On several hosts, ``host`` is the answering host's name and ``others`` the other live hosts, whose lines
+    ``/logs?host=NAME`` gives."""
 
     last: int
     lines: tuple[LogLine, ...]
+    host: str = ""
+    others: tuple[str, ...] = ()
 
 
 # -- queues and messages --------------------------------------------------------------------------------------

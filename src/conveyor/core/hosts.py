@@ -23,6 +23,8 @@ HOST_TIMEOUT_S = 15.0
 GONE_WARNING_S = 600.0
 #: A host silent this long is forgotten (its record removed by the leader).
 FORGET_AFTER_S = 24 * 3600.0
+#: A question to a host older than this is removed, answered or not (its asker has given up long before).
+QUESTION_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,15 @@ class EnvironmentEvent:
     numbers: Mapping[str, float] = field(default_factory=dict)
     #: The store's number for it, rising in the order events were stored (0 until stored).
     id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HostQuestion:
+    """A question to a host of an environment, waiting for the host's next beat to answer it."""
+
+    id: int
+    #: What is asked, as the asker wrote it (a JSON document; opaque to the store).
+    body: str
 
 
 def split(total: int, capacities: Mapping[str, int]) -> dict[str, int]:

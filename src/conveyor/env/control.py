@@ -6,7 +6,6 @@ a document of ``console.documents`` in its one JSON form (the CLI reads it back 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -14,9 +13,9 @@ from aiohttp import web
 
 from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.console.auth import Handler, cross_site, loopback_host
-from conveyor.console.documents import LogLine, LogLines, MessageView, Purged, Redriven
+from conveyor.console.documents import MessageView, Purged, Redriven
 from conveyor.console.json_form import encode
-from conveyor.env.logs import LogHub
+from conveyor.env.host_logs import Unanswered
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations
 
 #: Longest wait of a ``/logs`` long poll.
@@ -45,8 +44,8 @@ async def _object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def control_app(ops: Operations, hub: LogHub) -> web.Application:
-    """The control API over a running environment's ``ops``, with its log ``hub`` for ``conveyor logs``."""
+def control_app(ops: Operations) -> web.Application:
+    """The control API over a running environment's ``ops``."""
     routes = web.RouteTableDef()
 
     @routes.get("/status")
@@ -72,32 +71,15 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
     async def logs(request: web.Request) -> web.Response:
         """Lines after ``since`` (of ``process`` and its parts: ``instance-1`` includes ``instance-1/sqsd``).
 
-        ``wait_s`` (at most 30): a long poll for ``conveyor logs -f``, answered as soon as a line arrives."""
+        ``wait_s`` (at most 30): a long poll for ``conveyor logs -f``, answered as soon as a line arrives. On several
+        hosts, ``host``: another host's lines, asked of it through the store (``host_logs``; no long poll)."""
         try:
             since = int(request.query.get("since", "0"))
             wait_s = min(float(request.query.get("wait_s", "0")), MAX_LOG_WAIT_S)
         except ValueError:
             return _fail("since must be an integer and wait_s a number")
         process = request.query.get("process") or None
-        known = ops.processes()
-        if process is not None and not any(p == process or p.startswith(process + "/") for p in known):
-            return _fail(
-                f"there is no process {process!r} in environment {ops.name}; its processes: {', '.join(known)}", 404
-            )
-
-        def matching() -> list[tuple[int, str, str]]:
-            lines = hub.since(since)
-            if process is None:
-                return lines
-            return [entry for entry in lines if entry[1] == process or entry[1].startswith(process + "/")]
-
-        lines = matching()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while not lines and (left_s := deadline - loop.time()) > 0 and not hub.ended:
-            await hub.wait_after(hub.last_sequence, left_s)
-            lines = matching()
-        return _json(LogLines(last=hub.last_sequence, lines=tuple(LogLine(s, p, text) for s, p, text in lines)))
+        return _json(await ops.logs(since, process, request.query.get("host") or None, wait_s))
 
     @routes.post("/scale")
     async def scale(request: web.Request) -> web.Response:
@@ -162,7 +144,7 @@ def control_app(ops: Operations, hub: LogHub) -> web.Application:
         """An operation's refusal (a mistake, something missing, something not possible now) as ``{"error": ...}``."""
         try:
             response: web.StreamResponse = await handler(request)
-        except (BadRequest, NotFound, Conflict) as error:
+        except (BadRequest, NotFound, Conflict, Unanswered) as error:
             return _fail(error.message, error.http_status)
         except ValueError:
             return _fail("a number in the request is not a valid integer")

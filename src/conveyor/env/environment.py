@@ -31,6 +31,7 @@ from conveyor.cron.scheduler import Scheduler
 from conveyor.env.control import control_app
 from conveyor.env.events import EventLog
 from conveyor.env.external_queue import ExternalQueue, dynamo_cron, open_external
+from conveyor.env.host_logs import answerer, processes
 from conveyor.env.hosts import HostsView, check_name_free, host_name, reporter
 from conveyor.env.leftovers import guard, release
 from conveyor.env.logs import LogHub
@@ -73,7 +74,9 @@ class Environment:
                 f"Cannot create the data directory {options.data_dir}: {error.strerror or error}. "
                 "Choose another with --data-dir."
             ) from None
-        self.logs = LogHub(options.data_dir / "logs")
+        #: This host's name when the environment may span several hosts (a database URL), else None.
+        self.host = host_name(options.host_name) if options.several_hosts else None
+        self.logs = LogHub(options.data_dir / "logs", host=self.host or "")
         self.events = EventLog(self.clock, self.logs)
         #: ``<name>``, or ``<name>.fifo`` with ``queue: {fifo: true}``; its DLQ ``<name>-dlq`` / ``<name>-dlq.fifo``.
         self.queue_name = project.queue_name
@@ -146,9 +149,8 @@ class Environment:
         )
         counter = await self._worker_queue(store)
         self.events.add("environment", f"queue {self.queue_name} ready at {self.queue_url} (DLQ {self.dlq_name})")
-        host = hosts_view = None
-        if opts.several_hosts:  # joins the environment of this project in the database, as one of its hosts
-            host = host_name(opts.host_name)
+        host, hosts_view = self.host, None
+        if host is not None:  # joins the environment of this project in the database, as one of its hosts
             await check_name_free(store, self.project.name, host, HOST_TIMEOUT_S)
             hosts_view = HostsView(store, self.project.name, host)
         supervisor = self.supervisor = Supervisor(
@@ -213,6 +215,7 @@ class Environment:
                 total=total,
                 events=self.events,
                 clock=self.clock,
+                answer=answerer(self.logs, lambda: self._processes(supervisor), self.project.name),
             )
             for event in self.events.since(0):  # what happened before it joined (the queue made ready ...)
                 fleet.note(event.at_s, event.kind, event.message, event.numbers)
@@ -259,7 +262,7 @@ class Environment:
             external=self.external,
         )
         operations = operations_over(running)
-        await self.servers.serve(control_app(operations, self.logs), sockets.control)
+        await self.servers.serve(control_app(operations), sockets.control)
         if sockets.console is not None:
             await serve_console(operations, store, opts.console_token, self.servers, sockets.console)
             self.events.add("environment", f"console at {console_url}")
@@ -286,6 +289,11 @@ class Environment:
     def _queue_client(self, store: Store) -> QueueClient:
         """How daemons and cron reach the worker queue: the store in process, or the external queue's client."""
         return self.external.queue if self.external is not None else LocalQueue(store, self.queue_name)
+
+    def _processes(self, supervisor: Supervisor) -> list[str]:
+        """The processes whose lines this host can show (for another host's ``conveyor logs``)."""
+        views = supervisor.views()
+        return processes(self.logs, (v.name for v in views), bool(self.project.web_command))
 
     async def _scheduler(self, store: Store, host: str | None) -> Scheduler | None:
         """The cron scheduler: its lease in the store, or on an external queue without a database in the

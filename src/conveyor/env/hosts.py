@@ -24,6 +24,7 @@ from conveyor.errors import ConfigError
 from conveyor.health.inputs import InstanceInputs, ProcessState
 from conveyor.health.monitor import Monitor
 from conveyor.health.status import Finding, Status
+from conveyor.metrics.prometheus import HostGauges, exposition_of, host_families
 from conveyor.scale.fleet import lease_name
 from conveyor.scale.process import ProcessView
 from conveyor.scale.supervisor import Supervisor
@@ -126,6 +127,21 @@ class HostsView:
                 )
             )
         return tuple(shown)
+
+    async def exposition(self, local_instances: int) -> bytes:
+        """``/metrics``'s gauges of every host (``conveyor_host_*``); this host's instances as it runs them now."""
+        gauges = [
+            HostGauges(
+                h.name,
+                h.live,
+                h.leader,
+                local_instances if h.name == self.host else len(h.instances),
+                h.share,
+                h.silent_s,
+            )
+            for h in await self.statuses(())
+        ]
+        return exposition_of(host_families(gauges))
 
     async def leader(self) -> str | None:
         """The host that holds the scaling lease now (None between two leaders)."""

@@ -6,6 +6,9 @@ control API serves to ``conveyor logs``. Files: ``conveyor.log`` (the environmen
 ``instance-1/sqsd.log`` (its daemon, in sqsd's own line format). Lines are appended, with a UTC time
 stamp unless the line carries its own (the daemon's do). An app's output can hold message bodies: the
 folders are 0700 and the files 0600 whatever the umask, and those an older conveyor left open are tightened.
+
+On several hosts each host keeps its own tail; another host's lines are asked of it through the store
+(``env/hosts.py``), and each line says which host it is from.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
+from conveyor.console.documents import LogLine, LogLines
 from conveyor.files import open_private_append, private_dir
 
 _COLOURS = ("\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m", "\033[91m", "\033[92m", "\033[96m")
@@ -26,16 +30,18 @@ TAIL_LINES = 2000
 
 
 class LogHub:
-    def __init__(self, folder: Path, out: TextIO | None = None, colour: bool | None = None) -> None:
+    def __init__(self, folder: Path, out: TextIO | None = None, colour: bool | None = None, *, host: str = "") -> None:
         self.folder = folder
+        #: This host's name on several hosts (each line carries it), else "".
+        self.host = host
         private_dir(folder)
         self.out = out or sys.stdout
         self.colour = self.out.isatty() if colour is None else colour
         self._files: dict[str, TextIO] = {}
         self._colours: dict[str, str] = {}
         self.width = 16
-        #: (sequence number, process, line) of the most recent lines, for ``conveyor logs``.
-        self.tail: deque[tuple[int, str, str]] = deque(maxlen=TAIL_LINES)
+        #: The most recent lines, for ``conveyor logs``.
+        self.tail: deque[LogLine] = deque(maxlen=TAIL_LINES)
         self._sequence = 0
         #: Followers (``conveyor logs -f``) waiting for the next line.
         self._waiters: set[asyncio.Future[None]] = set()
@@ -44,7 +50,7 @@ class LogHub:
     def line(self, process: str, text: str, *, stamped: bool = False) -> None:
         """One line of ``process``; ``stamped``: the line starts with its own time stamp."""
         self._sequence += 1
-        self.tail.append((self._sequence, process, text))
+        self.tail.append(LogLine(self._sequence, process, text, at_s=time.time(), host=self.host))
         self._wake()
         stamp = time.strftime("%H:%M:%S")
         prefix = f"{stamp} {process:<{self.width}} |"
@@ -78,8 +84,22 @@ class LogHub:
         """Every process that has written a line."""
         return sorted(self._files)
 
-    def since(self, sequence: int, process: str | None = None) -> list[tuple[int, str, str]]:
-        return [entry for entry in self.tail if entry[0] > sequence and (process is None or entry[1] == process)]
+    def since(self, sequence: int, process: str | None = None) -> list[LogLine]:
+        """Lines after ``sequence``, of ``process`` and its parts (``instance-1`` includes ``instance-1/sqsd``)."""
+        return [
+            line
+            for line in self.tail
+            if line.sequence > sequence
+            and (process is None or line.process == process or line.process.startswith(process + "/"))
+        ]
+
+    def knows(self, process: str) -> bool:
+        """Whether ``process`` (or a part of it) has written a line."""
+        return any(p == process or p.startswith(process + "/") for p in self._files)
+
+    def answer(self, sequence: int, process: str | None = None) -> LogLines:
+        """``/logs``'s answer: the lines after ``sequence`` (of ``process``), and the last sequence there is."""
+        return LogLines(last=self._sequence, lines=tuple(self.since(sequence, process)), host=self.host)
 
     @property
     def last_sequence(self) -> int:

@@ -21,6 +21,7 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    LogLines,
     MessageView,
     OptionRow,
     QueueCounts,
@@ -33,7 +34,7 @@ from conveyor.core.fifo import FifoSettings
 from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
 from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.schedule import next_slot
-from conveyor.env import views
+from conveyor.env import host_logs, views
 from conveyor.env.external_queue import external_summary, remote_attributes, send_remote
 from conveyor.env.parts import BadRequest, Conflict, NotFound, Parts
 from conveyor.env.sending import send_copies, send_problem
@@ -77,17 +78,20 @@ class Operations:
         return self.parts.clock.now()
 
     async def exposition(self) -> bytes:
-        """``/metrics``: the Prometheus text."""
-        return await self.parts.exposition()
+        """``/metrics``: the Prometheus text; on several hosts with every host's gauges."""
+        text = await self.parts.exposition()
+        if self.parts.hosts is None:
+            return text
+        return text + await self.parts.hosts.exposition(len(self.parts.supervisor.views()))
 
     def processes(self) -> list[str]:
         """Every process whose lines ``conveyor logs`` can show: those that wrote some, and those running now."""
-        names = set(self.parts.logs.processes()) | {"conveyor"}
-        for view in self.parts.supervisor.views():
-            names |= {view.name, f"{view.name}/sqsd"}
-        if self.parts.project.web_command:
-            names.add("web")
-        return sorted(names)
+        views = self.parts.supervisor.views()
+        return host_logs.processes(self.parts.logs, (v.name for v in views), bool(self.parts.project.web_command))
+
+    async def logs(self, since: int, process: str | None, host: str | None, wait_s: float) -> LogLines:
+        """Lines after ``since`` of this host, or of ``host`` on several hosts (``host_logs.read``)."""
+        return await host_logs.read(self.parts, self.name, self.processes(), since, process, host, wait_s)
 
     async def scale(self, instances: int | None) -> ScaleAnswer:
         """Pin at ``instances`` (``conveyor scale N``), or with None give the count back to the autoscaler."""

@@ -9,6 +9,7 @@ at ``GET /metrics``, ``conveyor up`` on its control API and console. Names and l
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -95,6 +96,47 @@ def delivery_families(totals: dict[str, InstanceTotals]) -> list[Metric]:
     return [attempts, failures, latency]
 
 
+@dataclass(frozen=True, slots=True)
+class HostGauges:
+    """A host of an environment on several hosts, as ``/metrics`` shows it on any of them."""
+
+    host: str
+    live: bool
+    leader: bool
+    instances: int
+    share: int | None
+    silent_s: float
+
+
+def host_families(hosts: Iterable[HostGauges]) -> list[Metric]:
+    """Gauges of every host of an environment: whether it is live and leads, its instances, its share, its silence."""
+    live = GaugeMetricFamily("conveyor_host_live", "1 while the host beats, 0 once it is gone.", labels=["host"])
+    leader = GaugeMetricFamily("conveyor_host_leader", "1 on the host that decides the scaling.", labels=["host"])
+    instances = GaugeMetricFamily(
+        "conveyor_host_instances", "Worker instances the host runs, as of its last beat.", labels=["host"]
+    )
+    share = GaugeMetricFamily(
+        "conveyor_host_share", "Instances the last scaling decision gave the host.", labels=["host"]
+    )
+    silent = GaugeMetricFamily(
+        "conveyor_host_silent_seconds", "Seconds since the host's last beat (the database's clock).", labels=["host"]
+    )
+    for h in hosts:
+        live.add_metric([h.host], 1 if h.live else 0)
+        leader.add_metric([h.host], 1 if h.leader else 0)
+        instances.add_metric([h.host], h.instances)
+        share.add_metric([h.host], h.share or 0)
+        silent.add_metric([h.host], h.silent_s)
+    return [live, leader, instances, share, silent]
+
+
+def exposition_of(families: Sequence[Metric]) -> bytes:
+    """The text exposition of ``families``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families))
+    return generate_latest(registry)
+
+
 def _cumulative(buckets: list[int]) -> Iterator[tuple[str, float]]:
     running = 0
     for bound, count in zip([*map(str, LATENCY_BUCKETS_S), "+Inf"], buckets, strict=True):
@@ -107,6 +149,4 @@ async def render(store: Store, recorder: DeliveryRecorder | None = None, queues:
     families = await queue_families(store, queues)
     if recorder is not None:
         families += delivery_families(recorder.totals())
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(families))
-    return generate_latest(registry)
+    return exposition_of(families)

@@ -10,7 +10,9 @@ Every ``BEAT_INTERVAL_S`` a host
    its own interval, and each tick the total is split among the live hosts by capacity (``split``) and written as
    their shares when they change, so a host that joins gets its share within one beat and a host silent for longer
    than ``timeout_s`` loses its share to the others at the next tick of the leader;
-4. converges its own supervisor to its share, in the background (starting instances takes time; the beats go on).
+4. converges its own supervisor to its share, in the background (starting instances takes time; the beats go on);
+5. answers the questions other hosts left for it in the store (``answer``: its recent log lines, for ``conveyor
+   logs`` on another host), so an answer takes at most one beat and nothing flows while nobody asks.
 
 A host that loses the store keeps its instances (they cannot reach the queue either) and beats again when the store
 is back; meanwhile the others have taken its share, and the next split gives it one again. A host that stops
@@ -83,13 +85,14 @@ class Fleet:
         total: FleetInstances,
         events: EventSink,
         clock: Clock,
+        answer: Callable[[str], Awaitable[str]] | None = None,
         timeout_s: float = HOST_TIMEOUT_S,
         beat_interval_s: float = BEAT_INTERVAL_S,
     ) -> None:
         self.store = store
         self.environment, self.host, self.run_id = environment, host, run_id
         self.capacity, self.address = capacity, address
-        self.describe = describe
+        self.describe, self.answer = describe, answer
         self.supervisor, self.autoscaler, self.total = supervisor, autoscaler, total
         self.events, self.clock = events, clock
         self.timeout_s, self.beat_interval_s = timeout_s, beat_interval_s
@@ -153,6 +156,9 @@ class Fleet:
         self.share = share
         if share is not None and share != self.supervisor.active:
             self._converge(share)
+        if self.answer is not None:
+            for question in await self.store.host_questions(self.environment, self.host):
+                await self.store.answer_host(question.id, await self.answer(question.body))
 
     async def _decide(self, now_s: float) -> int:
         """The leader's round: the total (the autoscaler's, at its interval), split among the live hosts."""

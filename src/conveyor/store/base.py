@@ -36,6 +36,7 @@ from conveyor.core.models import (
 )
 from conveyor.store.fifo_handles import ReceiveAttempts, in_words
 from conveyor.store.hooks import StoreHooks
+from conveyor.store.hosts import QuestionRow
 from conveyor.store.protocol import EntryResult
 from conveyor.store.waiters import Waiters
 
@@ -64,6 +65,9 @@ class BaseStore(StoreHooks):
         #: Per queue name: [sent, received, deleted] since start (``operation_totals``).
         self._totals: dict[str, list[int]] = {}
         self._closing = False
+        #: Questions between the hosts of this process (``HostBase``), by id.
+        self._questions: dict[int, QuestionRow] = {}
+        self._last_question_id = 0
         #: Serialises changes to queue metadata: they read a queue's info, then write a changed copy,
         #: and in a durable store the write suspends; two such changes at once would lose one.
         self._metadata_lock = asyncio.Lock()

@@ -22,7 +22,7 @@ from typing import Protocol
 from conveyor import errors
 from conveyor.clock import Clock
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, OperationTotals
-from conveyor.core.hosts import EnvironmentEvent, HostRecord
+from conveyor.core.hosts import EnvironmentEvent, HostQuestion, HostRecord
 from conveyor.core.models import (
     BlockedGroup,
     MoveTask,
@@ -183,6 +183,23 @@ class CoordinationStore(Protocol):
 
     async def forget_host(self, environment: str, host: str) -> bool:
         """Remove a host from ``environment`` (a host retired for good); ``False`` if it was not known."""
+        ...
+
+    async def ask_host(self, environment: str, host: str, body: str) -> int:
+        """Leave a question for ``host`` of ``environment``; returns its id. Questions older than
+        ``QUESTION_TTL_S`` are removed."""
+        ...
+
+    async def host_questions(self, environment: str, host: str) -> list[HostQuestion]:
+        """The questions to ``host`` not answered yet, oldest first."""
+        ...
+
+    async def answer_host(self, question_id: int, answer: str) -> None:
+        """Answer a question (nothing if it was removed meanwhile)."""
+        ...
+
+    async def host_answer(self, question_id: int) -> str | None:
+        """The answer to a question, which is then removed; ``None`` while there is none."""
         ...
 
 

@@ -8,6 +8,11 @@ gives, on the database server's clock (``clock_offset.py``), so every host judge
 
 Table (migration 5): ``conveyor_hosts``, read and written by its primary key ``(environment, host)``; ``share`` is
 NULL until the environment's first scaling decision.
+
+Questions between hosts (migration 6): ``conveyor_host_questions``, one row per question by its id, found by the host
+it is for at each beat through ``conveyor_host_questions_to`` (only unanswered rows are in that partial index, so a
+beat with nothing asked reads an empty index). Asking removes the environment's questions older than
+``QUESTION_TTL_S`` in the same statement; reading an answer removes the question.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ HOSTS_DDL: tuple[str, ...] = (
     """,
 )
 
+QUESTIONS_DDL: tuple[str, ...] = (
+    """
+    CREATE TABLE conveyor_host_questions (
+        id bigserial PRIMARY KEY,
+        environment text NOT NULL,
+        host text NOT NULL,
+        body text NOT NULL,
+        asked_at_ms bigint NOT NULL,
+        answer text
+    )
+    """,
+    "CREATE INDEX conveyor_host_questions_to ON conveyor_host_questions (environment, host, id) WHERE answer IS NULL",
+)
+
 BEAT_HOST = (
     "INSERT INTO conveyor_hosts (environment, host, address, capacity, detail, started_at_s, beat_at_ms) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (environment, host) DO UPDATE SET address = excluded.address, "
@@ -48,6 +67,15 @@ SET_SHARES = (
     ") WHERE h.environment = %s"
 )
 FORGET_HOST = "DELETE FROM conveyor_hosts WHERE environment = %s AND host = %s RETURNING host"
+ASK_HOST = (
+    "WITH old AS (DELETE FROM conveyor_host_questions WHERE environment = %s AND asked_at_ms < %s) "
+    "INSERT INTO conveyor_host_questions (environment, host, body, asked_at_ms) VALUES (%s, %s, %s, %s) RETURNING id"
+)
+HOST_QUESTIONS = (
+    "SELECT id, body FROM conveyor_host_questions WHERE environment = %s AND host = %s AND answer IS NULL ORDER BY id"
+)
+ANSWER_HOST = "UPDATE conveyor_host_questions SET answer = %s WHERE id = %s"
+HOST_ANSWER = "DELETE FROM conveyor_host_questions WHERE id = %s AND answer IS NOT NULL RETURNING answer"
 
 
 class HostHooks:
@@ -75,3 +103,19 @@ class HostHooks:
     async def _forget_host(self, environment: str, host: str) -> bool:
         found = await self._rows(f"forget host {host} of environment {environment}", FORGET_HOST, (environment, host))
         return len(found) == 1
+
+    async def _ask_host(self, environment: str, host: str, body: str, now_ms: int, before_ms: int) -> int:
+        args = (environment, before_ms, environment, host, body, now_ms)
+        found = await self._rows(f"ask host {host} of environment {environment}", ASK_HOST, args)
+        return int(found[0][0])
+
+    async def _host_questions(self, environment: str, host: str) -> list[tuple[int, str]]:
+        what = f"look up the questions to host {host} of environment {environment}"
+        return [(int(id), str(body)) for id, body in await self._rows(what, HOST_QUESTIONS, (environment, host))]
+
+    async def _answer_host(self, question_id: int, answer: str) -> None:
+        await self._rows(f"answer question {question_id}", ANSWER_HOST, (answer, question_id))
+
+    async def _host_answer(self, question_id: int) -> str | None:
+        found = await self._rows(f"read the answer to question {question_id}", HOST_ANSWER, (question_id,))
+        return str(found[0][0]) if found else None

@@ -40,6 +40,8 @@ schema:
   (``sql.RECEIVE``). A message enters it at its first receive.
 - Version 5 (one environment on several hosts): ``conveyor_hosts`` (``hosts.py``), each host's last beat and its
   share of the instances, and ``conveyor_events`` (``history.py``), every host's events of its environment.
+- Version 6: ``conveyor_host_questions`` (``hosts.py``), the questions hosts ask each other (their recent log lines),
+  each answered at its host's next beat.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -56,7 +58,7 @@ from conveyor.store.postgres.coordination import COORDINATION_DDL
 from conveyor.store.postgres.fair_sql import FAIR_DDL
 from conveyor.store.postgres.fifo_sql import FIFO_DDL
 from conveyor.store.postgres.history import EVENTS_DDL, HISTORY_DDL
-from conveyor.store.postgres.hosts import HOSTS_DDL
+from conveyor.store.postgres.hosts import HOSTS_DDL, QUESTIONS_DDL
 
 VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS conveyor_migrations (
@@ -129,6 +131,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "WHERE receive_count > 0",
     ),
     HOSTS_DDL + EVENTS_DDL,
+    QUESTIONS_DDL,
 ]
 
 #: The version this code writes and understands.
