@@ -8,6 +8,10 @@ CREATED := $(VENV)/.created
 # What the demo needs (conveyor and the examples' packages), and everything the tests need besides.
 DEMO_STAMP := $(VENV)/.installed-demo
 DEV_STAMP := $(VENV)/.installed-dev
+# The wheels of conveyor's runtime dependencies, for the test that installs the built wheel into a fresh virtual
+# environment without reaching a package index (tests/deploy/test_package.py).
+WHEELHOUSE := build/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.made
 
 .PHONY: demo test lint typecheck pytest system-packages bench install clean
 
@@ -26,6 +30,10 @@ $(DEV_STAMP): pyproject.toml | $(CREATED)
 	touch $(DEV_STAMP) $(DEMO_STAMP)
 
 install: $(DEV_STAMP)
+
+$(WHEELHOUSE_STAMP): pyproject.toml | $(DEV_STAMP)
+	$(BIN)/pip wheel --quiet --wheel-dir $(WHEELHOUSE) .
+	touch $(WHEELHOUSE_STAMP)
 
 # The image pipeline example under `conveyor up`: a web tier, worker instances, the queue, autoscaling.
 # It installs only what the demo needs; `make test` adds the development tools.
@@ -58,7 +66,7 @@ system-packages:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else echo "note: missing:$$missing; run 'sudo apt-get install -y$$missing'; until then their tests skip (they fail under CI)"; fi
 
-pytest: $(DEV_STAMP) system-packages
+pytest: $(DEV_STAMP) $(WHEELHOUSE_STAMP) system-packages
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -88,6 +88,10 @@ def test_cli_commands_against_the_running_environment(main: Up, home: Conveyor) 
     wait_until(lambda: main.get("/health")["status"] == "Ok", 30, "health is Ok once the instance has polled")
     health = home.run("health", "--json")
     assert health.returncode == 0 and json.loads(health.stdout)["status"] == "Ok"
+    console = re.search(r"^  console\s+(http://\S+/)", main.text(), re.MULTILINE)
+    assert console, main.text()
+    with urllib.request.urlopen(console.group(1) + "health", timeout=10) as probe:  # the probe of a load balancer
+        assert probe.status == 200 and json.loads(probe.read()) == {"status": "Ok", "causes": []}
 
     logs = home.run("logs", "instance-1")
     assert logs.returncode == 0 and "worker listening on" in logs.stdout

@@ -17,6 +17,7 @@ from conveyor.api import errors as api_errors
 from conveyor.api import guard, ids, protocol_json, protocol_query
 from conveyor.api.actions import messages, queues, redrive
 from conveyor.api.content_encoding import decode_body
+from conveyor.api.health import health_handler
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
 from conveyor.api.regions import RegionView, request_region
@@ -219,8 +220,8 @@ async def _background(store: Store, stop: asyncio.Event) -> None:
 def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> web.Application:
     """The aiohttp application; starts and stops its background work with the app.
 
-    With ``metrics``, ``GET /metrics`` answers the Prometheus exposition (a Query-protocol GET with an
-    ``Action`` is still SQS, whatever its path)."""
+    With ``metrics``, ``GET /metrics`` answers the Prometheus exposition, and ``GET <config.health_path>`` whether the
+    server can serve (``health.py``); a Query-protocol GET with an ``Action`` is still SQS, whatever its path."""
     api = SqsApi(store, config)
     # Bodies are decoded by ``content_encoding.py`` so that one that does not decode is an SQS error.
     app = web.Application(
@@ -237,6 +238,8 @@ def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer |
             return web.Response(body=await render(store), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
         app.router.add_get("/metrics", exposition)
+    if config.health_path:
+        app.router.add_get(config.health_path, health_handler(store, config.store, api.handle))
     app.router.add_route("*", "/{tail:.*}", api.handle)
     stop = asyncio.Event()
 

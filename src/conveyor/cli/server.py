@@ -141,6 +141,30 @@ Press Ctrl-C to stop.
     f"open-file limit, at most {MAX_DEFAULT_CONNECTIONS}). Requests must arrive within "
     f"{DEFAULT_READ_TIMEOUT_S:g} s; idle connections close after {DEFAULT_IDLE_TIMEOUT_S:g} s.",
 )
+@click.option(
+    "--health-path",
+    envvar="CONVEYOR_HEALTH_PATH",
+    show_envvar=True,
+    default="/health",
+    show_default=True,
+    help="GET here answers 200 while the store serves and 503 with the cause when it does not (probes, load "
+    "balancers); '' for none.",
+)
+@click.option(
+    "--cron-yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CONVEYOR_CRON_YAML",
+    show_envvar=True,
+    help="Run this cron.yaml's periodic tasks here, enqueued to --cron-queue; one server leads by a lease in the "
+    "store (the daemons then run with --cron-table off).",
+)
+@click.option(
+    "--cron-queue",
+    metavar="NAME",
+    envvar="CONVEYOR_CRON_QUEUE",
+    show_envvar=True,
+    help="The queue --cron-yaml's tasks are sent to (the worker queue).",
+)
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
     host: str,
@@ -154,20 +178,31 @@ def server(
     retention_days: str,
     allow_hosts: tuple[str, ...],
     max_connections: int | None,
+    health_path: str,
+    cron_yaml: Path | None,
+    cron_queue: str | None,
     demo: bool,
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
 
-    Prometheus metrics are served at /metrics on the same port, and every queue's one-minute metric series
-    (visible, in flight, delayed, oldest age, sent, received, deleted) are kept in the store for
-    --history-retention-days.
+    Prometheus metrics are served at /metrics on the same port, /health says whether the server can serve, and
+    every queue's one-minute metric series (visible, in flight, delayed, oldest age, sent, received, deleted) are
+    kept in the store for --history-retention-days.
 
     Every option can also be set as an environment variable, e.g. CONVEYOR_PORT=9400.
     """
     configure(log_level)
     store = store or ("postgres" if database_url else "sqlite")
     config = ServerConfig(
-        host, port, data_dir, store, region, account_id, parse_allow_hosts(allow_hosts), database_url or None
+        host,
+        port,
+        data_dir,
+        store,
+        region,
+        account_id,
+        parse_allow_hosts(allow_hosts),
+        database_url or None,
+        health_path=health_path,
     )
 
     hint = "raise it with --max-connections (CONVEYOR_MAX_CONNECTIONS)"
@@ -188,8 +223,8 @@ def server(
     try:
         from conveyor.metrics.prometheus import render
 
-        history = queue_history(parse_retention_days(retention_days) * DAY_S)
-        status = int(run_async(serve(config, ready, metrics=render, companions=[history], limits=limits)))
+        companions = [queue_history(parse_retention_days(retention_days) * DAY_S), *server_cron(cron_yaml, cron_queue)]
+        status = int(run_async(serve(config, ready, metrics=render, companions=companions, limits=limits)))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)
@@ -208,6 +243,22 @@ def parse_retention_days(text: str) -> int:
             f"to {MAX_RETENTION_DAYS} (also CONVEYOR_HISTORY_RETENTION_DAYS)."
         )
     return days
+
+
+def server_cron(path: Path | None, queue: str | None) -> list[CompanionFactory]:
+    """``--cron-yaml``/``--cron-queue``: the scheduler of that file's tasks beside the API (none without them)."""
+    if path is None and queue is None:
+        return []
+    if path is None or queue is None:
+        given, missing = ("--cron-yaml", "--cron-queue NAME") if queue is None else ("--cron-queue", "--cron-yaml PATH")
+        raise ConfigError(f"{given} needs {missing} too: the file of periodic tasks and the queue they are sent to.")
+    if not path.is_file():
+        raise ConfigError(f"--cron-yaml {path}: there is no such file; give the path of a cron.yaml.")
+    from conveyor.cron.cronfile import load_cron_yaml
+    from conveyor.cron.in_server import ServerCron
+
+    tasks = load_cron_yaml(path)
+    return [lambda store: ServerCron(tasks, queue, store, SystemClock())]
 
 
 def queue_history(retention_s: float, clock: Clock | None = None, tick_s: float | None = None) -> CompanionFactory:

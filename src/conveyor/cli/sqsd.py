@@ -41,8 +41,26 @@ def _option_flags(command: Any) -> Any:
 )
 @click.option("--print-config", is_flag=True, help="Print each effective option and where it came from, then exit.")
 @click.option("--once", is_flag=True, help="Deliver what is visible now, then exit.")
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    envvar="CONVEYOR_SQSD_HEALTH_PORT",
+    show_envvar=True,
+    help="Answer GET /health on this port: 200 while the daemon polls its queue, 503 with the cause when it cannot "
+    "or is draining (probes). Off by default.",
+)
+@click.option(
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CONVEYOR_SQSD_HEALTH_HOST",
+    show_envvar=True,
+    help="Address of the /health listener (0.0.0.0 for a probe from outside the pod or container).",
+)
 @_option_flags
-def sqsd(project: Path, print_config: bool, once: bool, **flags: object) -> None:
+def sqsd(
+    project: Path, print_config: bool, once: bool, health_port: int | None, health_host: str, **flags: object
+) -> None:
     """Run the worker daemon: long-poll WorkerQueueURL and POST each message to http://localhost:PORT/HttpPath.
 
     Options use Elastic Beanstalk's names (namespace aws:elasticbeanstalk:sqsd). Precedence, lowest
@@ -66,7 +84,8 @@ def sqsd(project: Path, print_config: bool, once: bool, **flags: object) -> None
         return
     try:
         companion = _cron(project, resolved.config)
-        status = _run(run_daemon(resolved.config, once=once, companion=companion))
+        health = (health_host, health_port) if health_port is not None else None
+        status = _run(run_daemon(resolved.config, once=once, companion=companion, health=health))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)

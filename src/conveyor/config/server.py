@@ -35,6 +35,8 @@ class ServerConfig:
     allow_hosts: tuple[str, ...] = ()
     #: The PostgreSQL database of ``store = "postgres"`` (a libpq URL or conninfo; ``PG*`` variables fill gaps).
     database_url: str | None = None
+    #: Where ``GET`` answers whether the server can serve (``api/health.py``; ``--health-path``); "" for none.
+    health_path: str = "/health"
 
     def validate(self) -> ServerConfig:
         if not 0 <= self.port <= 65535:
@@ -60,6 +62,11 @@ class ServerConfig:
             )
         for name in self.allow_hosts:
             check_allowed_host(name)
+        if self.health_path and (not _HEALTH_PATH.match(self.health_path) or self.health_path == "/metrics"):
+            raise ConfigError(
+                f"--health-path {self.health_path!r} is invalid: use a path such as /health or /healthz (a '/' and "
+                "letters, digits, '-', '_', '.' or '/'; not / or /metrics), or '' for none."
+            )
         return self
 
     def host_allowed(self, host: str) -> bool:
@@ -75,6 +82,7 @@ class ServerConfig:
         return name == _host_key(self.host) or any(name == _host_key(allowed) for allowed in self.allow_hosts)
 
 
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9_.\-/]+$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?$")
 
 

@@ -10,20 +10,25 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 
 from conveyor import __version__
-from conveyor.console.auth import Handler, guard, secure_headers
+from conveyor.console.auth import HEALTH_PATH, Handler, guard, secure_headers
 from conveyor.console.backend import ConsoleBackend
 from conveyor.console.html import el
 from conveyor.console.layout import BACKEND, VERSION
 from conveyor.console.pages import config, cron, dlq, messages, overview, queues, send
+from conveyor.errors import ConveyorError
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Content type of the Prometheus text exposition.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 log = logging.getLogger("conveyor.console")
+
+#: Health statuses in which ``/health`` answers 503: the environment cannot do its job (yet).
+UNAVAILABLE = frozenset({"Severe", "Pending"})
 
 #: Renders the Prometheus exposition.
 Metrics = Callable[[], Awaitable[bytes]]
@@ -61,6 +66,22 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=500, text="The console failed to answer; the log of conveyor up says why.")
 
 
+async def health(request: web.Request) -> web.Response:
+    """``GET /health`` for probes and load balancers (no token needed, ``auth.guard``): 200 while the environment
+    can do its job, 503 with the causes while it cannot: Severe (no instance can work, the queue cannot be
+    reached), Pending (starting: no instance ready yet), or its state cannot be read."""
+    backend: ConsoleBackend = request.app[BACKEND]
+    try:
+        judged = await backend.health()
+    except ConveyorError as error:
+        status, body = 503, {"status": "Unknown", "causes": [error.message]}
+    else:
+        status = 503 if judged.status in UNAVAILABLE else 200
+        body = {"status": judged.status, "causes": list(judged.causes)}
+    headers = {"Cache-Control": "no-store"}
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
 def console_app(
     backend: ConsoleBackend, *, token: str | None = None, metrics: Metrics | None = None
 ) -> web.Application:
@@ -72,6 +93,7 @@ def console_app(
     app[VERSION] = __version__
     for module in (overview, queues, messages, dlq, cron, send, config):
         app.add_routes(module.routes)
+    app.router.add_get(HEALTH_PATH, health)
     app.router.add_static("/static", STATIC_DIR, append_version=False)
     if metrics is not None:
         render = metrics

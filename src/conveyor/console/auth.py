@@ -13,6 +13,10 @@ A console without a token (on loopback) answers only requests addressed to a loo
 127.0.0.1 sends its own name as ``Host`` and is refused, so it can neither read nor post.
 Every answer forbids framing (``X-Frame-Options``, CSP ``frame-ancestors``) and scripts from
 anywhere but the console itself.
+
+One path is open to all: ``GET /health`` (``app.health``), for probes and load balancers, which carry no token and
+address the console by whatever name or address they reach it at. It answers the environment's health status and
+its causes, nothing else, and changes nothing.
 """
 
 from __future__ import annotations
@@ -75,9 +79,15 @@ def cross_site(request: web.Request) -> bool:
     return web_guard.cross_site(request.headers, f"{request.scheme}://{request.host}")
 
 
+#: The console's probe path: answered without the token and whatever the Host (a probe knows neither).
+HEALTH_PATH = "/health"
+
+
 def guard(token: str | None) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method in ("GET", "HEAD") and request.path == HEALTH_PATH:
+            return await handler(request)
         if request.method not in ("GET", "HEAD") and cross_site(request):
             return _refused(403, "Refused", "This form was sent from another site; use the console's own pages.")
         if token is None:

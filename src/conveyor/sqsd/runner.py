@@ -19,6 +19,7 @@ from conveyor.client.remote import RemoteQueue
 from conveyor.clock import SystemClock
 from conveyor.loops import FORCED_EXIT, StoppedNow, StopSignals
 from conveyor.sqsd.daemon import Daemon
+from conveyor.sqsd.health_listener import start_listener
 from conveyor.sqsd.logfile import SqsdLog
 from conveyor.sqsd.options import SqsdConfig
 
@@ -35,12 +36,38 @@ class Companion(Protocol):
     async def close(self) -> None: ...
 
 
-async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Companion | None = None) -> int:
-    """Run until drained; returns the exit status. A first signal drains, a second one forces."""
+async def run_daemon(
+    config: SqsdConfig,
+    *,
+    once: bool = False,
+    companion: Companion | None = None,
+    health: tuple[str, int] | None = None,
+) -> int:
+    """Run until drained; returns the exit status. A first signal drains, a second one forces.
+
+    ``health``: (host, port) of the ``/health`` listener (``health_listener.py``), up from before the queue is
+    opened (answering 503 until the daemon polls) until the daemon has drained."""
     clock = SystemClock()
     log = SqsdLog(clock, config.log_file, config.log_format)
     log.write("init", f"initializing conveyor sqsd for {config.worker_queue_url} -> {config.app_url}{config.http_path}")
-    queue = await RemoteQueue.open(config.worker_queue_url, max_connections=config.http_connections + 8)
+    daemon: Daemon | None = None
+    listener = None
+    if health is not None:
+        try:
+            listener = await start_listener(*health, lambda: daemon.state() if daemon is not None else None)
+        except OSError as error:
+            raise errors.ConfigError(
+                f"--health-port {health[1]}: cannot listen on {health[0]}:{health[1]} ({error.strerror or error}); "
+                "choose another port."
+            ) from None
+        bound = listener.addresses[0]
+        log.write("init", f"health listener at http://{health[0]}:{bound[1]}/health")
+    try:
+        queue = await RemoteQueue.open(config.worker_queue_url, max_connections=config.http_connections + 8)
+    except BaseException:
+        if listener is not None:
+            await listener.cleanup()
+        raise
     companion_stop = asyncio.Event()
 
     def draining() -> None:
@@ -84,5 +111,7 @@ async def run_daemon(config: SqsdConfig, *, once: bool = False, companion: Compa
         if companion is not None:
             await companion.close()
         await queue.close()
+        if listener is not None:
+            await listener.cleanup()
         log.close()
         signals.remove()
