@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -69,6 +72,18 @@ def sqs_client(url: str, region: str = "us-east-1", **config: Any) -> Any:
         aws_secret_access_key="local",
         config=Config(retries={"max_attempts": 0}, **config),
     )
+
+
+def get_json(url: str, timeout_s: float = 15) -> tuple[int, Any]:
+    """A GET's status and its JSON body, whatever the status (a health probe's 503 too); (0, None) when nothing
+    answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, None
 
 
 def _explain(what: str | Callable[[], str], timeout_s: float) -> AssertionError:

@@ -3,11 +3,9 @@ cannot (PostgreSQL stopped, here for real), a path of the user's choosing, and S
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,28 +14,20 @@ from conveyor.cli.main import cli
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from tests.pgcluster import cluster_folder, running
-from tests.support import ThreadedServer, server_config, sqs_client, wait_until
-
-
-def get(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=15) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+from tests.support import ThreadedServer, get_json, server_config, sqs_client, wait_until
 
 
 @pytest.mark.parametrize("store", ["sqlite", "memory"])
 def test_health_answers_ok_with_the_store(tmp_path: Path, store: str) -> None:
     with ThreadedServer(server_config(tmp_path, store)) as server:
-        assert get(server.url + "/health") == (200, {"status": "ok", "store": store})
-        assert get(server.url + "/health?probe=1")[0] == 200
+        assert get_json(server.url + "/health") == (200, {"status": "ok", "store": store})
+        assert get_json(server.url + "/health?probe=1")[0] == 200
 
 
 def test_a_path_of_ones_own_and_sqs_at_that_path(tmp_path: Path) -> None:
     config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path, store="memory", health_path="/healthz")
     with ThreadedServer(config) as server:
-        assert get(server.url + "/healthz")[0] == 200
+        assert get_json(server.url + "/healthz")[0] == 200
         # /health is now an SQS path like any other: a GET without an Action is an SQS error, not a health answer
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(server.url + "/health", timeout=10)
@@ -60,12 +50,12 @@ def test_health_is_503_with_the_cause_while_postgresql_is_down_and_200_again_aft
     with running(cluster_folder("health")) as cluster:
         config = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path, store="postgres", database_url=cluster.url())
         with ThreadedServer(config) as server:
-            assert get(server.url + "/health") == (200, {"status": "ok", "store": "postgres"})
+            assert get_json(server.url + "/health") == (200, {"status": "ok", "store": "postgres"})
             cluster.stop()
             try:
-                status, body = get(server.url + "/health")
+                status, body = get_json(server.url + "/health")
                 assert status == 503 and body["status"] == "unavailable", body
                 assert "postgres store" in body["cause"] or "did not answer within 3 s" in body["cause"], body
             finally:
                 cluster.start()
-            wait_until(lambda: get(server.url + "/health")[0] == 200, 30, "healthy again once PostgreSQL is back")
+            wait_until(lambda: get_json(server.url + "/health")[0] == 200, 30, "healthy again once PostgreSQL is back")

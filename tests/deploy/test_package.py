@@ -4,14 +4,11 @@ with its runtime dependencies only (from the wheelhouse ``make test`` prepares: 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 
 from conveyor import __version__
 from tests.processes import Processes, child_env
-from tests.support import wait_until
+from tests.support import get_json, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -96,22 +93,12 @@ def test_the_installed_command_runs_without_the_dev_extras(venv: Path, tmp_path:
         up = processes.start("up", args, env=env, stop_grace_s=30)
         up.wait_for(r" is up\n|is up$", 90)
         console = up.wait_for(r"^  console\s+(http://\S+/)").group(1)
-        wait_until(lambda: probe(console + "health")[0] == 200, 60, "the environment's /health answers 200")
+        wait_until(lambda: get_json(console + "health")[0] == 200, 60, "the environment's /health answers 200")
         up.signal(15)
         assert up.wait(60) == 0, up.output()
 
         server = processes.start("server", [conveyor, "server", "--port", "0", "--store", "memory"], env=env)
         url = server.wait_for(r"listening on (http://\S+)").group(1)
-        assert probe(url + "/health") == (200, {"status": "ok", "store": "memory"})
+        assert get_json(url + "/health") == (200, {"status": "ok", "store": "memory"})
         server.signal(15)
         assert server.wait(30) == 0
-
-
-def probe(url: str) -> tuple[int, object]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError:
-        return 0, None

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ import pytest
 from conveyor.sqsd.daemon import DaemonState
 from conveyor.sqsd.health_listener import judge
 from tests.sqsd.faults.harness import SqsdProcesses
-from tests.support import wait_until
+from tests.support import get_json, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -49,14 +46,6 @@ def test_the_judgement_of_each_state() -> None:
     assert status == 503 and body["status"] == "starting"
 
 
-def get(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_health_follows_the_queue_for_real(tmp_path: Path, procs: SqsdProcesses) -> None:
     server, url = procs.server()
     queue_url = procs.sqs(url).create_queue(QueueName="probed")["QueueUrl"]
@@ -67,13 +56,13 @@ def test_health_follows_the_queue_for_real(tmp_path: Path, procs: SqsdProcesses)
     procs.app(port, tmp_path / "app.log")
     daemon = procs.sqsd(queue_url, port, "--health-port", "0", "--error-backoff", "false")
     health = daemon.wait_for(r"health listener at (http://127\.0\.0\.1:\d+/health)").group(1)
-    wait_until(lambda: get(health)[0] == 200, 15, "/health answers 200 once a receive has answered")
-    assert get(health)[1]["status"] == "ok"
+    wait_until(lambda: get_json(health)[0] == 200, 15, "/health answers 200 once a receive has answered")
+    assert get_json(health)[1]["status"] == "ok"
     server.kill9()
     server.wait(10)
 
     def refused() -> bool:
-        status, body = get(health)
+        status, body = get_json(health)
         return status == 503 and body["cause"].startswith("cannot receive from the queue:")
 
     wait_until(refused, 30, "/health answers 503 once the queue cannot be reached")
