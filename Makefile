@@ -54,7 +54,8 @@ typecheck: $(DEV_STAMP)
 
 # Debian's packages the tests need: chromium (the console's browser tests drive it with Playwright; no browser is
 # downloaded), postgresql (the postgres store's tests run a cluster of their own, never the system's service) and
-# iproute2 (the several-hosts tests make their hosts with `ip netns`, as root).
+# iproute2 (the several-hosts tests make their hosts with `ip netns`, as root) and systemd (the units in deploy/systemd
+# are checked with systemd-analyze verify, systemd-sysusers and systemd-tmpfiles; nothing needs to be running).
 # As root (CI) the missing ones are installed with one apt-get update; otherwise a note says which tests will skip
 # (outside CI only: under CI they fail).
 system-packages:
@@ -62,6 +63,7 @@ system-packages:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$$missing iproute2"; \
+	command -v systemd-analyze >/dev/null || [ -x /usr/bin/systemd-analyze ] || missing="$$missing systemd"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	else echo "note: missing:$$missing; run 'sudo apt-get install -y$$missing'; until then their tests skip (they fail under CI)"; fi

@@ -42,6 +42,7 @@ class FakeBackend:
     name = "shop"
     queue_name = "shop"
     dlq_name = "shop-dlq"
+    runs_instances = True
 
     def __init__(self, store: MemoryStore, clock: FakeClock) -> None:
         self.store = store

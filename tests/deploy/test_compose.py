@@ -36,7 +36,7 @@ from conveyor.config import parse_allow_hosts
 from conveyor.errors import ConveyorError
 from conveyor.sqsd.options import BY_NAME, OPTIONS, SqsdConfig, resolve
 from tests.processes import Processes, child_env, conveyor, free_port, run, start_server
-from tests.support import wait_until
+from tests.support import get_json, wait_until
 
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
@@ -518,9 +518,12 @@ def test_the_stack_runs_outside_a_container(processes: Processes, tmp_path: Path
 
     server_args = on_host(queue, queue["command"])[1:]
     server_args = replaced(replaced(server_args, "--host", "127.0.0.1"), "--port", "0")
+    server_args = replaced(replaced(server_args, "--console-host", "127.0.0.1"), "--console-port", "0")
     server_env = environment(queue) | {"CONVEYOR_DATA_DIR": str(tmp_path / "data")}
     server = start_server(processes, *server_args, env=child_env(**server_env))
     assert healthy(queue, server.port), server.process.output()
+    console = server.process.wait_for(r"console\s+(http://\S+/)").group(1)  # the queue's web console, at once
+    assert get_json(console + "health")[1]["status"] in ("Info", "Ok"), server.process.output()
 
     app_port = free_port()
     app = processes.start(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from conveyor.api.addresses import reachable_urls
 from conveyor.api.app import MetricsRenderer, create_app
 from conveyor.api.connections import ConnectionLimits, start_app
 from conveyor.config import ServerConfig
@@ -29,12 +30,14 @@ class Companion(Protocol):
     async def stop(self) -> None: ...
 
 
-#: Makes a companion for the server's store, once that store is open.
-CompanionFactory = Callable[[Store], Companion]
+#: Makes a companion for the server's store, once that store is open, given the server's own address
+#: (``http://HOST:PORT``; loopback's for a wildcard host).
+CompanionFactory = Callable[[Store, str], Companion]
 
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket, or a ConfigError that says what to do."""
+    sock = None
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, kind, proto, _, address = infos[0]
@@ -43,6 +46,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(1024)
     except OSError as error:
+        if sock is not None:  # made, but not bound: closed, not left to the garbage collector
+            sock.close()
         raise ConfigError(
             f"Cannot listen on {host}:{port}: {error.strerror or error}. "
             "Another server may be using the port: stop it or choose another --port."
@@ -77,8 +82,9 @@ class Server:
         self.store = await open_store(self.config.store, self.config.data_dir, database_url=self.config.database_url)
         # start_app cancels the handler of a client that hangs up: its long poll takes no message.
         self._runner = await start_app(create_app(self.store, self.config, metrics=self.metrics), sock, self.limits)
+        address = reachable_urls(self.config.host, self.port)[0]
         for make in self._companion_factories:
-            companion = make(self.store)
+            companion = make(self.store, address)
             companion.start()
             self._companions.append(companion)
 

@@ -26,7 +26,10 @@ from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
 from conveyor.config.secrets import without_url_secrets
 from conveyor.config.server import STORES
+from conveyor.console.auth import TOKEN_ENV
 from conveyor.core.history import DEFAULT_HISTORY_RETENTION_S
+from conveyor.cron.in_server import CronSetup
+from conveyor.env.server_console import Console
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.log import configure
 from conveyor.store.duty import Duty, process_holder
@@ -165,6 +168,29 @@ Press Ctrl-C to stop.
     show_envvar=True,
     help="The queue --cron-yaml's tasks are sent to (the worker queue).",
 )
+@click.option(
+    "--console-port",
+    type=click.IntRange(0, 65535),
+    envvar="CONVEYOR_CONSOLE_PORT",
+    show_envvar=True,
+    help="Serve the web console on this port (0: any free port): --console-queue and its DLQ, every queue, "
+    "messages, cron. Off by default.",
+)
+@click.option(
+    "--console-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="CONVEYOR_CONSOLE_HOST",
+    show_envvar=True,
+    help=f"The console's address; any other than loopback requires a token (${TOKEN_ENV}, or one is generated).",
+)
+@click.option(
+    "--console-queue",
+    metavar="NAME",
+    envvar="CONVEYOR_CONSOLE_QUEUE",
+    show_envvar=True,
+    help="The worker queue the console's overview and DLQ pages show (default: --cron-queue).",
+)
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
     host: str,
@@ -181,6 +207,9 @@ def server(
     health_path: str,
     cron_yaml: Path | None,
     cron_queue: str | None,
+    console_port: int | None,
+    console_host: str,
+    console_queue: str | None,
     demo: bool,
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
@@ -208,6 +237,8 @@ def server(
     hint = "raise it with --max-connections (CONVEYOR_MAX_CONNECTIONS)"
     limits = ConnectionLimits(max_connections or default_max_connections(), raise_hint=hint)
 
+    console: Console | None = None
+
     def ready(running: Server) -> None:
         url, *others = reachable_urls(host, running.port)  # for a wildcard host, loopback and the machine's others
         kept = {
@@ -219,11 +250,19 @@ def server(
             click.echo(RECIPE.format(url=url, kept=kept, also=also, region=region, account=account_id))
         else:
             click.echo(f"conveyor server listening on {url} ({kept}){also}")
+        if console is not None:
+            click.echo(f"  console  {console.address}")
 
     try:
         from conveyor.metrics.prometheus import render
 
-        companions = [queue_history(parse_retention_days(retention_days) * DAY_S), *server_cron(cron_yaml, cron_queue)]
+        companions: list[CompanionFactory] = [queue_history(parse_retention_days(retention_days) * DAY_S)]
+        cron = server_cron(cron_yaml, cron_queue)
+        if cron is not None:
+            companions.append(cron.companion)
+        if console_port is not None:
+            console = Console.open(config.validate(), console_host, console_port, console_queue or cron_queue, cron)
+            companions.append(console.companion)
         status = int(run_async(serve(config, ready, metrics=render, companions=companions, limits=limits)))
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
@@ -245,27 +284,25 @@ def parse_retention_days(text: str) -> int:
     return days
 
 
-def server_cron(path: Path | None, queue: str | None) -> list[CompanionFactory]:
-    """``--cron-yaml``/``--cron-queue``: the scheduler of that file's tasks beside the API (none without them)."""
+def server_cron(path: Path | None, queue: str | None) -> CronSetup | None:
+    """``--cron-yaml``/``--cron-queue``: the scheduler of that file's tasks beside the API (None without them)."""
     if path is None and queue is None:
-        return []
+        return None
     if path is None or queue is None:
         given, missing = ("--cron-yaml", "--cron-queue NAME") if queue is None else ("--cron-queue", "--cron-yaml PATH")
         raise ConfigError(f"{given} needs {missing} too: the file of periodic tasks and the queue they are sent to.")
     if not path.is_file():
         raise ConfigError(f"--cron-yaml {path}: there is no such file; give the path of a cron.yaml.")
     from conveyor.cron.cronfile import load_cron_yaml
-    from conveyor.cron.in_server import ServerCron
 
-    tasks = load_cron_yaml(path)
-    return [lambda store: ServerCron(tasks, queue, store, SystemClock())]
+    return CronSetup(load_cron_yaml(path), queue, SystemClock())
 
 
 def queue_history(retention_s: float, clock: Clock | None = None, tick_s: float | None = None) -> CompanionFactory:
     """The metric sampler over the server's store: the queues' series (a server has no worker instances)."""
     from conveyor.metrics.series import TICK_S, Sampler, SamplerTask
 
-    def start(store: Store) -> SamplerTask:
+    def start(store: Store, _: str) -> SamplerTask:
         # Servers sharing one database sample it by turns (``store/duty.py``), so each minute is written once.
         sampler = Sampler(
             store,

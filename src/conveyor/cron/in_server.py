@@ -51,3 +51,16 @@ class ServerCron:
 
 def _log(category: str, message: str) -> None:
     log.info("%s: %s", category, message)
+
+
+class CronSetup:
+    """``--cron-yaml``'s ``tasks`` for queue ``queue``: the companion factory, and the scheduler it made (for the
+    server's console), once the store is open."""
+
+    def __init__(self, tasks: Sequence[CronTask], queue: str, clock: Clock) -> None:
+        self.tasks, self.queue, self.clock = tuple(tasks), queue, clock
+        self.running: ServerCron | None = None
+
+    def companion(self, store: ServerStore, _address: str) -> ServerCron:
+        self.running = ServerCron(self.tasks, self.queue, store, self.clock)
+        return self.running

@@ -1,4 +1,5 @@
-"""The console's view of a running ``Environment`` (``console.backend.ConsoleBackend``).
+"""The console's view of a running ``Environment`` (``console.backend.ConsoleBackend``), or of ``conveyor server``
+(``server_console.ServerOperations``): either is a ``QueueDesk``.
 
 The documents and actions come from ``Operations``, as the control API's do, including redriving or
 deleting *chosen* DLQ messages: the store moves or deletes exactly those, by id, so no other DLQ
@@ -19,14 +20,15 @@ from conveyor.console.documents import (
 )
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, instance_subject, queue_subject
 from conveyor.core.models import BlockedGroup, StoredMessage
-from conveyor.env.operations import BadRequest, Operations
+from conveyor.env.parts import BadRequest
+from conveyor.env.queue_desk import QueueDesk
 from conveyor.store.protocol import HistoryStore
 
 
 class EnvironmentConsole:
     """The environment's ``ops``, and the ``history`` of its store (series, deliveries, cron runs) for the charts."""
 
-    def __init__(self, ops: Operations, history: HistoryStore) -> None:
+    def __init__(self, ops: QueueDesk, history: HistoryStore) -> None:
         self.ops = ops
         self.store = history
 
@@ -37,6 +39,10 @@ class EnvironmentConsole:
     @property
     def queue_name(self) -> str:
         return self.ops.queue_name
+
+    @property
+    def runs_instances(self) -> bool:
+        return self.ops.runs_instances
 
     @property
     def dlq_name(self) -> str:

@@ -48,7 +48,7 @@ def bind_console(host: str, port: int) -> socket.socket:
         # bind's message: "Cannot listen on HOST:PORT: <reason>. Another server may be using the port: ..."
         reason = error.message.split(": ", 1)[-1].split(". Another server", 1)[0]
         raise ConfigError(
-            f"Cannot listen on {host}:{port} for the console: {reason}. Another conveyor up may be using the "
+            f"Cannot listen on {host}:{port} for the console: {reason}. Another conveyor may be using the "
             "port: choose another --console-port (0 for any free port), or check --console-host."
         ) from None
 

@@ -187,5 +187,10 @@ async def overview(request: web.Request) -> web.Response:
             Section("instances", lambda: instances_section(request), title="Instances"),
             Section("events", lambda: events_section(request), title="Scaling and events"),
             Section("deliveries", lambda: deliveries_section(request), title="Latest deliveries"),
+        ]
+        if backend(request).runs_instances
+        else [
+            Section("health", lambda: health_section(request), title="Health"),
+            Section("events", lambda: events_section(request), title="Events"),
         ],
     )
