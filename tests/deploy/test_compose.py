@@ -19,22 +19,20 @@ import signal
 import sys
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from unittest import mock
 from urllib.parse import SplitResult, urlsplit
 
 import click
 import pytest
 import yaml
 
-from conveyor.cli.main import cli
 from conveyor.cli.server import parse_retention_days, server_cron
 from conveyor.config import parse_allow_hosts
 from conveyor.errors import ConveyorError
 from conveyor.sqsd.options import BY_NAME, OPTIONS, SqsdConfig, resolve
+from tests.deploy.cli_check import parse_command
 from tests.processes import Processes, child_env, conveyor, free_port, run, start_server
 from tests.support import get_json, wait_until
 
@@ -109,24 +107,10 @@ def on_host(service: Service, args: list[str]) -> list[str]:
     return [str(mounts[arg][0]) if arg in mounts else arg for arg in args]
 
 
-@contextmanager
-def only_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` is the test's without what configures conveyor, plus ``env``, while parsing (click reads
-    option variables from it)."""
-    with mock.patch.dict(os.environ, child_env(**env), clear=True):
-        yield
-
-
 def parse(service: Service) -> tuple[click.Command, dict[str, Any]]:
-    """The service's conveyor command parsed by the real CLI, in the service's environment: the subcommand and its
-    parameters. Raises ``click.ClickException`` on an unknown flag or a bad value, as ``conveyor`` would."""
+    """The service's conveyor command parsed by the real CLI, in the service's environment."""
     args = on_host(service, [str(arg) for arg in service["command"]])
-    with only_environment({k: str(v) for k, v in environment(service).items()}):
-        group = cli.make_context("conveyor", list(args))
-        command = cli.get_command(group, args[0])
-        if command is None:
-            raise click.UsageError(f"no such command {args[0]!r}")
-        return command, command.make_context(args[0], args[1:], parent=group).params
+    return parse_command(args, {k: str(v) for k, v in environment(service).items()})
 
 
 def option_value(command: click.Command, params: Mapping[str, Any], flag: str, default: Any = None) -> Any:

@@ -28,6 +28,7 @@ import click
 import pytest
 
 from conveyor.cli.main import cli
+from tests.deploy.cli_check import parse_command
 from tests.processes import Processes, child_env, free_port, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,7 +251,7 @@ def check_entrypoint_runs_conveyor_server(df: Dockerfile) -> None:
     arguments the real CLI accepts, and SIGTERM as the stop signal."""
     args = conveyor_args(df)
     assert args[:1] == ["server"], f"CMD runs {args}, not conveyor server"
-    parse_args(args)
+    parse_command(args)
     assert df.final.last("STOPSIGNAL").value == "SIGTERM"
 
 
@@ -536,19 +537,11 @@ def documented_commands(text: str) -> list[list[str]]:
     return found
 
 
-def parse_args(args: list[str]) -> None:
-    group = cli.make_context("conveyor", list(args))
-    command = cli.get_command(group, args[0])
-    if command is None:
-        raise click.UsageError(f"no such command {args[0]!r}")
-    command.make_context(args[0], args[1:], parent=group)
-
-
 def test_the_commands_in_the_comments_are_accepted_by_the_cli() -> None:
     """What the comments tell a user to run (sqsd as a sidecar, up in an image built FROM this one) parses."""
     commands = documented_commands(DOCKERFILE.read_text())
     assert {args[0] for args in commands} >= {"server", "sqsd", "up"}, commands
     for args in commands:
-        parse_args(args)
+        parse_command(args)
     with pytest.raises(click.ClickException):
-        parse_args(documented_commands("#   docker run conveyor:0.1.0 sqsd --worker-queue http://q\n")[0])
+        parse_command(documented_commands("#   docker run conveyor:0.1.0 sqsd --worker-queue http://q\n")[0])

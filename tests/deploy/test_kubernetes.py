@@ -24,22 +24,20 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
-from unittest import mock
 from urllib.parse import urlsplit
 
 import click
 import pytest
 import yaml
 
-from conveyor.cli.main import cli
 from conveyor.cli.server import server_cron
 from conveyor.config import parse_allow_hosts
 from conveyor.sqsd.health_listener import HEALTH_PATH as SQSD_HEALTH_PATH
 from conveyor.sqsd.options import BY_NAME, OPTIONS, SqsdConfig, resolve
+from tests.deploy.cli_check import parse_command
 from tests.processes import Process, Processes, child_env, conveyor, free_port, run, start_server
 from tests.support import wait_until
 
@@ -211,25 +209,6 @@ def environment(objs: list[Obj], workload: Obj, container: Obj) -> dict[str, str
     return env
 
 
-@contextmanager
-def only_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` is the test's without what configures conveyor, plus ``env``, while parsing (click reads
-    option variables from it)."""
-    with mock.patch.dict(os.environ, child_env(**env), clear=True):
-        yield
-
-
-def parse(args: list[str], env: Mapping[str, str]) -> tuple[click.Command, dict[str, Any]]:
-    """``conveyor ARGS`` parsed by the real CLI in ``env``: the subcommand and its parameters. Raises
-    ``click.ClickException`` on an unknown flag or a bad value, as ``conveyor`` would."""
-    with only_environment(env):
-        group = cli.make_context("conveyor", list(args))
-        command = cli.get_command(group, args[0])
-        if command is None:
-            raise click.UsageError(f"no such command {args[0]!r}")
-        return command, command.make_context(args[0], args[1:], parent=group).params
-
-
 def known_variables(command: click.Command) -> set[str]:
     """The CONVEYOR_* (and EB) variables ``command`` reads."""
     known = set()
@@ -251,7 +230,7 @@ def parsed(objs: list[Obj], subcommand: str) -> tuple[Obj, Obj, click.Command, d
     """(workload, container, command, parameters, environment) of the one container running ``SUBCOMMAND``."""
     workload, _, container = the_one(objs, subcommand)
     env = environment(objs, workload, container)
-    command, params = parse([str(arg) for arg in container["args"]], env)
+    command, params = parse_command([str(arg) for arg in container["args"]], env)
     return workload, container, command, params, env
 
 
@@ -362,7 +341,7 @@ def cli_problems(objs: list[Obj]) -> list[str]:
                 continue
             env = environment(objs, workload, container)
             try:
-                command, _ = parse([str(arg) for arg in container.get("args", [])], env)
+                command, _ = parse_command([str(arg) for arg in container.get("args", [])], env)
             except (click.ClickException, IndexError) as error:
                 found.append(f"{container['name']}: conveyor {container.get('args')}: {error}")
                 continue

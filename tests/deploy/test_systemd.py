@@ -26,19 +26,17 @@ import signal
 import sys
 import textwrap
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import click
 import pytest
 
-from conveyor.cli.main import cli
 from conveyor.scale.process import STOP_GRACE_S
 from conveyor.sqsd.options import OPTIONS
+from tests.deploy.cli_check import parse_command
 from tests.processes import Process, Processes, child_env, conveyor, free_port, run, start_server
 from tests.support import sqs_client, wait_until
 
@@ -188,23 +186,6 @@ def places(tmp_path: Path) -> Places:
     (made.state / "conveyor").mkdir(parents=True, mode=0o700)
     run(conveyor("init", str(made.srv / INSTANCE)), env=child_env()).check_returncode()
     return made
-
-
-@contextmanager
-def only_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` is ``env`` while click parses (it reads the options' variables from it)."""
-    with mock.patch.dict(os.environ, env, clear=True):
-        yield
-
-
-def parse_command(args: list[str], env: Mapping[str, str]) -> tuple[click.Command, dict[str, object]]:
-    """``conveyor ARGS`` parsed by the real CLI in ``env``; a ``click.ClickException`` on a flag or value it refuses."""
-    with only_environment(env):
-        group = cli.make_context("conveyor", list(args))
-        command = cli.get_command(group, args[0])
-        if command is None:
-            raise click.UsageError(f"no such command {args[0]!r}")
-        return command, command.make_context(args[0], args[1:], parent=group).params
 
 
 # -- the rules ---------------------------------------------------------------------------------------------------
