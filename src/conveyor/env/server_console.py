@@ -12,6 +12,7 @@ the store's (``api/health.py``), and Info while the worker queue does not exist 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -43,13 +44,15 @@ from conveyor.health.status import Status
 from conveyor.metrics.prometheus import render
 from conveyor.store.protocol import Store
 
+log = logging.getLogger("conveyor.console")
+
 #: What the overview says of scaling: the server runs no instances.
 SCALING = "the daemons run apart from this server (conveyor sqsd beside each worker app); your platform scales them"
 ZERO = QueueCounts(visible=0, in_flight=0, delayed=0)
 
 
 class ServerOperations(QueueDesk):
-    """What the console asks of ``conveyor server``, over its store (``config``: how it was started)."""
+    """What the console asks of ``conveyor server``, over its store (``server``: how it was started)."""
 
     def __init__(self, desk: DeskParts, server: ServerConfig) -> None:
         super().__init__(desk)
@@ -167,6 +170,7 @@ class ServerConsole:
 
     def start(self) -> None:
         self._started = asyncio.create_task(self._serve())
+        self._started.add_done_callback(_said)
 
     async def _serve(self) -> None:
         from conveyor.console.app import console_app
@@ -187,6 +191,12 @@ class ServerConsole:
         if self._started is not None:
             await asyncio.gather(self._started, return_exceptions=True)
         await self.servers.close()
+
+
+def _said(task: asyncio.Task[None]) -> None:
+    """A console that could not start says why in the server's log (the server serves on without it)."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("the console could not start: %s", error.message if isinstance(error, ConveyorError) else repr(error))
 
 
 class Console:
