@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from conveyor.cli.main import cli
 from conveyor.client.local import LocalQueue, ensure_worker_queue
 from conveyor.clock import FakeClock
+from conveyor.core.history import DeliveryAttempt
 from conveyor.core.models import MessageAttributeValue
 from conveyor.env import registry
 from conveyor.env.control import control_app
@@ -153,3 +154,43 @@ async def test_an_answer_of_another_shape_is_refused_with_where_it_differs(
     assert result.exit_code == 1
     assert "environment shop answered /status with what this conveyor cannot read" in result.output
     assert "unknown field(s) queue_address" in result.output
+
+
+async def test_failures_are_grouped_by_cause_with_counts_times_and_examples(env: Running) -> None:
+    result = await conveyor("failures")
+    assert result.exit_code == 0 and "no failed delivery among the latest 0 failed deliveries" in result.output
+    start_ms = int(T0 * 1000)
+    attempts = [
+        DeliveryAttempt(
+            f"m{n}",
+            "shop",
+            f"instance-{1 + n % 2}",
+            start_ms + n * 1000,
+            12.0,
+            500,
+            "http-5xx",
+            f"database is down (order {1000 + n})\nTraceback ...",
+        )
+        for n in range(40)
+    ] + [DeliveryAttempt("r1", "shop", "instance-1", start_ms + 50_000, 1.0, None, "refused")]
+    await env.store.record_deliveries(attempts)
+    result = await conveyor("failures", "--json")
+    assert result.exit_code == 1, result.output  # there are failures
+    data = orjson.loads(result.stdout)
+    assert data == await answer("/failures")
+    causes = [(g["cause"], g["count"]) for g in data["groups"]]
+    assert causes == [
+        ("connection refused: nothing listens on the app's port", 1),
+        ("HTTP 500: database is down (order N)", 40),
+    ]
+    five_hundreds = data["groups"][1]
+    assert five_hundreds["message_ids"] == ["m39", "m38", "m37"]
+    assert five_hundreds["instances"] == ["instance-1", "instance-2"]
+    assert (five_hundreds["first_at_s"], five_hundreds["last_at_s"]) == (T0, T0 + 39)
+    text = (await conveyor("failures")).output
+    assert "    40 x HTTP 500: database is down (order N)" in text and "e.g. m39, m38, m37" in text
+    recent = await conveyor("failures", "--since", "90s")  # the failures above are of 2023 (T0)
+    assert recent.exit_code == 0 and "no failed delivery in the last 90s" in recent.output
+    assert orjson.loads((await conveyor("failures", "--since", "5000d", "--json")).stdout)["groups"] == data["groups"]
+    bad = await conveyor("failures", "--since", "soon")
+    assert bad.exit_code == 2 and "--since 'soon' is not a duration" in bad.output

@@ -6,6 +6,7 @@ so a page cannot pass here while reading a field the real ``Operations`` does no
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    FailureCause,
+    Failures,
     InstanceStatus,
     OptionRow,
     PartHealth,
@@ -28,6 +31,7 @@ from conveyor.console.documents import (
     QueueSummary,
     ScalingStatus,
 )
+from conveyor.core.failures import group_failures
 from conveyor.core.fifo import FifoSettings
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
 from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
@@ -257,3 +261,8 @@ class FakeBackend:
 
     async def recent_deliveries(self, limit: int) -> list[DeliveryAttempt]:
         return await self.store.recent_deliveries(limit)
+
+    async def failures(self) -> Failures:
+        attempts = await self.store.recent_deliveries(2000, failed=True)
+        groups = tuple(FailureCause(**dataclasses.asdict(g)) for g in group_failures(attempts))
+        return Failures(read=len(attempts), since_s=None, groups=groups)

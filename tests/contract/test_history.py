@@ -81,6 +81,16 @@ async def test_recent_deliveries_are_newest_first_and_filter_by_instance(store: 
     assert await store.recent_deliveries(0) == []
 
 
+async def test_recent_failures_are_the_failed_attempts_only_newest_first(store: Store) -> None:
+    statuses = [200, 500, 200, None, 404, 200, 200, 503]
+    await store.record_deliveries([attempt(f"m-{i}", 1_000 * i, status=s) for i, s in enumerate(statuses)])
+    failed = await store.recent_deliveries(10, failed=True)
+    assert [a.message_id for a in failed] == ["m-7", "m-4", "m-3", "m-1"]
+    assert [(a.status, a.error_kind) for a in failed[:2]] == [(503, "http-5xx"), (404, "http-4xx")]
+    assert [a.message_id for a in await store.recent_deliveries(2, failed=True)] == ["m-7", "m-4"]
+    assert failed[0].error_body == "boom ü"
+
+
 async def test_cron_runs_are_newest_first_for_one_task_or_all(store: Store) -> None:
     runs = [
         CronRun("report", 60.0, 60.5, False, "id-1"),

@@ -22,6 +22,7 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    Failures,
     ProcessStatus,
     QueueCounts,
     QueueSummary,
@@ -196,6 +197,46 @@ def events(env_name: str | None, as_json: bool, follow: bool) -> None:
             if not follow:
                 return
             time.sleep(1)
+
+
+@click.command()
+@env_option
+@json_option
+@click.option(
+    "--since",
+    "since",
+    metavar="DURATION",
+    help="Only failures of the last DURATION: 90s, 15m, 2h, 1d (default: the latest 2000 failed deliveries).",
+)
+def failures(env_name: str | None, as_json: bool, since: str | None) -> None:
+    """Recent failed deliveries grouped by cause (HTTP status and the app's answer, connection refused, timeout),
+    with counts, the first and last time, and example message ids. Exit 1 when there are any."""
+    entry = environment(env_name)
+    query = f"?since_s={time.time() - _duration_s(since):.3f}" if since else ""
+    data = ask(entry, Failures, "GET", f"/failures{query}")
+    lines = [
+        f"{g.count:>6} x {g.cause}\n         {_clock(g.first_at_s)} .. {_clock(g.last_at_s)}  "
+        f"{', '.join(g.instances)}  e.g. {', '.join(g.message_ids)}"
+        for g in data.groups
+    ]
+    window = f"in the last {since}" if since else f"among the latest {data.read} failed deliveries"
+    emit(data.to_json(), as_json, "\n".join(lines) if lines else f"no failed delivery {window}")
+    sys.exit(EXIT_PROBLEM if data.groups else 0)
+
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration_s(text: str) -> float:
+    """``--since``'s duration: a number and a unit (s, m, h, d)."""
+    number, unit = text[:-1], text[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in _UNITS_S or value <= 0:
+        fail(f"--since {text!r} is not a duration: give a number and a unit, e.g. 90s, 15m, 2h or 1d")
+    return value * _UNITS_S[unit]
 
 
 @click.command()

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("conveyor.cli.envcmds", "status", "The environment: queue, DLQ, instances, scaling."),
     "health": ("conveyor.cli.envcmds", "health", "Environment and instance health with causes."),
     "events": ("conveyor.cli.envcmds", "events", "Scaling decisions, starts, stops, crashes, restarts."),
+    "failures": ("conveyor.cli.envcmds", "failures", "Recent failed deliveries grouped by cause."),
     "logs": ("conveyor.cli.logs", "logs", "Recent log lines of every process, on every host, or of one."),
     "scale": ("conveyor.cli.envcmds", "scale", "Pin the environment at N instances."),
     "send": ("conveyor.cli.envcmds", "send", "Send a message to the environment's queue."),

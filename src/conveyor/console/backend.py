@@ -19,6 +19,7 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    Failures,
     QueueSummary,
 )
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint
@@ -121,6 +122,10 @@ class ConsoleBackend(Protocol):
 
     async def delivery_history(self, message_id: str) -> list[DeliveryAttempt]:
         """Every recorded POST of one message, oldest first."""
+        ...
+
+    async def failures(self) -> Failures:
+        """The latest failed deliveries grouped by cause (control ``/failures``)."""
         ...
 
     async def recent_deliveries(self, limit: int) -> list[DeliveryAttempt]:

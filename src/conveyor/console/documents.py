@@ -199,6 +199,31 @@ class LogLines(Document):
     others: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class FailureCause(Document):
+    """Failed deliveries with one cause (``core.failures.FailureGroup``)."""
+
+    cause: str
+    kind: str
+    status: int | None
+    count: int
+    first_at_s: float
+    last_at_s: float
+    message_ids: tuple[str, ...]
+    instances: tuple[str, ...]
+    queues: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Failures(Document):
+    """``conveyor failures``: the latest failed deliveries (``read`` of them, since ``since_s``), grouped by cause,
+    the latest first."""
+
+    read: int
+    since_s: float | None
+    groups: tuple[FailureCause, ...]
+
+
 # -- queues and messages --------------------------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    Failures,
     QueueSummary,
 )
 from conveyor.core.history import CronRun, DeliveryAttempt, MetricPoint, instance_subject, queue_subject
@@ -121,6 +122,9 @@ class EnvironmentConsole:
 
     async def delivery_history(self, message_id: str) -> list[DeliveryAttempt]:
         return await self.store.delivery_history(message_id)
+
+    async def failures(self) -> Failures:
+        return await self.ops.failures()
 
     async def recent_deliveries(self, limit: int) -> list[DeliveryAttempt]:
         return await self.store.recent_deliveries(limit)

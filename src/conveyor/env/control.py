@@ -62,6 +62,12 @@ def control_app(ops: Operations) -> web.Application:
         body = await ops.exposition()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
+    @routes.get("/failures")
+    async def failures(request: web.Request) -> web.Response:
+        """The latest failed deliveries grouped by cause; ``since_s``: only those after that time (epoch seconds)."""
+        since = request.query.get("since_s")
+        return _json(await ops.failures(float(since) if since else None))
+
     @routes.get("/events")
     async def events(request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))

@@ -9,6 +9,7 @@ as ``BadRequest``, things not there as ``NotFound``, things not possible now as 
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,12 +25,15 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
+    FailureCause,
+    Failures,
     MessageView,
     QueueCounts,
     QueueSummary,
     SendAnswer,
 )
 from conveyor.core.counting import QueueCounter
+from conveyor.core.failures import group_failures
 from conveyor.core.fifo import FifoSettings
 from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
 from conveyor.cron.leaders import StoreRegistry
@@ -45,6 +49,8 @@ from conveyor.store.protocol import Store
 #: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
 #: this many messages at once.
 PEEK_SEARCH_LIMIT = 1000
+#: ``conveyor failures`` and the console group the latest this many failed deliveries.
+FAILURES_READ = 2000
 #: Most copies one ``send`` makes.
 MAX_SEND_COUNT = 100_000
 
@@ -120,6 +126,14 @@ class QueueDesk(abc.ABC):
         return [
             EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in self.desk.events.since(since)
         ]
+
+    async def failures(self, since_s: float | None = None, limit: int = FAILURES_READ) -> Failures:
+        """The latest ``limit`` failed deliveries (since ``since_s``), grouped by cause (``core.failures``)."""
+        attempts = await self.desk.store.recent_deliveries(limit, failed=True)
+        if since_s is not None:
+            attempts = [a for a in attempts if a.started_at_ms >= since_s * 1000]
+        groups = tuple(FailureCause(**dataclasses.asdict(g)) for g in group_failures(attempts))
+        return Failures(read=len(attempts), since_s=since_s, groups=groups)
 
     async def counts(self, name: str) -> QueueCounts:
         c = await self.desk.counter.queue_counts(name)

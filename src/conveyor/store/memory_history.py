@@ -46,9 +46,15 @@ class MemoryHistory:
         found = sorted(((a.started_at_ms, s), a) for s, a in self._attempts if a.message_id == message_id)
         return [a for _, a in found[-limit:]] if limit > 0 else []
 
-    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+    async def recent_deliveries(
+        self, limit: int, instance: str | None = None, *, failed: bool = False
+    ) -> list[DeliveryAttempt]:
         found = sorted(
-            (((a.started_at_ms, s), a) for s, a in self._attempts if instance is None or a.instance == instance),
+            (
+                ((a.started_at_ms, s), a)
+                for s, a in self._attempts
+                if (instance is None or a.instance == instance) and not (failed and a.ok)
+            ),
             reverse=True,
         )
         return [a for _, a in found[: max(limit, 0)]]

@@ -223,8 +223,11 @@ class HistoryStore(Protocol):
         """The latest ``limit`` attempts of one message, oldest first."""
         ...
 
-    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
-        """The latest ``limit`` attempts (of one instance, if given), newest first."""
+    async def recent_deliveries(
+        self, limit: int, instance: str | None = None, *, failed: bool = False
+    ) -> list[DeliveryAttempt]:
+        """The latest ``limit`` attempts (of one instance, if given; ``failed``: of every instance, the failed ones
+        only), newest first."""
         ...
 
     async def record_cron_run(self, run: CronRun) -> None: ...

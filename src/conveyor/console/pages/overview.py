@@ -175,6 +175,27 @@ async def deliveries_section(request: web.Request) -> Markup:
     return table(headers, rows, cls="deliveries", empty="No delivery recorded yet.")
 
 
+async def failures_section(request: web.Request) -> Markup:
+    """The latest failed deliveries grouped by cause: one bad deploy is one row."""
+    b = backend(request)
+    now_s = b.now_s()
+    rows = [
+        [
+            ({"class": "n"}, count(g.count, f"failures-{n}")),
+            el("code", None, g.cause),
+            stamp(now_s, g.first_at_s),
+            stamp(now_s, g.last_at_s),
+            ", ".join(g.instances),
+            el("span", {"class": "examples"}, [[message_link(g.queues[0], m), " "] for m in g.message_ids])
+            if g.queues
+            else "-",
+        ]
+        for n, g in enumerate((await b.failures()).groups)
+    ]
+    headers = ["failed", "cause", "first", "last", "instances", "for example"]
+    return table(headers, rows, cls="failures", empty="No delivery has failed lately.")
+
+
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
     return await page(
@@ -186,6 +207,7 @@ async def overview(request: web.Request) -> web.Response:
             Section("hosts", lambda: hosts_section(request), title="Hosts"),
             Section("instances", lambda: instances_section(request), title="Instances"),
             Section("events", lambda: events_section(request), title="Scaling and events"),
+            Section("failures", lambda: failures_section(request), title="Failures by cause"),
             Section("deliveries", lambda: deliveries_section(request), title="Latest deliveries"),
         ]
         if backend(request).runs_instances

@@ -121,6 +121,14 @@ INSTANCE_DELIVERIES = (
     f"SELECT {DELIVERY_COLUMNS} FROM conveyor_deliveries WHERE instance = %s "
     "ORDER BY started_at_ms DESC, id DESC LIMIT %s"
 )
+RECENT_FAILURES = (
+    f"SELECT {DELIVERY_COLUMNS} FROM conveyor_deliveries WHERE error_kind IS NOT NULL "
+    "ORDER BY started_at_ms DESC, id DESC LIMIT %s"
+)
+#: Migration 7: the failed attempts, for ``conveyor failures`` (a few among many deliveries).
+FAILURES_DDL: tuple[str, ...] = (
+    "CREATE INDEX conveyor_deliveries_failed ON conveyor_deliveries (started_at_ms, id) WHERE error_kind IS NOT NULL",
+)
 CRON_RUN_COLUMNS = "task, slot_s, fired_at_s, manual, message_id"
 INSERT_CRON_RUN = f"INSERT INTO conveyor_cron_runs ({CRON_RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s)"
 TASK_CRON_RUNS = (
@@ -208,7 +216,11 @@ class HistoryHooks:
         )
         return newest_first[::-1]
 
-    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+    async def recent_deliveries(
+        self, limit: int, instance: str | None = None, *, failed: bool = False
+    ) -> list[DeliveryAttempt]:
+        if failed:
+            return await self._deliveries("read recent failed delivery attempts", RECENT_FAILURES, (max(limit, 0),))
         if instance is None:
             return await self._deliveries("read recent delivery attempts", RECENT_DELIVERIES, (max(limit, 0),))
         return await self._deliveries(

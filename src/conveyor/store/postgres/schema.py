@@ -42,6 +42,8 @@ schema:
   share of the instances, and ``conveyor_events`` (``history.py``), every host's events of its environment.
 - Version 6: ``conveyor_host_questions`` (``hosts.py``), the questions hosts ask each other (their recent log lines),
   each answered at its host's next beat.
+- Version 7: ``conveyor_deliveries_failed``, a partial index of the failed delivery attempts (``history.py``), so
+  ``conveyor failures`` finds the latest ones among many successes at once.
 - ``conveyor_leases``, ``conveyor_cron_slots`` (``coordination.py``) and ``conveyor_metric_points``,
   ``conveyor_deliveries``, ``conveyor_cron_runs`` (``history.py``), whose DDL those modules own.
 """
@@ -57,7 +59,7 @@ from conveyor import errors
 from conveyor.store.postgres.coordination import COORDINATION_DDL
 from conveyor.store.postgres.fair_sql import FAIR_DDL
 from conveyor.store.postgres.fifo_sql import FIFO_DDL
-from conveyor.store.postgres.history import EVENTS_DDL, HISTORY_DDL
+from conveyor.store.postgres.history import EVENTS_DDL, FAILURES_DDL, HISTORY_DDL
 from conveyor.store.postgres.hosts import HOSTS_DDL, QUESTIONS_DDL
 
 VERSION_TABLE = """
@@ -132,6 +134,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     HOSTS_DDL + EVENTS_DDL,
     QUESTIONS_DDL,
+    FAILURES_DDL,
 ]
 
 #: The version this code writes and understands.

@@ -78,7 +78,11 @@ class HistoryHooks:
         )
         return newest_first[::-1]
 
-    async def recent_deliveries(self, limit: int, instance: str | None = None) -> list[DeliveryAttempt]:
+    async def recent_deliveries(
+        self, limit: int, instance: str | None = None, *, failed: bool = False
+    ) -> list[DeliveryAttempt]:
+        if failed:
+            return await self._deliveries("read recent failed delivery attempts", sql.RECENT_FAILURES, (max(limit, 0),))
         if instance is None:
             return await self._deliveries("read recent delivery attempts", sql.RECENT_DELIVERIES, (max(limit, 0),))
         return await self._deliveries(

@@ -55,6 +55,8 @@ Tables:
   is never given twice, even after pruning removed the last event (a reader that asks for events after the last id
   it saw never misses one); ``events_environment`` on ``(environment, id)`` serves the latest events of one
   environment without reading another's, ``events_at`` pruning. ``numbers`` is JSON (``codec``), NULL when empty.
+- ``deliveries_failed`` (version 9) on ``deliveries (started_at_ms, id)``, partial on ``error_kind IS NOT NULL``: the
+  failed attempts, so ``conveyor failures`` finds the latest among many successes at once.
 """
 
 from __future__ import annotations
@@ -224,6 +226,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX events_environment ON events (environment, id)",
         "CREATE INDEX events_at ON events (at_s)",
     ),
+    ("CREATE INDEX deliveries_failed ON deliveries (started_at_ms, id) WHERE error_kind IS NOT NULL",),
 ]
 
 #: The version this code writes and understands.

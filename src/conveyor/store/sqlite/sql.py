@@ -145,6 +145,11 @@ INSTANCE_DELIVERIES = (
     f"SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_instance WHERE instance = ? "
     "ORDER BY started_at_ms DESC, id DESC LIMIT ?"
 )
+#: The partial index holds failed attempts only (schema version 9): a few among many deliveries are found at once.
+RECENT_FAILURES = (
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_failed WHERE error_kind IS NOT NULL "
+    "ORDER BY started_at_ms DESC, id DESC LIMIT ?"
+)
 CRON_RUN_COLUMNS = "task, slot_s, fired_at_s, manual, message_id"
 INSERT_CRON_RUN = f"INSERT INTO cron_runs ({CRON_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
 TASK_CRON_RUNS = (
