@@ -115,12 +115,34 @@ async def test_the_text_is_written_from_the_documents(env: Running) -> None:
 
 async def test_dlq_show_redrive_and_purge(env: Running) -> None:
     [message] = await env.store.peek_messages("shop-dlq", 1)
-    shown = await conveyor("dlq", "show", message.message_id)
+    start_ms = int(T0 * 1000)
+    await env.store.record_deliveries(
+        [
+            DeliveryAttempt(message.message_id, "shop", "instance-1", start_ms, 30.0, 500, "http-5xx", "db down\nat x"),
+            DeliveryAttempt(message.message_id, "shop", "instance-2", start_ms + 9000, 12.0, None, "refused"),
+        ]
+    )
+    shown = await conveyor("dlq", "show", message.message_id[:8])  # the start of its id is enough
     assert f"message    {message.message_id}" in shown.stdout and "attribute  k = v" in shown.stdout
+    assert "now        in shop-dlq, moved there from shop after its receives ran out; 2 delivery attempts" in (
+        shown.stdout
+    )
+    assert "instance-1             30 ms  500  http-5xx  'db down'" in shown.stdout
+    assert "instance-2             12 ms    -  refused" in shown.stdout
     as_json = orjson.loads((await conveyor("dlq", "show", message.message_id, "--json")).stdout)
-    assert as_json == await answer(f"/dlq/{message.message_id}") and as_json["body"] == "dead\nletter"
+    assert as_json == await answer(f"/messages/{message.message_id}")
+    assert as_json["message"]["body"] == "dead\nletter" and as_json["queue"] == "shop-dlq"
+    assert [a["status"] for a in as_json["attempts"]] == [500, None]
+    story = orjson.loads((await conveyor("messages", "show", message.message_id[:12], "--json")).stdout)
+    assert story == as_json
     assert orjson.loads((await conveyor("dlq", "redrive", "--json")).stdout) == {"moved": 1}
     assert (await env.store.queue_counts("shop")).visible == 1, "back in the worker queue"
+    back = orjson.loads((await conveyor("messages", "show", message.message_id, "--json")).stdout)
+    assert back["queue"] == "shop" and len(back["attempts"]) == 2  # its story runs across the redrive
+    not_dlq = await conveyor("dlq", "show", message.message_id)
+    assert not_dlq.exit_code == 1 and "is not in the dead-letter queue shop-dlq: it is in shop" in not_dlq.output
+    gone = await conveyor("messages", "show", "no-such-message")
+    assert gone.exit_code == 1 and "no message no-such-message in any queue" in gone.output
     assert "purged 0 messages" in (await conveyor("dlq", "purge", "--yes")).stdout
 
 
@@ -194,3 +216,19 @@ async def test_failures_are_grouped_by_cause_with_counts_times_and_examples(env:
     assert orjson.loads((await conveyor("failures", "--since", "5000d", "--json")).stdout)["groups"] == data["groups"]
     bad = await conveyor("failures", "--since", "soon")
     assert bad.exit_code == 2 and "--since 'soon' is not a duration" in bad.output
+
+
+async def test_a_delivered_message_tells_its_story_and_an_ambiguous_start_is_refused(env: Running) -> None:
+    start_ms = int(T0 * 1000)
+    await env.store.record_deliveries(
+        [
+            DeliveryAttempt("done-1111", "shop", "instance-1", start_ms, 8.0, 200, None),
+            DeliveryAttempt("done-2222", "shop", "instance-1", start_ms + 1, 8.0, 200, None),
+        ]
+    )
+    story = orjson.loads((await conveyor("messages", "show", "done-1", "--json")).stdout)
+    assert story["message_id"] == "done-1111" and story["queue"] is None and story["message"] is None
+    assert story["story"].startswith("in no queue now: delivered and deleted")
+    assert [(a["instance"], a["error_kind"]) for a in story["attempts"]] == [("instance-1", None)]
+    both = await conveyor("messages", "show", "done-")
+    assert both.exit_code == 1 and "done- is the start of 2 messages' ids: give more of it" in both.output

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import urllib.parse
 
 import click
 
-from conveyor.cli.common import emit, environment
+from conveyor.cli.common import EXIT_PROBLEM, emit, environment, fail
 from conveyor.cli.envcmds import ask, env_option, json_option
-from conveyor.console.documents import DeadLetters, MessageView, Purged, Redriven
+from conveyor.cli.messages import story_lines
+from conveyor.console.documents import DeadLetters, MessageStory, Purged, Redriven
 
 
 @click.group()
@@ -36,17 +38,14 @@ def list_(env_name: str | None, as_json: bool, limit: int) -> None:
 @json_option
 @click.argument("message_id")
 def show(env_name: str | None, as_json: bool, message_id: str) -> None:
-    """One DLQ message: body, attributes, where it came from."""
-    m = ask(environment(env_name), MessageView, "GET", f"/dlq/{message_id}")
-    lines = [
-        f"message    {m.message_id}",
-        f"sent       {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(m.sent_at_ms / 1000))}",
-        f"from       {m.source_arn or '-'}",
-        f"receives   {m.receive_count} (in the DLQ)",
-    ]
-    lines += [f"attribute  {k} = {v}" for k, v in m.attributes.items()]
-    lines += ["body", m.body]
-    emit(m.to_json(), as_json, "\n".join(lines))
+    """One DLQ message (MESSAGE_ID or its start): body, attributes, where it came from, its delivery attempts."""
+    entry = environment(env_name)
+    story = ask(entry, MessageStory, "GET", f"/messages/{urllib.parse.quote(message_id, safe='')}")
+    dlq = ask(entry, DeadLetters, "GET", "/dlq?limit=1").queue
+    if story.queue != dlq:
+        where = f"it is in {story.queue}" if story.queue else story.story
+        fail(f"message {story.message_id} is not in the dead-letter queue {dlq}: {where}", EXIT_PROBLEM)
+    emit(story.to_json(), as_json, "\n".join(story_lines(story)))
 
 
 @dlq.command()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "health": ("conveyor.cli.envcmds", "health", "Environment and instance health with causes."),
     "events": ("conveyor.cli.envcmds", "events", "Scaling decisions, starts, stops, crashes, restarts."),
     "failures": ("conveyor.cli.envcmds", "failures", "Recent failed deliveries grouped by cause."),
+    "messages": ("conveyor.cli.messages", "messages", "A message's story: where it is, every delivery attempt."),
     "logs": ("conveyor.cli.logs", "logs", "Recent log lines of every process, on every host, or of one."),
     "scale": ("conveyor.cli.envcmds", "scale", "Pin the environment at N instances."),
     "send": ("conveyor.cli.envcmds", "send", "Send a message to the environment's queue."),

@@ -283,6 +283,37 @@ class MessageView(Document):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptView(Document):
+    """One POST of a message by a daemon (``core.history.DeliveryAttempt``)."""
+
+    started_at_s: float
+    instance: str
+    queue: str
+    duration_ms: float
+    #: The HTTP status, None when no answer came.
+    status: int | None
+    #: None for a 2xx; else ``http-5xx``, ``refused``, ``inactivity-timeout`` ...
+    error_kind: str | None
+    #: The start of the app's answer to a failed POST.
+    answer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStory(Document):
+    """``conveyor messages show``: where a message is now, how it got there, and every delivery attempt."""
+
+    message_id: str
+    #: The queue it is in now; None when it is in none (delivered and deleted, purged, or past retention).
+    queue: str | None
+    #: The message as it is now (None when it is in no queue).
+    message: MessageView | None
+    #: How it got where it is, in words (sent, received N times, moved from ... to the DLQ, ...).
+    story: str
+    #: Oldest first.
+    attempts: tuple[AttemptView, ...]
+
+
 #: ``QueueSummary.blocked_groups`` counts no further.
 BLOCKED_GROUPS_COUNTED = 1000
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from conveyor.api.app import METRICS_CONTENT_TYPE
 from conveyor.console.auth import Handler, cross_site, loopback_host
-from conveyor.console.documents import MessageView, Purged, Redriven
+from conveyor.console.documents import Purged, Redriven
 from conveyor.console.json_form import encode
 from conveyor.env.host_logs import Unanswered
 from conveyor.env.operations import BadRequest, Conflict, NotFound, Operations
@@ -125,9 +125,10 @@ def control_app(ops: Operations) -> web.Application:
     async def dlq_list(request: web.Request) -> web.Response:
         return _json(await ops.dlq_list(int(request.query.get("limit", "50"))))
 
-    @routes.get("/dlq/{message_id}")
-    async def dlq_show(request: web.Request) -> web.Response:
-        return _json(MessageView.of(await ops.find(ops.dlq_name, request.match_info["message_id"]), full=True))
+    @routes.get("/messages/{message_id}")
+    async def message_story(request: web.Request) -> web.Response:
+        """A message by its id or the start of it: where it is, how it got there, its delivery attempts."""
+        return _json(await ops.story(request.match_info["message_id"]))
 
     @routes.post("/dlq/redrive")
     async def dlq_redrive(request: web.Request) -> web.Response:

@@ -9,7 +9,6 @@ as ``BadRequest``, things not there as ``NotFound``, things not possible now as 
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,21 +24,20 @@ from conveyor.console.documents import (
     EnvironmentHealth,
     EnvironmentStatus,
     EventEntry,
-    FailureCause,
     Failures,
+    MessageStory,
     MessageView,
     QueueCounts,
     QueueSummary,
     SendAnswer,
 )
 from conveyor.core.counting import QueueCounter
-from conveyor.core.failures import group_failures
 from conveyor.core.fifo import FifoSettings
 from conveyor.core.models import BlockedGroup, MessageAttributeValue, StoredMessage
 from conveyor.cron.leaders import StoreRegistry
 from conveyor.cron.schedule import CronTask, next_slot
 from conveyor.cron.scheduler import Scheduler
-from conveyor.env import views
+from conveyor.env import message_history, views
 from conveyor.env.events import EventLog
 from conveyor.env.external_queue import ExternalQueue, external_summary, remote_attributes, send_remote
 from conveyor.env.parts import BadRequest, Conflict, NotFound
@@ -49,8 +47,6 @@ from conveyor.store.protocol import Store
 #: ``dlq show``, the console's message search and the default ``dlq redrive`` look at no more than
 #: this many messages at once.
 PEEK_SEARCH_LIMIT = 1000
-#: ``conveyor failures`` and the console group the latest this many failed deliveries.
-FAILURES_READ = 2000
 #: Most copies one ``send`` makes.
 MAX_SEND_COUNT = 100_000
 
@@ -127,13 +123,14 @@ class QueueDesk(abc.ABC):
             EventEntry(e.sequence, e.at_s, e.kind, e.message, dict(e.numbers)) for e in self.desk.events.since(since)
         ]
 
-    async def failures(self, since_s: float | None = None, limit: int = FAILURES_READ) -> Failures:
-        """The latest ``limit`` failed deliveries (since ``since_s``), grouped by cause (``core.failures``)."""
-        attempts = await self.desk.store.recent_deliveries(limit, failed=True)
-        if since_s is not None:
-            attempts = [a for a in attempts if a.started_at_ms >= since_s * 1000]
-        groups = tuple(FailureCause(**dataclasses.asdict(g)) for g in group_failures(attempts))
-        return Failures(read=len(attempts), since_s=since_s, groups=groups)
+    async def failures(self, since_s: float | None = None) -> Failures:
+        """The latest failed deliveries (since ``since_s``), grouped by cause (``message_history``)."""
+        return await message_history.failures(self.desk.store, since_s)
+
+    async def story(self, message_id: str) -> MessageStory:
+        """A message by its id or the start of it: where it is now and its attempts (``message_history``)."""
+        queues = [self.queue_name, self.dlq_name]
+        return await message_history.story(self.desk.store, message_id, queues, PEEK_SEARCH_LIMIT)
 
     async def counts(self, name: str) -> QueueCounts:
         c = await self.desk.counter.queue_counts(name)
