@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 import boto3
 from botocore.config import Config
 
+from conveyor.api.access import Access
 from conveyor.api.server import CompanionFactory, Server
 from conveyor.config import ServerConfig
 
@@ -33,11 +34,13 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 class ThreadedServer:
     """Runs ``Server`` on a private event loop so sync clients (boto3, the AWS CLI) can call it."""
 
-    def __init__(self, config: ServerConfig, *, companions: Sequence[CompanionFactory] = ()) -> None:
+    def __init__(
+        self, config: ServerConfig, *, companions: Sequence[CompanionFactory] = (), access: Access | None = None
+    ) -> None:
         self.config = config
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = Server(config, companions=companions)
+        self.server = Server(config, companions=companions, access=access)
 
     def __enter__(self) -> ThreadedServer:
         self.thread.start()

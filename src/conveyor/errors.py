@@ -87,3 +87,55 @@ MalformedRequest = _leaf("MalformedQueryString")
 UnknownOperation = _leaf("UnknownOperationException")
 #: A GET on a queue's URL that names no action, answered 404 as SQS answers it.
 UnknownOperationAtQueueUrl = _leaf("UnknownOperationException", status=404)
+
+
+# SigV4 authentication (``api/sigv4.py``). Codes and statuses as Amazon SQS answers them: the SQS API Reference's
+# "Common Errors" page (MissingAuthenticationToken 403, IncompleteSignature 400, InvalidClientTokenId 403,
+# RequestExpired 400) and the answers SQS was recorded sending (SignatureDoesNotMatch 403, also for a clock too far
+# off). In the JSON protocol ``__type`` carries the same name as the Query code, so every client reads one code.
+
+
+class SignatureError(SqsClientError):
+    """Base of the errors a request gets when its SigV4 signature is missing, malformed, unknown or wrong."""
+
+    http_status = 403
+
+
+class MissingAuthenticationToken(SignatureError):
+    """The request carries no SigV4 signature at all (no ``Authorization`` header, no ``X-Amz-Algorithm``)."""
+
+    shape = query_code = "MissingAuthenticationToken"
+    http_status = 403
+
+
+class IncompleteSignature(SignatureError):
+    """The signature is malformed: a part missing or repeated, an unknown algorithm, an unreadable scope or date."""
+
+    shape = query_code = "IncompleteSignature"
+    http_status = 400
+
+
+class InvalidClientTokenId(SignatureError):
+    """The access key id is not one the server knows."""
+
+    shape = query_code = "InvalidClientTokenId"
+    http_status = 403
+
+
+class SignatureDoesNotMatch(SignatureError):
+    """The signature is not the one the secret gives for this request (wrong secret, request changed on the way),
+    or the request is scoped to another service or date."""
+
+    shape = query_code = "SignatureDoesNotMatch"
+    http_status = 403
+
+
+class SignatureExpired(SignatureDoesNotMatch):
+    """The request's time is too far from the server's clock; SQS answers it as ``SignatureDoesNotMatch``."""
+
+
+class RequestExpired(SignatureError):
+    """A presigned URL used after its ``X-Amz-Expires``."""
+
+    shape = query_code = "RequestExpired"
+    http_status = 400

@@ -22,22 +22,22 @@ _PROBES = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
 _SIOCGIFADDR = 0x8915
 
 
-def http_url(host: str, port: int, path: str = "") -> str:
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+def http_url(host: str, port: int, path: str = "", scheme: str = "http") -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}{path}"
 
 
-def reachable_urls(host: str, port: int, path: str = "") -> list[str]:
+def reachable_urls(host: str, port: int, path: str = "", scheme: str = "http") -> list[str]:
     """The URLs to print for a server on ``host:port``, the one to use on this machine first: ``host`` itself,
-    or for a wildcard, loopback and then the machine's other addresses."""
+    or for a wildcard, loopback and then the machine's other addresses (``scheme``: https for a TLS port)."""
     if not is_wildcard(host):
-        return [http_url(host, port, path)]
+        return [http_url(host, port, path, scheme)]
     ipv6 = ipaddress.ip_address(host).version == 6
     hosts = ["::1" if ipv6 else "127.0.0.1"]
     if not ipv6 or _dual_stack():
         hosts += _ipv4_addresses()
     if ipv6:
         hosts += _route_address(socket.AF_INET6)
-    return [http_url(h, port, path) for h in dict.fromkeys(hosts)]
+    return [http_url(h, port, path, scheme) for h in dict.fromkeys(hosts)]
 
 
 def _ipv4_addresses() -> list[str]:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -15,8 +16,10 @@ from aiohttp.typedefs import Handler, Middleware
 from conveyor import errors
 from conveyor.api import errors as api_errors
 from conveyor.api import guard, ids, protocol_json, protocol_query
+from conveyor.api.access import Access
 from conveyor.api.actions import messages, queues, redrive
 from conveyor.api.content_encoding import decode_body
+from conveyor.api.credentials import Principal
 from conveyor.api.health import health_handler
 from conveyor.api.movetasks import MoveTaskRunner
 from conveyor.api.params import Context, Params
@@ -76,11 +79,12 @@ _ACCESS_KEY = re.compile(r"Credential=([A-Za-z0-9]+)/")
 
 
 class SqsApi:
-    """Serves the SQS API over ``store``."""
+    """Serves the SQS API over ``store``; with ``access``, only to callers who sign and may (``access.py``)."""
 
-    def __init__(self, store: Store, config: ServerConfig) -> None:
+    def __init__(self, store: Store, config: ServerConfig, access: Access | None = None) -> None:
         self.store = store
         self.config = config
+        self.access = access
         #: Refused requests are logged at most once a minute: a page can send them as often as it likes.
         self._refusals = Every(log, REFUSALS_LOGGED_EVERY_S, store.clock.now)
         #: The store as each region's requests see it (``api/regions.py``).
@@ -115,21 +119,36 @@ class SqsApi:
         except web.HTTPRequestEntityTooLarge:
             error = errors.InvalidParameterValue(f"The request is larger than {MAX_REQUEST_BYTES} bytes.")
             return self._error(error, target is not None, request_id)
+        principal = None
         try:
+            if self.access is not None:  # the signature covers the body as sent
+                principal = self.access.authenticate(request, body)
             body = decode_body(request.headers.get("Content-Encoding"), body, MAX_REQUEST_BYTES)
         except errors.ConveyorError as error:
             return self._error(error, target is not None, request_id)
         if target is not None:
-            return await self._json(request, target, body, request_id)
-        return await self._query(request, body, request_id)
+            return await self._json(request, target, body, request_id, principal)
+        return await self._query(request, body, request_id, principal)
 
-    async def _json(self, request: web.Request, target: str, body: bytes, request_id: str) -> web.Response:
+    async def _allowed(self, principal: Principal | None, action: str, ctx: Context, params: Params) -> Context:
+        """Refuse what ``principal`` may not do (nothing without access rules); ListQueues's lister."""
+        if principal is None or self.access is None:
+            return ctx
+        await self.access.authorize(principal, action, ctx, params)
+        if action == "ListQueues":
+            return replace(ctx, may_list=self.access.lister(principal, ctx))
+        return ctx
+
+    async def _json(
+        self, request: web.Request, target: str, body: bytes, request_id: str, principal: Principal | None
+    ) -> web.Response:
         try:
             action = protocol_json.action_of(target)
             handler = ACTIONS.get(action)
             if handler is None:
                 raise errors.UnknownOperation(f"Unknown operation {action[:100]!r}: not an SQS action.")
-            result = await handler(self.context(request), protocol_json.decode(body))
+            params = protocol_json.decode(body)
+            result = await handler(await self._allowed(principal, action, self.context(request), params), params)
         except errors.ConveyorError as error:
             return self._error(error, True, request_id)
         except Exception:
@@ -141,7 +160,9 @@ class SqsApi:
             headers={"x-amzn-RequestId": request_id},
         )
 
-    async def _query(self, request: web.Request, body: bytes, request_id: str) -> web.Response:
+    async def _query(
+        self, request: web.Request, body: bytes, request_id: str, principal: Principal | None
+    ) -> web.Response:
         action = "Unknown"
         # A Query request that accepts JSON is answered in JSON, as SQS answers it.
         json = "application/json" in request.headers.get("Accept", "")
@@ -158,7 +179,8 @@ class SqsApi:
                 raise errors.InvalidAction(f"The action {action[:100]!r} is not valid for this endpoint.")
             if context.path_queue and action in SERVICE_ACTIONS:
                 raise errors.InvalidAction(f"The action {action} is not valid for this endpoint.")
-            result = await handler(context, protocol_query.decode(action, form))
+            params = protocol_query.decode(action, form)
+            result = await handler(await self._allowed(principal, action, context, params), params)
         except errors.ConveyorError as error:
             return self._error(error, json, request_id)
         except Exception:
@@ -217,12 +239,14 @@ async def _background(store: Store, stop: asyncio.Event) -> None:
     await duty.release()
 
 
-def create_app(store: Store, config: ServerConfig, *, metrics: MetricsRenderer | None = None) -> web.Application:
+def create_app(
+    store: Store, config: ServerConfig, *, metrics: MetricsRenderer | None = None, access: Access | None = None
+) -> web.Application:
     """The aiohttp application; starts and stops its background work with the app.
 
     With ``metrics``, ``GET /metrics`` answers the Prometheus exposition, and ``GET <config.health_path>`` whether the
     server can serve (``health.py``); a Query-protocol GET with an ``Action`` is still SQS, whatever its path."""
-    api = SqsApi(store, config)
+    api = SqsApi(store, config, access)
     # Bodies are decoded by ``content_encoding.py`` so that one that does not decode is an SQS error.
     app = web.Application(
         client_max_size=MAX_REQUEST_BYTES,

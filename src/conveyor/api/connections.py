@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -92,9 +93,11 @@ async def start_app(
     limits: ConnectionLimits | None = None,
     *,
     clock: Clock | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> web.AppRunner:
     """Serve ``app`` on the listening ``sock`` under ``limits`` (the defaults when None); ``runner.cleanup()``
-    stops it."""
+    stops it. With ``tls`` (``api/tls.py``) the port speaks HTTPS only: a connection's handshake must finish
+    within the read timeout, and only then does it count against the cap and wait for its request."""
     limits = limits or ConnectionLimits()
     runner = web.AppRunner(
         app,
@@ -109,17 +112,17 @@ async def start_app(
     await runner.setup()
     try:
         assert runner.server is not None  # set by setup()
-        guard = _Guard(runner.server, limits, clock or SystemClock(), _name(sock))
-        await _Site(runner, sock, guard).start()
+        guard = _Guard(runner.server, limits, clock or SystemClock(), _name(sock, tls is not None))
+        await _Site(runner, sock, guard, tls).start()
     except BaseException:
         await runner.cleanup()
         raise
     return runner
 
 
-def _name(sock: socket.socket) -> str:
+def _name(sock: socket.socket, tls: bool) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 class _Guard:
@@ -268,10 +271,11 @@ class _Connection(asyncio.Protocol):
 class _Site(web.BaseSite):
     """aiohttp's ``SockSite``, with each connection's protocol a ``_Connection``."""
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, guard: _Guard) -> None:
+    def __init__(self, runner: web.AppRunner, sock: socket.socket, guard: _Guard, tls: ssl.SSLContext | None) -> None:
         super().__init__(runner, backlog=BACKLOG)
         self._sock = sock
         self._guard = guard
+        self._tls = tls
 
     @property
     def name(self) -> str:
@@ -281,4 +285,11 @@ class _Site(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         guard = self._guard
-        self._server = await loop.create_server(lambda: _Connection(guard), sock=self._sock, backlog=BACKLOG)
+        self._server = await loop.create_server(
+            lambda: _Connection(guard),
+            sock=self._sock,
+            backlog=BACKLOG,
+            ssl=self._tls,
+            # A handshake is part of the first request's arrival: a client that stalls in it is closed as slow.
+            ssl_handshake_timeout=guard.limits.read_timeout_s if self._tls is not None else None,
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +39,8 @@ class Context:
     path_queue: str | None = None
     #: The request's ``X-Amzn-Trace-Id`` header: a sent message's ``AWSTraceHeader`` unless it carries its own.
     trace_header: str | None = None
+    #: With access rules (``access.py``): whether the caller may see a queue in ListQueues's answer.
+    may_list: Callable[[str], Awaitable[bool]] | None = None
 
     def queue_url(self, name: str) -> str:
         return f"{self.base_url}/{self.account_id}/{name}"

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
+import ssl
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
 
+from conveyor.api.access import Access
 from conveyor.api.addresses import reachable_urls
 from conveyor.api.app import MetricsRenderer, create_app
 from conveyor.api.connections import ConnectionLimits, start_app
+from conveyor.api.tls import server_context
 from conveyor.config import ServerConfig
 from conveyor.errors import ConfigError
 from conveyor.log import get_logger
@@ -31,7 +36,7 @@ class Companion(Protocol):
 
 
 #: Makes a companion for the server's store, once that store is open, given the server's own address
-#: (``http://HOST:PORT``; loopback's for a wildcard host).
+#: (``http://HOST:PORT``, ``https://`` with TLS; loopback's for a wildcard host).
 CompanionFactory = Callable[[Store, str], Companion]
 
 
@@ -56,6 +61,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_tls(config: ServerConfig) -> ssl.SSLContext | None:
+    """The TLS context of ``config``'s certificate and key (None without them), or a ConfigError with the fix."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return server_context(config.tls_cert, config.tls_key)
+
+
 class Server:
     """Embeddable: ``await start()``, then ``port`` is known; ``await stop()`` drains and closes. Its port is
     served under ``limits`` (``api/connections.py``; the defaults when None)."""
@@ -67,9 +79,16 @@ class Server:
         metrics: MetricsRenderer | None = None,
         companions: Sequence[CompanionFactory] = (),
         limits: ConnectionLimits | None = None,
+        tls: ssl.SSLContext | None = None,
+        access: Access | None = None,
     ) -> None:
         self.config = config.validate()
+        #: With ``--credentials``: every request signed and allowed (``access.py``).
+        self.access = access
         self.limits = limits
+        #: HTTPS with ``--tls-cert``/``--tls-key`` (``tls``: those already read): read now, so a mistake in them is
+        #: said before anything listens.
+        self.tls = tls or server_tls(config)
         self.port = config.port
         self.metrics = metrics
         self._companion_factories = tuple(companions)
@@ -81,8 +100,9 @@ class Server:
         self.port = sock.getsockname()[1]
         self.store = await open_store(self.config.store, self.config.data_dir, database_url=self.config.database_url)
         # start_app cancels the handler of a client that hangs up: its long poll takes no message.
-        self._runner = await start_app(create_app(self.store, self.config, metrics=self.metrics), sock, self.limits)
-        address = reachable_urls(self.config.host, self.port)[0]
+        app = create_app(self.store, self.config, metrics=self.metrics, access=self.access)
+        self._runner = await start_app(app, sock, self.limits, tls=self.tls)
+        address = reachable_urls(self.config.host, self.port, scheme=self.config.scheme)[0]
         for make in self._companion_factories:
             companion = make(self.store, address)
             companion.start()
@@ -104,11 +124,16 @@ async def serve(
     metrics: MetricsRenderer | None = None,
     companions: Sequence[CompanionFactory] = (),
     limits: ConnectionLimits | None = None,
+    tls: ssl.SSLContext | None = None,
+    access: Access | None = None,
 ) -> int:
     """Run until SIGINT or SIGTERM, then stop: open requests finish, the store closes; returns 0. A second signal
     stops at once (open requests are cut off, the store is left to the process's exit): ``FORCED_EXIT``."""
-    server = Server(config, metrics=metrics, companions=companions, limits=limits)
+    server = Server(config, metrics=metrics, companions=companions, limits=limits, tls=tls, access=access)
     await server.start()
+    loop = asyncio.get_running_loop()
+    if access is not None:  # SIGHUP reads the credentials file again
+        loop.add_signal_handler(signal.SIGHUP, reload_credentials, access)
     stopping = False
     try:
         with StopSignals() as signals:
@@ -124,5 +149,16 @@ async def serve(
                 return FORCED_EXIT
             return 0
     finally:
+        if access is not None:
+            loop.remove_signal_handler(signal.SIGHUP)
         if not stopping:
             await server.stop()
+
+
+def reload_credentials(access: Access) -> None:
+    """SIGHUP: the credentials file read again; a file with a mistake is refused and the keys before stay."""
+    problem = access.keyring.reload()
+    if problem is None:
+        log.info("credentials reloaded: %d principals", len(access.keyring.principals))
+    else:
+        log.warning("credentials not reloaded, the keys before stay: %s", problem)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
 
+from conveyor.api.tls import pinned_context
 from conveyor.env import registry
 from conveyor.errors import ConveyorError
 
@@ -35,6 +38,32 @@ allow_host_option = click.option(
     show_envvar=True,
     help="A host name clients use for the SQS port besides loopback and --host (Docker, a proxy); repeatable, "
     "or comma-separated in the variable. Other names are refused (DNS rebinding); '*' answers any name.",
+)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def tls_cert_option(serves: str) -> Callable[[F], F]:
+    """``--tls-cert`` of a command that serves ``serves`` (``conveyor server``, ``conveyor up``)."""
+    return click.option(
+        "--tls-cert",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="CONVEYOR_TLS_CERT",
+        show_envvar=True,
+        metavar="PEM",
+        help=f"Serve {serves} over HTTPS only, with this certificate (PEM; intermediates after it). Needs --tls-key.",
+    )
+
+
+#: ``--tls-key`` of ``conveyor server`` and ``conveyor up``.
+tls_key_option = click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CONVEYOR_TLS_KEY",
+    show_envvar=True,
+    metavar="PEM",
+    help="The certificate's private key (PEM, not encrypted; keep it chmod 600).",
 )
 
 
@@ -90,7 +119,7 @@ def call(
     request = urllib.request.Request(entry.control_url + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=_trust(entry)) as response:
             return orjson.loads(response.read())
     except urllib.error.HTTPError as error:
         try:
@@ -103,12 +132,28 @@ def call(
     except TimeoutError:
         fail(f"environment {entry.name} did not answer {method} {path} within {timeout_s:.0f} s", EXIT_PROBLEM)
     except (urllib.error.URLError, OSError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        if isinstance(reason, ssl.SSLCertVerificationError):  # not the certificate it recorded: never trusted
+            fail(
+                f"environment {entry.name} at {entry.control_url} answered with another certificate than the one "
+                f"it recorded when it started ({reason.verify_message}); not sending it anything. If it was "
+                "restarted, try again.",
+                EXIT_PROBLEM,
+            )
         if gone_ok:
             return None
         fail(
             f"environment {entry.name} does not answer at {entry.control_url} ({error}); is it still running?",
             EXIT_NO_ENVIRONMENT,
         )
+
+
+def _trust(entry: registry.Entry) -> ssl.SSLContext | None:
+    """Over HTTPS, the control API is trusted by the certificate its ``up`` recorded in the registry (owner-only),
+    and by nothing else."""
+    if not entry.control_url.startswith("https://"):
+        return None
+    return pinned_context(entry.control_cert) if entry.control_cert else ssl.create_default_context()
 
 
 @contextlib.contextmanager

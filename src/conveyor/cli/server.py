@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from conveyor.api.access import Access
 from conveyor.api.addresses import reachable_urls
 from conveyor.api.connections import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -20,8 +21,9 @@ from conveyor.api.connections import (
     ConnectionLimits,
     default_max_connections,
 )
-from conveyor.api.server import CompanionFactory, Server, serve
-from conveyor.cli.common import allow_host_option, run_async
+from conveyor.api.credentials import Keyring
+from conveyor.api.server import CompanionFactory, Server, serve, server_tls
+from conveyor.cli.common import allow_host_option, run_async, tls_cert_option, tls_key_option
 from conveyor.clock import Clock, SystemClock
 from conveyor.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DEFAULT_SERVER_PORT, ServerConfig, parse_allow_hosts
 from conveyor.config.secrets import without_url_secrets
@@ -46,7 +48,7 @@ conveyor server is listening on {url} ({kept}){also}
 
 Try it with the AWS CLI (any credentials work; `make` installed the CLI in .venv/bin):
 
-  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={region}
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={region}{trust}
   aws --endpoint-url {url} sqs create-queue --queue-name demo
   aws --endpoint-url {url} sqs send-message --queue-url {url}/{account}/demo --message-body 'hello'
   aws --endpoint-url {url} sqs receive-message --queue-url {url}/{account}/demo --wait-time-seconds 5
@@ -191,6 +193,17 @@ Press Ctrl-C to stop.
     show_envvar=True,
     help="The worker queue the console's overview and DLQ pages show (default: --cron-queue).",
 )
+@tls_cert_option("the SQS API (and the console)")
+@tls_key_option
+@click.option(
+    "--credentials",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CONVEYOR_CREDENTIALS",
+    show_envvar=True,
+    metavar="FILE",
+    help="Answer only requests signed (SigV4) with a key of this file, and allowed by its principal's policy "
+    "(docs/security.md); chmod 600. SIGHUP reads it again.",
+)
 @click.option("--demo", is_flag=True, hidden=True, help="Print an AWS CLI recipe when ready.")
 def server(
     host: str,
@@ -210,6 +223,9 @@ def server(
     console_port: int | None,
     console_host: str,
     console_queue: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    credentials: Path | None,
     demo: bool,
 ) -> None:
     """Run the SQS-compatible queue service (AWS JSON and Query protocols).
@@ -232,6 +248,8 @@ def server(
         parse_allow_hosts(allow_hosts),
         database_url or None,
         health_path=health_path,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
 
     hint = "raise it with --max-connections (CONVEYOR_MAX_CONNECTIONS)"
@@ -240,14 +258,17 @@ def server(
     console: Console | None = None
 
     def ready(running: Server) -> None:
-        url, *others = reachable_urls(host, running.port)  # for a wildcard host, loopback and the machine's others
+        # For a wildcard host, loopback and the machine's others.
+        url, *others = reachable_urls(host, running.port, scheme=config.scheme)
         kept = {
             "sqlite": f"store: sqlite, data: {data_dir}",
             "postgres": f"store: postgres, database: {without_url_secrets(database_url or '')}",
         }.get(store, f"store: {store}, nothing kept on disk")
         also = f"\n  on every interface (--host {host}): also {', '.join(others)}" if others else ""
         if demo:
-            click.echo(RECIPE.format(url=url, kept=kept, also=also, region=region, account=account_id))
+            # Over HTTPS the SDKs and the AWS CLI verify the certificate: AWS_CA_BUNDLE names the CA that issued it.
+            trust = "\n  export AWS_CA_BUNDLE=CA.pem   # the CA that issued --tls-cert" if tls_cert else ""
+            click.echo(RECIPE.format(url=url, kept=kept, also=also, region=region, account=account_id, trust=trust))
         else:
             click.echo(f"conveyor server listening on {url} ({kept}){also}")
         if console is not None:
@@ -260,10 +281,16 @@ def server(
         cron = server_cron(cron_yaml, cron_queue)
         if cron is not None:
             companions.append(cron.companion)
+        tls = server_tls(config.validate())  # read once: the API's port and the console's serve it
         if console_port is not None:
-            console = Console.open(config.validate(), console_host, console_port, console_queue or cron_queue, cron)
+            console = Console.open(config, console_host, console_port, console_queue or cron_queue, cron, tls)
             companions.append(console.companion)
-        status = int(run_async(serve(config, ready, metrics=render, companions=companions, limits=limits)))
+        access = Access(Keyring(credentials), SystemClock()) if credentials is not None else None
+        status = int(
+            run_async(
+                serve(config, ready, metrics=render, companions=companions, limits=limits, tls=tls, access=access)
+            )
+        )
     except ConveyorError as error:
         click.echo(f"error: {error.message}", err=True)
         sys.exit(2)

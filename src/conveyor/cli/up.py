@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from conveyor.cli.common import allow_host_option, fail, run_async
+from conveyor.cli.common import allow_host_option, fail, run_async, tls_cert_option, tls_key_option
 from conveyor.config import DEFAULT_CONSOLE_PORT, DEFAULT_SERVER_PORT, parse_allow_hosts
 from conveyor.config.secrets import without_url_secrets
 from conveyor.config.values import Setting
@@ -97,6 +97,17 @@ A periodic-task file, cron.yaml, is EB's. The whole reference: docs/up.md.
     "(default: conveyor.yaml's instances max_per_host, else instances max).",
 )
 @allow_host_option
+@tls_cert_option("the queue API, the console and the control API (the certificate must cover 127.0.0.1)")
+@tls_key_option
+@click.option(
+    "--tls-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CONVEYOR_TLS_CA",
+    show_envvar=True,
+    metavar="PEM",
+    help="The CA that issued --tls-cert: the worker and web processes get it as AWS_CA_BUNDLE, so their SDKs "
+    "verify the queue (omit it for a certificate the SDKs already trust).",
+)
 def up(
     directory: Path,
     data_dir: Path | None,
@@ -110,6 +121,9 @@ def up(
     host_name: str | None,
     max_instances_per_host: int | None,
     allow_hosts: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
 ) -> None:
     """Run the worker environment of the project in DIRECTORY: queue, workers, autoscaler, health, console."""
     token = choose_token(console_host, os.environ.get(TOKEN_ENV))
@@ -128,6 +142,9 @@ def up(
             database_url=database_url or (str(project.database_url.value) if project.database_url else None),
             host_name=host_name or None,
             max_per_host=max_instances_per_host,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_ca=tls_ca,
         )
         status = run_async(run_environment(project, options, _announce, _waiting))
     except ConveyorError as error:
@@ -158,7 +175,8 @@ def _announce(env: Running) -> None:
     if at.console_url:
         lines.append(f"  console    {address(at.console_url, env.options.console_token)}")
         host = env.options.console_host
-        others = [address(url, env.options.console_token) for url in console_urls(host, _port(at.console_url))[1:]]
+        urls = console_urls(host, _port(at.console_url), urlsplit(at.console_url).scheme)
+        others = [address(url, env.options.console_token) for url in urls[1:]]
         if others:  # a wildcard --console-host: the addresses other machines may use
             lines.append(f"             on every interface (--console-host {host}): also {', '.join(others)}")
     if at.web_url:

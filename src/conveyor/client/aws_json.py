@@ -8,7 +8,11 @@ goes on the wire is what the AWS SDKs send. Parameters and answers are the servi
 (for DynamoDB, typed attribute values such as ``{"S": "x"}``).
 
 Retries follow botocore's "standard" mode: up to ``Service.max_attempts`` attempts for a connection
-error, a 5xx or a throttling error, with full-jitter exponential backoff (base 1 s, capped at 20 s).
+error, a 5xx or a throttling error, with full-jitter exponential backoff (base 1 s, capped at 20 s). A
+certificate the client does not trust is no passing failure: it is said at once, with the fix.
+
+An HTTPS endpoint is verified as the SDKs verify it: against ``AWS_CA_BUNDLE`` (or the profile's ``ca_bundle``)
+when set, else the system's CAs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,9 +114,37 @@ def parse_error(status: int, headers: Any, body: bytes) -> AwsError:
     return AwsError(status, code, message)
 
 
-async def load_credentials() -> Credentials | None:
-    """The standard credential chain (it may ask an instance metadata service, so off the loop)."""
-    return await asyncio.to_thread(lambda: Session().get_credentials())
+async def load_credentials() -> tuple[Credentials | None, str | None]:
+    """The standard credential chain (it may ask an instance metadata service, so off the loop), and the CA bundle
+    the SDKs trust (``ca_bundle``)."""
+
+    def read() -> tuple[Credentials | None, str | None]:
+        session = Session()
+        return session.get_credentials(), ca_bundle(session)
+
+    return await asyncio.to_thread(read)
+
+
+def ca_bundle(session: Session | None = None) -> str | None:
+    """The CA bundle every AWS SDK trusts, read as botocore reads it: ``AWS_CA_BUNDLE``, else the profile's
+    ``ca_bundle`` in ~/.aws/config; None for the default trust."""
+    value = (session or Session()).get_config_variable("ca_bundle")
+    return str(value) if value else None
+
+
+def trust(bundle: str | None) -> ssl.SSLContext | bool:
+    """How an HTTPS connection is verified: against ``bundle`` alone when one is set (as botocore does, it
+    replaces the default trust rather than adding to it), else the system's CAs (aiohttp's default, ``True``)."""
+    if bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise errors.ConfigError(
+            f"The CA bundle {bundle} (AWS_CA_BUNDLE, or ca_bundle in the AWS profile) cannot be used: {reason}. "
+            "Give the path of a PEM file holding the CA certificates to trust."
+        ) from None
 
 
 class AwsJsonClient:
@@ -140,7 +173,7 @@ class AwsJsonClient:
         """Amazon's endpoint (``endpoint`` None and no ``AWS_ENDPOINT_URL_*``) needs credentials from the
         chain; another endpoint with none configured gets local placeholders (conveyor server, ElasticMQ,
         moto and DynamoDB Local check none)."""
-        credentials = await load_credentials()
+        credentials, bundle = await load_credentials()
         amazon = endpoint is None and not (
             os.environ.get(service.endpoint_variable) or os.environ.get("AWS_ENDPOINT_URL")
         )
@@ -153,7 +186,7 @@ class AwsJsonClient:
                 )
             credentials = Credentials("local", "local")
         timeout = aiohttp.ClientTimeout(total=None, connect=service.connect_timeout_s, sock_read=service.read_timeout_s)
-        connector = aiohttp.TCPConnector(limit=max_connections)
+        connector = aiohttp.TCPConnector(limit=max_connections, ssl=trust(bundle))
         session = aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
         return cls(service, endpoint or service.endpoint(region), region, credentials, session)
 
@@ -201,6 +234,12 @@ class AwsJsonClient:
             except AwsError as error:
                 if last or not error.retryable:
                     raise
+            except aiohttp.ClientConnectorCertificateError as error:
+                message = (
+                    f"Cannot reach {self.endpoint.rstrip('/')}: its certificate is not trusted "
+                    f"({error.certificate_error}). Set AWS_CA_BUNDLE to the PEM file of the CA that issued it."
+                )
+                raise Unreachable(message, self.endpoint.rstrip("/")) from None
             except (aiohttp.ClientError, TimeoutError) as error:
                 if last:
                     what = "the queue" if self.service is SQS else self.service.title

@@ -37,6 +37,13 @@ class ServerConfig:
     database_url: str | None = None
     #: Where ``GET`` answers whether the server can serve (``api/health.py``; ``--health-path``); "" for none.
     health_path: str = "/health"
+    #: HTTPS only on the port (``--tls-cert`` / ``--tls-key``, PEM; ``api/tls.py`` reads them): both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert is not None else "http"
 
     def validate(self) -> ServerConfig:
         if not 0 <= self.port <= 65535:
@@ -62,6 +69,7 @@ class ServerConfig:
             )
         for name in self.allow_hosts:
             check_allowed_host(name)
+        check_tls_pair(self.tls_cert, self.tls_key)
         if self.health_path and (not _HEALTH_PATH.match(self.health_path) or self.health_path == "/metrics"):
             raise ConfigError(
                 f"--health-path {self.health_path!r} is invalid: use a path such as /health or /healthz (a '/' and "
@@ -93,6 +101,13 @@ def _host_key(name: str) -> str:
         return str(ipaddress.ip_address(bare))
     except ValueError:
         return bare
+
+
+def check_tls_pair(cert: Path | None, key: Path | None) -> None:
+    """``--tls-cert`` and ``--tls-key`` come together, or not at all; else a ConfigError with the fix."""
+    if (cert is None) != (key is None):
+        given, missing = ("--tls-cert", "--tls-key") if key is None else ("--tls-key", "--tls-cert")
+        raise ConfigError(f"{given} needs {missing} too: TLS takes the certificate (PEM) and its private key (PEM).")
 
 
 def check_allowed_host(name: str) -> None:

@@ -102,7 +102,7 @@ def guard(token: str | None) -> Middleware:
         if given is not None and _same(given, token):
             clean = request.rel_url.with_query({k: v for k, v in request.rel_url.query.items() if k != "token"})
             response = web.Response(status=303, headers={"Location": str(clean)})
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict", path="/", secure=request.secure)
             return response
         if _same(_bearer(request), token) or _same(request.cookies.get(TOKEN_COOKIE), token):
             return await handler(request)

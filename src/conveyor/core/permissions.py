@@ -1,6 +1,7 @@
 """``AddPermission`` and ``RemovePermission``: the queue ``Policy`` they leave, as Amazon SQS writes it.
 
-conveyor keeps the policy (``GetQueueAttributes`` returns it) but does not enforce it.
+conveyor keeps the policy (``GetQueueAttributes`` returns it); ``conveyor server --credentials`` enforces it as SQS
+does (``core.iam``, ``api.access``), and without credentials nothing is enforced.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from conveyor.env.logs import LogHub
 from conveyor.env.policies import health_limits
 from conveyor.env.project import Project
 from conveyor.env.running import Addresses, Running, UpOptions, operations_over
-from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console
+from conveyor.env.serving import Servers, Sockets, bind_all, console_address, serve_console, up_tls
 from conveyor.env.supervising import Supervision
 from conveyor.env.variables import process_environment, sdk_environment, shown
 from conveyor.env.web import WebTier
@@ -66,6 +66,9 @@ class Environment:
         self.clock = clock or SystemClock()
         # Every mistake in the project was reported by load_project, before anything starts.
         self.resolved = project.sqsd_options
+        #: HTTPS on the queue port, the console and the control API (``--tls-cert``): its files are read and
+        #: checked before anything starts, as the project is.
+        self.tls = up_tls(options.tls_cert, options.tls_key, options.tls_ca, options.host)
         try:
             create_private_dir(options.data_dir)  # 0700: the store, the logs and up.json are the user's alone
             private_dir(options.data_dir / "logs")  # 0700 even in a data dir an older conveyor left 0755
@@ -81,7 +84,7 @@ class Environment:
         #: ``<name>``, or ``<name>.fifo`` with ``queue: {fifo: true}``; its DLQ ``<name>-dlq`` / ``<name>-dlq.fifo``.
         self.queue_name = project.queue_name
         self.dlq_name = dead_letter_queue_name(self.queue_name)
-        self.servers = Servers()
+        self.servers = Servers(tls=self.tls.context if self.tls is not None else None)
         #: The loops (supervision, autoscaler, cron scheduler) run until this is set (``stop``, ``kill``).
         self._stop_loops = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -135,7 +138,7 @@ class Environment:
         sockets = bind_all(opts.host, opts.queue_port, opts.control_port, opts.console_host, opts.console_port)
         self._sockets = sockets  # stop() closes any a failed start left unserved
         sock = sockets.queue
-        self.queue_endpoint = f"http://{opts.host}:{sock.getsockname()[1]}"
+        self.queue_endpoint = f"{self.servers.scheme}://{opts.host}:{sock.getsockname()[1]}"
         metrics = self.metrics = MetricCollector(
             store,
             self.clock,
@@ -188,8 +191,10 @@ class Environment:
             web_view=self.web_tier.view,
             others=hosts_view.other_instances if hosts_view is not None else None,
         )
-        control_url = f"http://127.0.0.1:{sockets.control.getsockname()[1]}"
-        console_url = console_address(opts.console_host, sockets.console) if sockets.console is not None else ""
+        scheme = self.servers.scheme
+        control_url = f"{scheme}://127.0.0.1:{sockets.control.getsockname()[1]}"
+        console = sockets.console
+        console_url = console_address(opts.console_host, console, scheme) if console is not None else ""
         if host is None:
             await supervisor.scale_to(self.project.policy.bounds.min_instances)
         else:
@@ -245,7 +250,14 @@ class Environment:
             store=store,
             queue_name=self.queue_name,
             dlq_name=self.dlq_name,
-            addresses=Addresses(self.queue_endpoint, self.queue_url, control_url, console_url, self.web_tier.url),
+            addresses=Addresses(
+                self.queue_endpoint,
+                self.queue_url,
+                control_url,
+                console_url,
+                self.web_tier.url,
+                control_cert=self.tls.cert_pem if self.tls is not None else "",
+            ),
             sqsd=self.resolved,
             supervisor=supervisor,
             autoscaler=autoscaler,
@@ -323,7 +335,10 @@ class Environment:
     def sdk_environment(self) -> dict[str, str]:
         """What an AWS SDK in the web tier (or any app) needs to reach this environment's queue unchanged."""
         opts = self.options
-        return sdk_environment(self.project, opts.region, self.queue_endpoint, self.queue_url, self.external)
+        variables = sdk_environment(self.project, opts.region, self.queue_endpoint, self.queue_url, self.external)
+        if self.external is None and opts.tls_ca is not None:  # the SDKs verify the queue port's certificate
+            variables["AWS_CA_BUNDLE"] = os.path.abspath(opts.tls_ca)
+        return variables
 
     def shown_sdk_environment(self) -> dict[str, str]:
         """``sdk_environment()`` to print: a secret key taken from the user's own environment is not shown."""

@@ -23,6 +23,8 @@ class Entry:
     control_url: str
     queue_url: str
     console_url: str
+    #: With TLS, the certificate (PEM) the control API serves: the CLI trusts exactly it ("" over plain HTTP).
+    control_cert: str = ""
 
 
 def folder() -> Path:
@@ -56,7 +58,7 @@ def register(entry: Entry) -> Path:
     check_free(entry.name)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.unlink(missing_ok=True)
-    # Created owner-only: the console's address may carry its token.
+    # Created owner-only: the console's address may carry its token (and what the CLI trusts is kept here).
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as file:
         file.write(orjson.dumps(asdict(entry)))

@@ -66,6 +66,7 @@ def _entry(env: Running) -> registry.Entry:
         control_url=env.addresses.control_url,
         queue_url=env.addresses.queue_url,
         console_url=address(env.addresses.console_url, env.options.console_token),
+        control_cert=env.addresses.control_cert,
     )
 
 

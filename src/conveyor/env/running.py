@@ -19,6 +19,7 @@ from conveyor.config import (
     DEFAULT_SERVER_PORT,
     check_allowed_host,
 )
+from conveyor.config.server import check_tls_pair
 from conveyor.core.counting import QueueCounter
 from conveyor.cron.scheduler import Scheduler
 from conveyor.env.events import EventLog
@@ -28,6 +29,7 @@ from conveyor.env.logs import LogHub
 from conveyor.env.operations import Operations
 from conveyor.env.parts import Parts
 from conveyor.env.project import Project
+from conveyor.errors import ConfigError
 from conveyor.health.monitor import Monitor
 from conveyor.metrics.collector import MetricCollector
 from conveyor.scale.autoscaler import Autoscaler
@@ -58,6 +60,11 @@ class UpOptions:
     host_name: str | None = None
     #: Instances this host runs at most on several hosts (``--max-instances-per-host``; None: the project's).
     max_per_host: int | None = None
+    #: HTTPS only on the queue port, the console and the control API (``--tls-cert``/``--tls-key``, PEM).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: The CA that issued ``tls_cert`` (``--tls-ca``): handed to the worker and web processes as AWS_CA_BUNDLE.
+    tls_ca: Path | None = None
 
     @property
     def several_hosts(self) -> bool:
@@ -72,13 +79,19 @@ class UpOptions:
     def __post_init__(self) -> None:
         for name in self.allow_hosts:  # refused before anything starts
             check_allowed_host(name)
+        check_tls_pair(self.tls_cert, self.tls_key)
+        if self.tls_ca is not None and self.tls_cert is None:
+            raise ConfigError(
+                "--tls-ca names the CA of the environment's certificate: give --tls-cert and --tls-key too (for an "
+                "external queue's CA, set AWS_CA_BUNDLE)."
+            )
 
 
 @dataclass(frozen=True, slots=True)
 class Addresses:
     """Where the environment is reached."""
 
-    #: ``http://127.0.0.1:9324``: the SQS API, for any SDK.
+    #: ``http://127.0.0.1:9324`` (``https://`` with TLS): the SQS API, for any SDK.
     queue_endpoint: str
     queue_url: str
     control_url: str
@@ -86,6 +99,8 @@ class Addresses:
     console_url: str
     #: None without a web process.
     web_url: str | None
+    #: The certificate (PEM) the control API serves with TLS, "" without: the CLI trusts exactly it.
+    control_cert: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -163,9 +164,10 @@ class ServerConsole:
         ops: Callable[[], Awaitable[ServerOperations]],
         sock: socket.socket,
         token: str | None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.ops, self.sock, self.token = ops, sock, token
-        self.servers = Servers()
+        self.servers = Servers(tls=tls)  # HTTPS like the server's own port
         self._started: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -211,18 +213,27 @@ class Console:
         token: str | None,
         host: str,
         cron: CronSetup | None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.server, self.queue, self.sock, self.token, self.cron = server, queue, sock, token, cron
-        self.address = auth.address(console_address(host, sock), token)
+        self.server, self.queue, self.sock, self.token, self.cron, self.tls = server, queue, sock, token, cron, tls
+        self.address = auth.address(console_address(host, sock, "https" if tls else "http"), token)
 
     @classmethod
-    def open(cls, server: ServerConfig, host: str, port: int, queue: str | None, cron: CronSetup | None) -> Console:
+    def open(
+        cls,
+        server: ServerConfig,
+        host: str,
+        port: int,
+        queue: str | None,
+        cron: CronSetup | None,
+        tls: ssl.SSLContext | None = None,
+    ) -> Console:
         if not queue:
             raise ConfigError(
                 "--console-port needs the worker queue the console shows: --console-queue NAME (or --cron-queue)."
             )
         token = auth.choose_token(host, os.environ.get(auth.TOKEN_ENV))
-        return cls(server, queue, bind_console(host, port), token, host, cron)
+        return cls(server, queue, bind_console(host, port), token, host, cron, tls)
 
     def companion(self, store: Store, address: str) -> ServerConsole:
         clock = self.cron.clock if self.cron is not None else SystemClock()
@@ -243,4 +254,4 @@ class Console:
             )
             return ServerOperations(desk, self.server)
 
-        return ServerConsole(ops, self.sock, self.token)
+        return ServerConsole(ops, self.sock, self.token, self.tls)

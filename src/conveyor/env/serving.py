@@ -5,16 +5,20 @@ reported first, and the HTTP servers on them (the SQS API, the control API, the 
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from conveyor.api.addresses import reachable_urls
 from conveyor.api.connections import MAX_DEFAULT_CONNECTIONS, ConnectionLimits, start_app
 from conveyor.api.server import bind
+from conveyor.api.tls import check_served, leaf_pem, server_context
 from conveyor.env.operations import Operations
 from conveyor.errors import ConfigError
 from conveyor.store.protocol import HistoryStore
+from conveyor.web_guard import is_wildcard
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,25 @@ def bind_control(port: int) -> socket.socket:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """What ``up`` serves its three ports with (``--tls-cert``/``--tls-key``), and the certificate itself (PEM),
+    which the CLI trusts for the control API."""
+
+    context: ssl.SSLContext
+    cert_pem: str
+
+
+def up_tls(cert: Path | None, key: Path | None, ca: Path | None, host: str) -> Tls | None:
+    """The files read and checked before anything starts (None without them): the processes are handed
+    ``https://HOST:PORT``, so the certificate must cover ``host`` and ``ca`` must have issued it."""
+    if cert is None or key is None:
+        return None
+    context = server_context(cert, key)
+    check_served(context, cert, ca, "127.0.0.1" if is_wildcard(host) else host)
+    return Tls(context, leaf_pem(cert))
+
+
 #: Each port of ``up`` keeps the default cap; the warning says what raises it.
 UP_LIMITS_HINT = (
     "raise the open-file limit (ulimit -n) before conveyor up: each port allows a quarter of it, up to "
@@ -71,15 +94,20 @@ UP_LIMITS_HINT = (
 
 
 class Servers:
-    """The HTTP servers started so far, each under the connection limits (``api/connections.py``); ``close()``
-    stops them, the last started first."""
+    """The HTTP servers started so far, each under the connection limits (``api/connections.py``), and HTTPS
+    only with ``tls`` (``api/tls.py``); ``close()`` stops them, the last started first."""
 
-    def __init__(self, limits: ConnectionLimits | None = None) -> None:
+    def __init__(self, limits: ConnectionLimits | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.limits = limits or ConnectionLimits(raise_hint=UP_LIMITS_HINT)
+        self.tls = tls
         self._runners: list[web.AppRunner] = []
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
     async def serve(self, app: web.Application, sock: socket.socket) -> None:
-        self._runners.append(await start_app(app, sock, self.limits))
+        self._runners.append(await start_app(app, sock, self.limits, tls=self.tls))
 
     async def close(self) -> None:
         for runner in reversed(self._runners):
@@ -99,12 +127,12 @@ async def serve_console(
     await servers.serve(console_app(console, token=token, metrics=operations.exposition), sock)
 
 
-def console_address(host: str, sock: socket.socket) -> str:
+def console_address(host: str, sock: socket.socket, scheme: str = "http") -> str:
     """The console's address to open on this machine (loopback for a wildcard ``--console-host``:
     ``console_urls`` gives the others)."""
-    return console_urls(host, sock.getsockname()[1])[0]
+    return console_urls(host, sock.getsockname()[1], scheme)[0]
 
 
-def console_urls(host: str, port: int) -> list[str]:
+def console_urls(host: str, port: int, scheme: str = "http") -> list[str]:
     """The console's addresses to print, the one to open on this machine first (see ``api/addresses.py``)."""
-    return reachable_urls(host, port, "/")
+    return reachable_urls(host, port, "/", scheme)

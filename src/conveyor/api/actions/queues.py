@@ -133,7 +133,10 @@ def paginate(names: list[str], params: Params) -> tuple[list[str], str | None]:
 
 async def list_queues(ctx: Context, params: Params) -> Result:
     prefix = get_str(params, "QueueNamePrefix") or ""
-    page, token = paginate(await ctx.store.list_queues(prefix), params)
+    names = await ctx.store.list_queues(prefix)
+    if ctx.may_list is not None:  # only the queues the caller may see, as SQS lists them
+        names = [name for name in names if await ctx.may_list(name)]
+    page, token = paginate(names, params)
     result: Result = {"QueueUrls": [ctx.queue_url(n) for n in page]} if page else {}
     if token:
         result["NextToken"] = token

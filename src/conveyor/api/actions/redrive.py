@@ -55,7 +55,7 @@ def _encode_handle(task_id: str, source_arn: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps({"taskId": task_id, "sourceArn": source_arn})).decode()
 
 
-def _decode_handle(handle: str) -> tuple[str, str]:
+def decode_handle(handle: str) -> tuple[str, str]:
     """(task id, source ARN) of a task handle."""
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(handle.encode()))
@@ -121,10 +121,10 @@ def _render_task(ctx: Context, task: MoveTask) -> Result:
 
 async def cancel_message_move_task(ctx: Context, params: Params) -> Result:
     handle = req_str(params, "TaskHandle")
-    task_id, source_arn = _decode_handle(handle)
+    task_id, source_arn = decode_handle(handle)
     await _queue_of_arn(ctx, source_arn, "SourceArn")
     for task in await ctx.store.list_move_tasks():
-        if _decode_handle(task.task_handle)[0] == task_id:
+        if decode_handle(task.task_handle)[0] == task_id:
             if task.status != "RUNNING":
                 raise errors.UnsupportedOperation(
                     f"The message move task is {task.status}, not RUNNING; it cannot be cancelled."
