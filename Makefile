@@ -82,6 +82,7 @@ bench: $(DEV_STAMP) system-packages
 	$(BIN)/python bench/depth.py
 	$(BIN)/python bench/depth.py --store postgres
 	$(BIN)/python bench/up_memory.py
+	$(BIN)/python bench/sigv4.py
 	$(BIN)/python bench/several_hosts.py
 
 clean:

@@ -4,9 +4,14 @@ region's queues only, and the same name in two regions is two queues (api/region
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.support import ThreadedServer, sqs_client
@@ -66,3 +71,18 @@ def test_a_dead_letter_queue_in_another_region_works_in_its_own_names(west: Any,
     assert task
     tasks = west.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
     assert tasks[0]["SourceArn"] == dlq_arn
+
+
+def test_a_presigned_request_acts_in_the_region_it_was_signed_for(
+    server: ThreadedServer, west: Any, queue_name: str
+) -> None:
+    url = west.create_queue(QueueName=queue_name)["QueueUrl"]
+    query = urllib.parse.urlencode(
+        {"Action": "GetQueueAttributes", "QueueUrl": url, "AttributeName.1": "QueueArn", "Version": "2012-11-05"}
+    )
+    request = AWSRequest(method="GET", url=f"{server.url}/?{query}")
+    SigV4QueryAuth(Credentials("AKIDLOCAL", "local"), "sqs", "eu-west-1", expires=300).add_auth(request)
+    assert "X-Amz-Credential=" in request.url and "eu-west-1" in request.url
+    with urllib.request.urlopen(request.url, timeout=10) as response:
+        answer = response.read().decode()
+    assert f"arn:aws:sqs:eu-west-1:000000000000:{queue_name}" in answer, answer

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conveyor import errors
-from conveyor.core import iam, permissions
+from conveyor.core import iam_actions, permissions
 from conveyor.core.iam import Decision, Policy, decide, may_list, parse_policy
 from conveyor.errors import ConfigError
 
@@ -363,7 +363,7 @@ def test_list_queues_shows_the_queues_sqs_list_queues_is_allowed_on() -> None:
     assert not may_list(WEB, REPORTS, jobs_only, None)
     assert not may_list(WEB, JOBS, [policy(statement(action="sqs:SendMessage", resource="*"))], None)
     # The regional ARN authorize() gives for ListQueues is allowed by the policies AWS documents for it.
-    action, resource = iam.authorize("ListQueues", None, region=REGION, account_id=ACCOUNT)
+    action, resource = iam_actions.authorize("ListQueues", None, region=REGION, account_id=ACCOUNT)
     assert decide(WEB, action, resource, everything, None) is decide(WEB, action, resource, regional, None)
     assert decide(WEB, action, resource, regional, None) is Decision.ALLOW
 
@@ -385,10 +385,12 @@ def test_a_queue_policy_cannot_make_a_queue_listed_but_its_deny_hides_it() -> No
 def test_every_sqs_action_of_botocores_model_has_its_iam_action() -> None:
     model = botocore.loaders.Loader().load_service_model("sqs", "service-2")
     operations = set(model["operations"])
-    assert operations == set(iam.ACTIONS), "a new SQS action needs its IAM action and resource in core/iam.py"
+    assert operations == set(iam_actions.ACTIONS), (
+        "a new SQS action needs its IAM action and resource in core/iam_actions.py"
+    )
     for operation in operations:
-        queue = None if operation in iam.REGIONAL else "jobs"
-        action, resource = iam.authorize(operation, queue, region=REGION, account_id=ACCOUNT)
+        queue = None if operation in iam_actions.REGIONAL else "jobs"
+        action, resource = iam_actions.authorize(operation, queue, region=REGION, account_id=ACCOUNT)
         assert action == "sqs:" + operation.removesuffix("Batch")
         assert resource == (f"arn:aws:sqs:{REGION}:{ACCOUNT}:*" if operation == "ListQueues" else JOBS)
 
@@ -409,25 +411,25 @@ def test_every_sqs_action_of_botocores_model_has_its_iam_action() -> None:
     ],
 )
 def test_authorize(sqs_action: str, queue: str | None, expected: tuple[str, str]) -> None:
-    assert iam.authorize(sqs_action, queue, region=REGION, account_id=ACCOUNT) == expected
+    assert iam_actions.authorize(sqs_action, queue, region=REGION, account_id=ACCOUNT) == expected
 
 
 def test_authorize_refuses_an_unknown_action_and_a_queue_action_without_queue() -> None:
     with pytest.raises(errors.InvalidAction, match="The action sendmessage is not valid for this endpoint."):
-        iam.authorize("sendmessage", "jobs", region=REGION, account_id=ACCOUNT)
+        iam_actions.authorize("sendmessage", "jobs", region=REGION, account_id=ACCOUNT)
     with pytest.raises(ValueError, match="SendMessage is an action on a queue"):
-        iam.authorize("SendMessage", None, region=REGION, account_id=ACCOUNT)
+        iam_actions.authorize("SendMessage", None, region=REGION, account_id=ACCOUNT)
 
 
 def test_access_denied_in_sqs_words() -> None:
-    refusal = iam.access_denied(WEB, "sqs:ReceiveMessage", JOBS)
+    refusal = iam_actions.access_denied(WEB, "sqs:ReceiveMessage", JOBS)
     assert isinstance(refusal, errors.AccessDenied)
     assert (refusal.query_code, refusal.http_status, refusal.sender_fault) == ("AccessDenied", 403, True)
     assert refusal.message == (
         f"User: {WEB} is not authorized to perform: sqs:receivemessage on resource: {JOBS} "
         "because no identity-based policy allows the sqs:receivemessage action"
     )
-    explicit = iam.access_denied(WEB, "sqs:PurgeQueue", JOBS, decision=Decision.EXPLICIT_DENY)
+    explicit = iam_actions.access_denied(WEB, "sqs:PurgeQueue", JOBS, decision=Decision.EXPLICIT_DENY)
     assert explicit.message == (
         f"User: {WEB} is not authorized to perform: sqs:purgequeue on resource: {JOBS} with an explicit deny"
     )
@@ -451,7 +453,7 @@ CONDITIONS = st.sampled_from(
     ]
 )
 CALLERS = st.sampled_from([WEB, WORKER, STRANGER, f"arn:aws:iam::{ACCOUNT}:root", "anonymous"])
-SQS_ACTIONS = st.sampled_from(sorted(set(iam.ACTIONS.values())))
+SQS_ACTIONS = st.sampled_from(sorted(set(iam_actions.ACTIONS.values())))
 QUEUES = st.sampled_from([JOBS, JOBS_DLQ, REPORTS, f"arn:aws:sqs:eu-west-1:{OTHER}:jobs"])
 
 

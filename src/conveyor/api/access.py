@@ -20,7 +20,7 @@ from conveyor.api.credentials import Keyring, Principal
 from conveyor.api.params import Context, Params, get_str, queue_name, req_str
 from conveyor.api.sigv4 import SignedRequest, claim_of, unknown_key, verify
 from conveyor.clock import Clock
-from conveyor.core import iam
+from conveyor.core import iam, iam_actions
 from conveyor.core.redrive import queue_name_from_arn
 
 #: Actions whose queue is named by ``QueueName`` (it may not exist yet).
@@ -62,12 +62,12 @@ class Access:
         if action in ON_NO_QUEUE:
             return
         queue = _queue_of(action, ctx, params)
-        iam_action, resource = iam.authorize(action, queue, region=ctx.region, account_id=ctx.account_id)
+        iam_action, resource = iam_actions.authorize(action, queue, region=ctx.region, account_id=ctx.account_id)
         arn = principal.arn(ctx.account_id)
         queue_policy = await self._queue_policy(ctx, queue)
         decision = iam.decide(arn, iam_action, resource, [principal.policy], queue_policy)
         if decision is not iam.Decision.ALLOW:
-            raise iam.access_denied(arn, iam_action, resource, decision=decision)
+            raise iam_actions.access_denied(arn, iam_action, resource, decision=decision)
 
     def lister(self, principal: Principal, ctx: Context) -> Callable[[str], Awaitable[bool]]:
         """Whether ``principal`` may see a queue in ListQueues's answer."""

@@ -100,7 +100,7 @@ class SqsApi:
         authorization = request.headers.get("Authorization", "")
         match = _ACCESS_KEY.search(authorization)
         segments = [s for s in request.path.split("/") if s]
-        region = request_region(authorization, self.config.region)
+        region = request_region(authorization, self.config.region, request.query.get("X-Amz-Credential"))
         return Context(
             store=self._region_view(region),
             region=region,

@@ -36,9 +36,12 @@ _ARN_ATTRIBUTES = ("RedrivePolicy", "RedriveAllowPolicy", "Policy")
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 
 
-def request_region(authorization: str, home: str) -> str:
-    """The region a request was signed for; ``home`` when it is not signed (conveyor does not check signatures)."""
+def request_region(authorization: str, home: str, query_credential: str | None = None) -> str:
+    """The region a request was signed for: in its ``Authorization`` header, or a presigned URL's
+    ``X-Amz-Credential`` (``KEY/DATE/REGION/sqs/aws4_request``); ``home`` when it is not signed."""
     match = _SCOPE.search(authorization)
+    if match is None and query_credential is not None:
+        match = _SCOPE.search(f"Credential={query_credential}")
     return match.group(1) if match else home
 
 

@@ -24,8 +24,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from conveyor import errors
-from conveyor.errors import ConfigError, ConveyorError
+from conveyor.core.iam_match import (
+    ABSENT_KEYS,
+    KEYS,
+    OPERATORS,
+    Condition,
+    arn_regex,
+    context_of,
+    glob,
+    names_of,
+)
+from conveyor.errors import ConfigError
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 #: What IAM assumes when a policy names no version (policy variables are then plain text).
@@ -54,25 +63,7 @@ class _Principals:
     negated: bool
 
     def match(self, principal_arn: str) -> bool:
-        hit = self.everyone or bool(self.aws & _names_of(principal_arn))
-        return not hit if self.negated else hit
-
-
-@dataclass(frozen=True, slots=True)
-class _Condition:
-    operator: str  # the base operator, e.g. "StringLike", "ArnEquals", "Null"
-    key: str  # lower case: condition keys are case-insensitive
-    values: tuple[str, ...]
-    negated: bool
-    if_exists: bool
-
-    def holds(self, context: Mapping[str, str]) -> bool:
-        value = context.get(self.key)
-        if self.operator == "Null":
-            return any((value is None) == (expected == "true") for expected in self.values)
-        if value is None:
-            return self.if_exists or self.negated
-        hit = any(_CONDITION_MATCHERS[self.operator](value, wanted) for wanted in self.values)
+        hit = self.everyone or bool(self.aws & names_of(principal_arn))
         return not hit if self.negated else hit
 
 
@@ -85,7 +76,7 @@ class _Statement:
     resources: re.Pattern[str]
     not_resource: bool
     principals: _Principals | None
-    conditions: tuple[_Condition, ...]
+    conditions: tuple[Condition, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,94 +87,6 @@ class Policy:
     version: str
     id: str | None = None
     kind: Literal["identity", "resource"] | None = None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Wildcards
-
-
-def _glob(pattern: str, *, colon: bool = True) -> str:
-    """A regular expression for an IAM wildcard pattern: ``*`` any run of characters, ``?`` any one (neither
-    crosses a ``:`` when ``colon`` is False)."""
-    any_run, any_one = (".*", ".") if colon else ("[^:]*", "[^:]")
-    return "".join(any_run if c == "*" else any_one if c == "?" else re.escape(c) for c in pattern)
-
-
-def _arn_regex(pattern: str) -> str:
-    """An ARN pattern matched segment by segment, as IAM matches a ``Resource``: a wildcard in partition, service,
-    region or account stays in its segment; the last segment (the resource) may hold colons."""
-    if pattern == "*":
-        return ".*"
-    parts = pattern.split(":", 5)
-    return ":".join([*(_glob(p, colon=False) for p in parts[:5]), _glob(parts[5])])
-
-
-def _arn_like(value: str, pattern: str) -> bool:
-    parts, wanted = value.split(":", 5), pattern.split(":", 5)
-    if len(parts) != 6 or len(wanted) != 6:
-        return False
-    return re.fullmatch(_arn_regex(pattern), value, re.DOTALL) is not None
-
-
-def _string_like(value: str, pattern: str) -> bool:
-    return re.fullmatch(_glob(pattern), value, re.DOTALL) is not None
-
-
-_CONDITION_MATCHERS = {
-    "StringEquals": lambda value, wanted: value == wanted,
-    "StringEqualsIgnoreCase": lambda value, wanted: value.casefold() == wanted.casefold(),
-    "StringLike": _string_like,
-    "ArnEquals": _arn_like,  # IAM matches ArnEquals and ArnLike alike, segment by segment with wildcards
-    "ArnLike": _arn_like,
-}
-#: Operator name -> (base operator, negated).
-_OPERATORS = {
-    "StringEquals": ("StringEquals", False),
-    "StringNotEquals": ("StringEquals", True),
-    "StringEqualsIgnoreCase": ("StringEqualsIgnoreCase", False),
-    "StringNotEqualsIgnoreCase": ("StringEqualsIgnoreCase", True),
-    "StringLike": ("StringLike", False),
-    "StringNotLike": ("StringLike", True),
-    "ArnEquals": ("ArnEquals", False),
-    "ArnNotEquals": ("ArnEquals", True),
-    "ArnLike": ("ArnLike", False),
-    "ArnNotLike": ("ArnLike", True),
-    "Null": ("Null", False),
-}
-#: The condition keys conveyor can evaluate (lower case). ``aws:SourceArn``/``aws:SourceAccount``/
-#: ``aws:SourceOwner`` name the AWS resource a service acts for: never present in a conveyor request.
-_KEYS = ("aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:username", "aws:userid")
-_ABSENT_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:sourceowner")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Principals and the request context
-
-
-def _account_of(principal_arn: str) -> str:
-    parts = principal_arn.split(":", 5)
-    return parts[4] if len(parts) == 6 else ""
-
-
-def _names_of(principal_arn: str) -> set[str]:
-    """Every ``Principal`` value that names this caller: its ARN, its account's root ARN and its account id."""
-    account = _account_of(principal_arn)
-    names = {principal_arn}
-    if account:
-        names |= {account, f"arn:aws:iam::{account}:root"}
-    return names
-
-
-def _context(principal_arn: str) -> dict[str, str]:
-    """The condition keys of a request by this caller (``aws:userid`` is its name: conveyor has no unique ids)."""
-    context = {"aws:principalarn": principal_arn, "aws:principalaccount": _account_of(principal_arn)}
-    resource = principal_arn.split(":", 5)[-1]
-    if resource.startswith("user/"):
-        name = resource.rsplit("/", 1)[-1]
-        context |= {"aws:principaltype": "User", "aws:username": name, "aws:userid": name}
-    elif resource == "root":
-        context |= {"aws:principaltype": "Account", "aws:userid": context["aws:principalaccount"]}
-    return context
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -232,7 +135,7 @@ def _parse_actions(statement: Mapping[str, object], name: str) -> re.Pattern[str
                 f"{name} {action!r} is not an action: write service:Action, e.g. sqs:SendMessage, sqs:Receive*, "
                 "sqs:* or *"
             )
-        regexes.append(_glob(action))
+        regexes.append(glob(action))
     return re.compile("|".join(f"(?:{r})" for r in regexes), re.IGNORECASE | re.DOTALL)
 
 
@@ -245,7 +148,7 @@ def _parse_resources(statement: Mapping[str, object], name: str, version: str) -
                 f"{name} {resource!r} is neither * nor an ARN: write arn:aws:sqs:REGION:ACCOUNT:QUEUE "
                 "(wildcards * and ? allowed)"
             )
-        regexes.append(_arn_regex(resource))
+        regexes.append(arn_regex(resource))
     return re.compile("|".join(f"(?:{r})" for r in regexes), re.DOTALL)
 
 
@@ -274,24 +177,24 @@ def _parse_principals(value: object, name: str, negated: bool) -> _Principals:
     return _Principals(everyone, frozenset(aws), negated)
 
 
-def _parse_conditions(value: object, version: str) -> tuple[_Condition, ...]:
+def _parse_conditions(value: object, version: str) -> tuple[Condition, ...]:
     if not isinstance(value, dict):
         raise _Refusal(f'Condition {value!r} is not an object such as {{"ArnEquals": {{"aws:SourceArn": "..."}}}}')
     conditions = []
     for operator, block in value.items():
         base_name = operator.removesuffix("IfExists")
-        if base_name not in _OPERATORS or operator == "NullIfExists":
+        if base_name not in OPERATORS or operator == "NullIfExists":
             raise _Refusal(
                 f"Condition operator {operator!r} is not supported here: conveyor evaluates "
-                f"{', '.join(_OPERATORS)} (and their IfExists forms); a condition it cannot evaluate would grant "
+                f"{', '.join(OPERATORS)} (and their IfExists forms); a condition it cannot evaluate would grant "
                 "more than written, so the policy is refused"
             )
         if not isinstance(block, dict) or not block:
             raise _Refusal(f"Condition {operator} is not an object of condition keys and values")
-        base, negated = _OPERATORS[base_name]
+        base, negated = OPERATORS[base_name]
         for key, wanted in block.items():
             lowered = str(key).lower()
-            if lowered not in _KEYS and lowered not in _ABSENT_KEYS:
+            if lowered not in KEYS and lowered not in ABSENT_KEYS:
                 raise _Refusal(
                     f"Condition key {key!r} is not one conveyor can evaluate: use aws:SourceArn, aws:SourceAccount, "
                     "aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalType or aws:username"
@@ -310,7 +213,7 @@ def _parse_conditions(value: object, version: str) -> tuple[_Condition, ...]:
                 raise _Refusal(f"Condition {operator} {key} has no value")
             if base == "Null" and any(v not in ("true", "false") for v in values):
                 raise _Refusal(f"Condition Null {key} must be true or false")
-            conditions.append(_Condition(base, lowered, tuple(values), negated, operator.endswith("IfExists")))
+            conditions.append(Condition(base, lowered, tuple(values), negated, operator.endswith("IfExists")))
     return tuple(conditions)
 
 
@@ -426,7 +329,7 @@ def _applies(
         return False  # a resource policy's Allow that names nobody grants nobody (a Deny then applies to all)
     if statement.conditions:
         if not context:
-            context.update(_context(principal_arn))
+            context.update(context_of(principal_arn))
         return all(condition.holds(context) for condition in statement.conditions)
     return True
 
@@ -470,69 +373,3 @@ def may_list(principal_arn: str, queue_arn: str, identity: Sequence[Policy], res
     from identity policies only), but its Deny counts, as every explicit Deny does."""
     decision = _evaluate(principal_arn, "sqs:ListQueues", queue_arn, identity, resource, resource_allows=False)
     return decision is Decision.ALLOW
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# SQS actions -> IAM actions and resources
-
-#: SQS API action -> its IAM action; every action of the SQS API. The batch actions are authorized as their
-#: single action. The message-move-task actions are on the task's source queue (the dead-letter queue).
-ACTIONS: Mapping[str, str] = {
-    "AddPermission": "sqs:AddPermission",
-    "CancelMessageMoveTask": "sqs:CancelMessageMoveTask",
-    "ChangeMessageVisibility": "sqs:ChangeMessageVisibility",
-    "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-    "CreateQueue": "sqs:CreateQueue",
-    "DeleteMessage": "sqs:DeleteMessage",
-    "DeleteMessageBatch": "sqs:DeleteMessage",
-    "DeleteQueue": "sqs:DeleteQueue",
-    "GetQueueAttributes": "sqs:GetQueueAttributes",
-    "GetQueueUrl": "sqs:GetQueueUrl",
-    "ListDeadLetterSourceQueues": "sqs:ListDeadLetterSourceQueues",
-    "ListMessageMoveTasks": "sqs:ListMessageMoveTasks",
-    "ListQueueTags": "sqs:ListQueueTags",
-    "ListQueues": "sqs:ListQueues",
-    "PurgeQueue": "sqs:PurgeQueue",
-    "ReceiveMessage": "sqs:ReceiveMessage",
-    "RemovePermission": "sqs:RemovePermission",
-    "SendMessage": "sqs:SendMessage",
-    "SendMessageBatch": "sqs:SendMessage",
-    "SetQueueAttributes": "sqs:SetQueueAttributes",
-    "StartMessageMoveTask": "sqs:StartMessageMoveTask",
-    "TagQueue": "sqs:TagQueue",
-    "UntagQueue": "sqs:UntagQueue",
-}
-#: The actions not on one queue: authorized on every queue of the region (``arn:aws:sqs:REGION:ACCOUNT:*``).
-REGIONAL = frozenset({"ListQueues"})
-
-
-def authorize(sqs_action: str, queue: str | None, *, region: str, account_id: str) -> tuple[str, str]:
-    """(IAM action, resource ARN) that ``sqs_action`` on ``queue`` needs. ``queue`` is the queue's name: the new
-    queue's for CreateQueue, the source queue's for the message-move-task actions, None for ListQueues.
-
-    ListQueues is authorized on ``arn:aws:sqs:REGION:ACCOUNT:*``; which queues it shows is ``may_list``'s answer.
-    """
-    iam_action = ACTIONS.get(sqs_action)
-    if iam_action is None:
-        raise errors.InvalidAction(f"The action {sqs_action} is not valid for this endpoint.")
-    if sqs_action in REGIONAL:
-        return iam_action, f"arn:aws:sqs:{region}:{account_id}:*"
-    if not queue:
-        raise ValueError(f"{sqs_action} is an action on a queue: name the queue")
-    return iam_action, f"arn:aws:sqs:{region}:{account_id}:{queue}"
-
-
-def access_denied(
-    principal_arn: str, iam_action: str, resource_arn: str, *, decision: Decision = Decision.IMPLICIT_DENY
-) -> ConveyorError:
-    """SQS's refusal (``AccessDenied``, HTTP 403) in the words IAM uses, the action in lower case as SQS writes it.
-    An explicit Deny says so without naming the policy that holds it."""
-    action = iam_action.lower()
-    why = (
-        "with an explicit deny"
-        if decision is Decision.EXPLICIT_DENY
-        else (f"because no identity-based policy allows the {action} action")
-    )
-    return errors.AccessDenied(
-        f"User: {principal_arn} is not authorized to perform: {action} on resource: {resource_arn} {why}"
-    )
