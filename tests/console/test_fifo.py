@@ -175,7 +175,7 @@ async def test_the_send_form_sends_to_a_fifo_queue_in_a_group_and_names_the_mist
 
 
 async def test_a_message_view_has_the_group_and_on_fifo_queues_the_sequence_number() -> None:
-    """``conveyor dlq show`` and the control API: a standard queue's message has no sequence number to show."""
+    """``conveyor dlq show`` and ``messages show``: a standard queue's message has no sequence number to show."""
     store = MemoryStore(FakeClock(1_700_000_000.0))
     await store.start()
     await store.create_queue(JOBS, CONTENT, {})

@@ -88,13 +88,21 @@ def test_image_pipeline_makes_thumbnails_and_sends_broken_uploads_to_the_dlq(
     assert broken["id"] in dead["body"]
     assert dead["source_arn"] == "arn:aws:sqs:us-east-1:000000000000:images"
     shown = conveyor.json("dlq", "show", dead["message_id"])
-    assert json.loads(shown["body"])["id"] == broken["id"]
+    assert json.loads(shown["message"]["body"])["id"] == broken["id"]
+
+    def story(attempts: int) -> bool:  # the recorder writes attempts in batches, within a few seconds
+        told = conveyor.json("messages", "show", dead["message_id"])["attempts"]
+        return len(told) == attempts and all(a["error_kind"] for a in told)
+
+    wait_until(lambda: story(3), 20, "the story of the dead upload has its three failed deliveries")
     assert conveyor.json("dlq", "list")["messages"] == listed["messages"]  # looking changed nothing
     assert conveyor.json("dlq", "redrive") == {"moved": 1}
     wait_until(in_dlq, 60, "the redriven upload fails MaxRetries times again and returns to the DLQ")
     assert conveyor.json("dlq", "purge", "--yes") == {"purged": 1}
+    assert conveyor.json("messages", "show", dead["message_id"])["queue"] is None  # purged: in no queue
+    wait_until(lambda: story(6), 20, "its story keeps all six failed deliveries, across the redrive")
     missing = conveyor.run("dlq", "show", dead["message_id"])
-    assert missing.returncode == 1 and "no message" in missing.stderr
+    assert missing.returncode == 1 and "is not in the dead-letter queue images-dlq" in missing.stderr
     assert up.stop() == 0
 
 
